@@ -1,0 +1,3 @@
+from dev_system.cli import main
+
+raise SystemExit(main())

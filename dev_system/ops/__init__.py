@@ -1,0 +1,1 @@
+"""Operational modules of dev_system: recording, storage, metrics and reports."""

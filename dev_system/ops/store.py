@@ -1,0 +1,227 @@
+"""The SQLite store: connection, schema with a version, migrations, inserts.
+
+The schema keeps the reference system's documented ``telemetry_events`` columns in their order
+and adds columns after them. ``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`; a database
+made by the reference system (version 0, documented columns only) is migrated in place, in one
+transaction, when it is opened for writing.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from dev_system.ops.events import EVENT_COLUMNS, TelemetryEvent
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+
+_EVENTS_TABLE = """
+CREATE TABLE IF NOT EXISTS telemetry_events (
+    id INTEGER PRIMARY KEY,
+    timestamp REAL NOT NULL,
+    event_type TEXT NOT NULL,
+    agent_name TEXT NOT NULL,
+    function_name TEXT NOT NULL,
+    input_tokens INTEGER DEFAULT 0,
+    output_tokens INTEGER DEFAULT 0,
+    latency_ms REAL NOT NULL,
+    cost_usd REAL DEFAULT 0.0,
+    success BOOLEAN NOT NULL,
+    error_type TEXT,
+    trace_id TEXT,
+    metadata TEXT,
+    created_at DATETIME DEFAULT CURRENT_TIMESTAMP
+)"""
+
+#: Columns added after the documented ones, with their SQL types (order matters).
+_ADDED_COLUMNS = (
+    ("event_id", "TEXT"),
+    ("span_id", "TEXT"),
+    ("parent_span_id", "TEXT"),
+    ("run_id", "TEXT"),
+    ("model", "TEXT"),
+)
+
+_OTHER_TABLES = (
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id TEXT PRIMARY KEY,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        status TEXT NOT NULL DEFAULT 'running',
+        command TEXT,
+        git_commit TEXT,
+        git_branch TEXT,
+        host TEXT,
+        passed INTEGER,
+        failed INTEGER,
+        skipped INTEGER,
+        errors INTEGER,
+        exit_status INTEGER,
+        metadata TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS test_results (
+        run_id TEXT NOT NULL,
+        nodeid TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        duration_s REAL,
+        events INTEGER NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0.0,
+        unknown_cost INTEGER NOT NULL DEFAULT 0,
+        max_latency_ms REAL,
+        PRIMARY KEY (run_id, nodeid)
+    )""",
+    """CREATE TABLE IF NOT EXISTS dropped_events (
+        id INTEGER PRIMARY KEY,
+        timestamp REAL NOT NULL,
+        run_id TEXT,
+        count INTEGER NOT NULL,
+        reason TEXT NOT NULL
+    )""",
+)
+
+_INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS ix_events_event_id ON telemetry_events(event_id)",
+    "CREATE INDEX IF NOT EXISTS ix_events_timestamp ON telemetry_events(timestamp)",
+    "CREATE INDEX IF NOT EXISTS ix_events_trace ON telemetry_events(trace_id)",
+    "CREATE INDEX IF NOT EXISTS ix_events_run ON telemetry_events(run_id)",
+)
+
+_INSERT_EVENT = "INSERT OR IGNORE INTO telemetry_events ({}) VALUES ({})".format(
+    ", ".join(EVENT_COLUMNS), ", ".join("?" * len(EVENT_COLUMNS))
+)
+
+
+class StoreError(Exception):
+    """A database that cannot be used; the message is one line for a person."""
+
+
+class DatabaseMissing(StoreError):
+    """The database file does not exist."""
+
+
+class NotATelemetryDatabase(StoreError):
+    """The file is not SQLite, is corrupt, or has no ``telemetry_events`` table."""
+
+
+class NewerSchema(StoreError):
+    """The database was written by a newer version of this project."""
+
+
+def _make_private_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+
+def _columns(conn: sqlite3.Connection) -> list[str]:
+    return [row[1] for row in conn.execute("PRAGMA table_info(telemetry_events)")]
+
+
+def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise NewerSchema(
+            f"{path} has schema version {version}; this dev-system knows up to {SCHEMA_VERSION}: upgrade pytest-devtelemetry"
+        )
+    columns = _columns(conn)
+    if version == SCHEMA_VERSION and columns:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have migrated while we waited for the write lock.
+        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            conn.execute("COMMIT")
+            return
+        conn.execute(_EVENTS_TABLE)
+        present = set(_columns(conn))
+        for name, sql_type in _ADDED_COLUMNS:
+            if name not in present:
+                conn.execute(f"ALTER TABLE telemetry_events ADD COLUMN {name} {sql_type}")
+        for statement in _OTHER_TABLES + _INDEXES:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _check_readable(conn: sqlite3.Connection, path: Path) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise NewerSchema(
+            f"{path} has schema version {version}; this dev-system knows up to {SCHEMA_VERSION}: upgrade pytest-devtelemetry"
+        )
+    if not _columns(conn):
+        raise NotATelemetryDatabase(f"{path} is not a telemetry database (no telemetry_events table)")
+
+
+def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
+    """Open the telemetry database at ``path``.
+
+    For writing (the default) the file, its folder and the schema are created or migrated, with
+    WAL journaling and a busy timeout. ``readonly=True`` never creates or changes anything, and
+    raises :class:`DatabaseMissing`, :class:`NotATelemetryDatabase` or :class:`NewerSchema` with
+    a one-line message for a person.
+    """
+    path = Path(path)
+    try:
+        if readonly:
+            if not path.is_file():
+                raise DatabaseMissing(
+                    f"no telemetry database at {path}: run 'dev-system init --telemetry' or record some events first"
+                )
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+            )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            _check_readable(conn, path)
+            return conn
+        _make_private_file(path)
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        _ensure_schema(conn, path)
+        return conn
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise
+        raise NotATelemetryDatabase(f"{path} is not a usable telemetry database: {exc}") from exc
+
+
+def insert_events(conn: sqlite3.Connection, events: Sequence[TelemetryEvent]) -> None:
+    """Insert ``events`` in one transaction; an event whose ``event_id`` is stored already is skipped."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(_INSERT_EVENT, events)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def record_dropped(conn: sqlite3.Connection, timestamp: float, count: int, reason: str, run_id: str | None) -> None:
+    """Store that ``count`` events were dropped, so that reports in any process can show it."""
+    conn.execute(
+        "INSERT INTO dropped_events (timestamp, run_id, count, reason) VALUES (?, ?, ?, ?)",
+        (timestamp, run_id, count, reason),
+    )
+
+
+def row_to_event(row: Iterable[object]) -> TelemetryEvent:
+    """Build an event from a row selected as ``SELECT {EVENT_COLUMNS} ...``."""
+    values = list(row)
+    values[8] = bool(values[8])
+    return TelemetryEvent(*values)
+
+
+SELECT_EVENTS = "SELECT {} FROM telemetry_events".format(", ".join(EVENT_COLUMNS))

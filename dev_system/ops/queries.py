@@ -1,0 +1,140 @@
+"""Selecting stored events: filters, listings, traces, export and pruning.
+
+Every query goes through :func:`where_clause`, so a window and a set of filters select the same
+events in every report. A database written by the reference system (documented columns only,
+opened read-only so it is not migrated) is read too: the added columns read as NULL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, fields
+from typing import Any, Iterator
+
+from dev_system.ops.events import EVENT_COLUMNS, TelemetryEvent
+from dev_system.ops.periods import Window
+from dev_system.ops.store import row_to_event
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Exact-match filters on events; ``None`` means no filter on that column."""
+
+    agent: str | None = None
+    event_type: str | None = None
+    function: str | None = None
+    trace_id: str | None = None
+    run_id: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        """The filters by name (for JSON output)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_FILTER_COLUMNS = {
+    "agent": "agent_name",
+    "event_type": "event_type",
+    "function": "function_name",
+    "trace_id": "trace_id",
+    "run_id": "run_id",
+}
+
+
+def table_columns(conn: sqlite3.Connection, table: str = "telemetry_events") -> set[str]:
+    """The names of the columns ``table`` has (empty when there is no such table)."""
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def column_expr(name: str, present: set[str]) -> str:
+    """SQL for column ``name``: the column itself, or a stand-in when an old database lacks it."""
+    if name in present:
+        return name
+    if name == "event_id":
+        return "CAST(id AS TEXT)"
+    return "NULL"
+
+
+def select_events_sql(conn: sqlite3.Connection) -> str:
+    """``SELECT <every event column> FROM telemetry_events`` that works on old databases too."""
+    present = table_columns(conn)
+    return "SELECT {} FROM telemetry_events".format(", ".join(column_expr(c, present) for c in EVENT_COLUMNS))
+
+
+def where_clause(window: Window, filters: Filters, present: set[str] | None = None) -> tuple[str, list[Any]]:
+    """``(" WHERE ...", params)`` selecting the events of ``window`` that pass ``filters``."""
+    parts: list[str] = []
+    params: list[Any] = []
+    if window.start is not None:
+        parts.append("timestamp >= ?")
+        params.append(window.start)
+    if window.end is not None:
+        parts.append("timestamp < ?")
+        params.append(window.end)
+    for name, column in _FILTER_COLUMNS.items():
+        value = getattr(filters, name)
+        if value is None:
+            continue
+        if present is not None and column not in present:
+            parts.append("0")
+            continue
+        parts.append(f"{column} = ?")
+        params.append(value)
+    return (" WHERE " + " AND ".join(parts) if parts else ""), params
+
+
+def list_events(conn: sqlite3.Connection, window: Window, filters: Filters = Filters(), *,
+                failed_only: bool = False, limit: int | None = 50) -> list[TelemetryEvent]:
+    """The matching events, newest first, at most ``limit`` (``None``: all)."""
+    present = table_columns(conn)
+    where, params = where_clause(window, filters, present)
+    if failed_only:
+        where += (" AND " if where else " WHERE ") + "NOT success"
+    sql = select_events_sql(conn) + where + " ORDER BY timestamp DESC, id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [row_to_event(row) for row in conn.execute(sql, params)]
+
+
+def iter_events(conn: sqlite3.Connection, window: Window, filters: Filters = Filters()) -> Iterator[TelemetryEvent]:
+    """The matching events, oldest first, streamed (for export)."""
+    present = table_columns(conn)
+    where, params = where_clause(window, filters, present)
+    for row in conn.execute(select_events_sql(conn) + where + " ORDER BY timestamp, id", params):
+        yield row_to_event(row)
+
+
+def trace_events(conn: sqlite3.Connection, trace_id: str) -> list[TelemetryEvent]:
+    """Every event of one trace, oldest first."""
+    return list(iter_events(conn, Window(), Filters(trace_id=trace_id)))
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What :func:`prune` removed (or would remove, on a dry run)."""
+
+    cutoff: float
+    events: int
+    dropped_records: int
+    dry_run: bool
+
+
+def prune(conn: sqlite3.Connection, cutoff: float, *, dry_run: bool = False) -> PruneResult:
+    """Delete events (and dropped-event records) stamped before ``cutoff``, in one transaction."""
+    has_dropped = bool(table_columns(conn, "dropped_events"))
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        events = conn.execute("SELECT COUNT(*) FROM telemetry_events WHERE timestamp < ?", (cutoff,)).fetchone()[0]
+        dropped = 0
+        if has_dropped:
+            dropped = conn.execute("SELECT COUNT(*) FROM dropped_events WHERE timestamp < ?", (cutoff,)).fetchone()[0]
+        if not dry_run:
+            conn.execute("DELETE FROM telemetry_events WHERE timestamp < ?", (cutoff,))
+            if has_dropped:
+                conn.execute("DELETE FROM dropped_events WHERE timestamp < ?", (cutoff,))
+        conn.execute("ROLLBACK" if dry_run else "COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return PruneResult(cutoff, events, dropped, dry_run)
+

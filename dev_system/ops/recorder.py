@@ -1,0 +1,375 @@
+"""The recorder: whether telemetry is on, the in-memory buffer, the background writer, the sinks.
+
+The calling path only appends a finished *raw record* (a plain tuple, see :data:`RAW_FIELDS`) to
+a bounded buffer. A daemon thread takes batches from it, turns them into
+:class:`~dev_system.ops.events.TelemetryEvent` (ids, metadata JSON) and hands each batch to every
+sink: the SQLite store by default, others (the pytest fixture's memory, exporters) when added.
+The buffer is flushed at interpreter exit; after ``os.fork()`` the child starts with an empty
+buffer, a fresh lock and a fresh writer. With ``sync`` on, each call flushes before it returns.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import itertools
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Protocol
+
+from dev_system import config as config_module
+from dev_system.ops.capture import Redactor, sanitize
+from dev_system.ops.events import TelemetryEvent
+from dev_system.ops.problems import report_problem
+
+#: The fields of a raw record, in order; built on the calling path, finished by the writer.
+RAW_FIELDS = (
+    "start",  # perf_counter() at the start of the call
+    "event_type", "agent_name", "function_name", "input_tokens", "output_tokens",
+    "latency_s", "cost_usd", "success", "error_type",
+    "trace_id", "root_span", "span", "parent_span",
+    "args", "extra", "model", "run_id", "error_message",
+)
+
+_BATCH = 5_000
+_WAKE_AT = 2_000
+_LOCKED_RETRIES = 5
+
+
+class Sink(Protocol):
+    """Where finished events go. ``write`` is called from the writer thread (or, in ``sync`` mode,
+    from the calling thread) with the recorder's lock held; raising counts the batch as dropped."""
+
+    def write(self, events: list[TelemetryEvent]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SQLiteSink:
+    """Stores events in the telemetry database, reopening it if the file is replaced or deleted."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._inode: int | None = None
+        self.pending_drops: list[tuple[float, int, str, str | None]] = []
+
+    def _connection(self) -> sqlite3.Connection:
+        try:
+            inode = os.stat(self.path).st_ino
+        except OSError:
+            inode = None
+        if self._conn is None or inode != self._inode:
+            self.close()
+            from dev_system.ops import store
+
+            self._conn = store.connect(self.path)
+            self._inode = os.stat(self.path).st_ino
+        return self._conn
+
+    def write(self, events: list[TelemetryEvent]) -> None:
+        from dev_system.ops import store
+
+        for attempt in range(_LOCKED_RETRIES):
+            try:
+                conn = self._connection()
+                store.insert_events(conn, events)
+                if self.pending_drops:
+                    for drop in self.pending_drops:
+                        store.record_dropped(conn, *drop)
+                    self.pending_drops.clear()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or attempt == _LOCKED_RETRIES - 1:
+                    self.close()
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                pass
+        self._conn = None
+
+
+class MemorySink:
+    """Keeps every event in a list (for tests and the pytest ``telemetry`` fixture)."""
+
+    def __init__(self) -> None:
+        self.events: list[TelemetryEvent] = []
+
+    def write(self, events: list[TelemetryEvent]) -> None:
+        self.events.extend(events)
+
+    def close(self) -> None:
+        pass
+
+
+class Recorder:
+    """The process-wide recorder; use :func:`get_recorder`. Attributes read on the calling path
+    (``on``, ``buffer``, ``limit``, ``sync``, ``capture``, ``sample_rate``, ``default_trace``,
+    ``run_id``) are plain attributes so that reading them is cheap."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.sync = False
+        self.capture = True
+        self.sample_rate = 1.0
+        self.default_trace: str | None = None
+        self.run_id: str | None = None
+        self.settings = config_module.Settings()
+        self.redactor = Redactor(self.settings.redact_keys)
+        self.max_chars = self.settings.max_value_chars
+        self.buffer: collections.deque = collections.deque()
+        self.limit = self.settings.buffer_size
+        self.wake_at = _WAKE_AT
+        self.sinks: list[Any] = []
+        self.store_sink: SQLiteSink | None = None
+        self.stored = 0
+        self.dropped = 0
+        self.dropped_by_reason: collections.Counter[str] = collections.Counter()
+        self._new_process()
+
+    # -- process identity -------------------------------------------------------------------
+
+    def _new_process(self) -> None:
+        prefix = os.urandom(8)
+        self.process_prefix = prefix.hex()
+        self.span_prefix = prefix[:4].hex()
+        self.epoch_offset = time.time() - time.perf_counter()
+        self.next_span = itertools.count(1).__next__
+        self.lock = threading.RLock()
+        self.wake = threading.Event()
+        self.space = threading.Condition(threading.Lock())
+        self.thread: threading.Thread | None = None
+        self.pid = os.getpid()
+
+    def after_fork_in_child(self) -> None:
+        """Start the child afresh: the parent stores what it had buffered."""
+        self.buffer.clear()
+        if self.store_sink is not None:
+            # The parent's connection must be neither used nor closed here: keep it alive, unused.
+            _INHERITED.append(self.store_sink._conn)
+            self.store_sink._conn = None
+            self.store_sink.pending_drops.clear()
+        self._new_process()
+        if self.on and not self.sync:
+            self._start_writer()
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def apply(self, settings: config_module.Settings) -> None:
+        """Switch to ``settings``: flush what is buffered, then (re)open sinks and the writer."""
+        with self.lock:
+            if self.on:
+                self._drain()
+            self.settings = settings
+            self.redactor = Redactor(settings.redact_keys)
+            self.max_chars = settings.max_value_chars
+            self.limit = settings.buffer_size
+            self.sync = settings.sync
+            self.wake_at = 0 if settings.sync else _WAKE_AT
+            self.capture = settings.capture_args
+            self.sample_rate = settings.sample_rate
+            self.run_id = settings.run_id
+            if self.store_sink is not None and (not settings.enabled or self.store_sink.path != settings.db_path):
+                self.store_sink.close()
+                self.sinks.remove(self.store_sink)
+                self.store_sink = None
+            if settings.enabled and self.store_sink is None and settings.db_path is not None:
+                self.store_sink = SQLiteSink(settings.db_path)
+                self.sinks.insert(0, self.store_sink)
+            self.on = bool(settings.enabled)
+        if self.on and not self.sync:
+            self._start_writer()
+
+    def add_sink(self, sink: Any) -> None:
+        """Send every event recorded from now on to ``sink`` as well."""
+        with self.lock:
+            self._drain()
+            self.sinks.append(sink)
+
+    def remove_sink(self, sink: Any) -> None:
+        """Stop sending events to ``sink`` (what is buffered is delivered to it first)."""
+        with self.lock:
+            self._drain()
+            if sink in self.sinks:
+                self.sinks.remove(sink)
+
+    # -- the writer -------------------------------------------------------------------------
+
+    def _start_writer(self) -> None:
+        with self.lock:
+            if self.thread is not None and self.thread.is_alive():
+                return
+            self.thread = threading.Thread(target=self._run, name="dev-system-writer", daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        pid = self.pid
+        while self.pid == pid:
+            self.wake.wait(self.settings.flush_interval_s)
+            self.wake.clear()
+            if self.buffer:
+                with self.lock:
+                    self._drain()
+
+    def wake_writer(self) -> None:
+        """Called from the calling path when the buffer is filling; may wait if it is full."""
+        if self.sync:
+            self.flush()
+            return
+        self.wake.set()
+
+    def overflow(self, raw: tuple) -> None:
+        """The buffer is full: wait briefly for the writer (back-pressure), else count a drop."""
+        self.wake.set()
+        deadline = time.monotonic() + 1.0
+        while len(self.buffer) >= self.limit:
+            if time.monotonic() > deadline or self.thread is None or not self.thread.is_alive():
+                self._count_drop(1, "buffer full")
+                return
+            time.sleep(0.001)
+        self.buffer.append(raw)
+
+    def flush(self) -> None:
+        """Deliver every buffered event to the sinks now; returns when they have it."""
+        with self.lock:
+            self._drain()
+
+    def _drain(self) -> None:
+        buffer = self.buffer
+        while buffer:
+            raws = []
+            pop = buffer.popleft
+            try:
+                for _ in range(_BATCH):
+                    raws.append(pop())
+            except IndexError:
+                pass
+            self._deliver(raws)
+
+    def _deliver(self, raws: list[tuple]) -> None:
+        events = []
+        for raw in raws:
+            try:
+                events.append(self.finish(raw))
+            except Exception as exc:
+                report_problem("finish", f"an event could not be prepared and was dropped: {exc!r}")
+                self._count_drop(1, "unserializable")
+        if not events:
+            return
+        for sink in list(self.sinks):
+            try:
+                sink.write(events)
+                if sink is self.store_sink:
+                    self.stored += len(events)
+            except Exception as exc:
+                name = type(sink).__name__
+                report_problem(f"sink:{name}:{type(exc).__name__}",
+                               f"{name} could not store {len(events)} events ({exc}); they are counted as dropped")
+                if sink is self.store_sink:
+                    self._count_drop(len(events), f"store: {type(exc).__name__}: {exc}"[:200])
+
+    def _count_drop(self, count: int, reason: str) -> None:
+        self.dropped += count
+        self.dropped_by_reason[reason] += count
+        if self.store_sink is not None:
+            self.store_sink.pending_drops.append((time.time(), count, reason, self.run_id))
+
+    def finish(self, raw: tuple) -> TelemetryEvent:
+        """Turn a raw record into a :class:`TelemetryEvent` (ids, timestamp, metadata JSON)."""
+        (start, event_type, agent_name, function_name, input_tokens, output_tokens, latency_s,
+         cost, success, error_type, trace_id, root, span, parent, args, extra, model, run_id,
+         error_message) = raw
+        metadata: dict[str, Any] = {}
+        if args:
+            metadata["args"] = sanitize(args, self.redactor, self.max_chars)
+        if extra:
+            extra = dict(extra)
+            if model is None and isinstance(extra.get("model"), str):
+                model = extra.pop("model")
+            metadata.update(sanitize(extra, self.redactor, self.max_chars))
+        if error_message is not None:
+            metadata["error_message"] = error_message
+        span_prefix = self.span_prefix
+        return TelemetryEvent(
+            start + self.epoch_offset,
+            event_type,
+            agent_name,
+            function_name,
+            input_tokens,
+            output_tokens,
+            latency_s * 1000.0,
+            cost,
+            success,
+            error_type,
+            trace_id if trace_id is not None else f"{self.process_prefix}{span_prefix}{root & 0xFFFFFFFF:08x}",
+            json.dumps(metadata, ensure_ascii=False, allow_nan=False) if metadata else None,
+            f"{self.process_prefix}{span:x}",
+            f"{span_prefix}{span & 0xFFFFFFFF:08x}",
+            f"{span_prefix}{parent & 0xFFFFFFFF:08x}" if parent else None,
+            run_id,
+            model,
+        )
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this process: events stored, dropped (by reason), and waiting in the buffer."""
+        return {
+            "enabled": self.on,
+            "stored": self.stored,
+            "dropped": self.dropped,
+            "dropped_by_reason": dict(self.dropped_by_reason),
+            "buffered": len(self.buffer),
+            "db_path": str(self.store_sink.path) if self.store_sink else None,
+        }
+
+    def close(self) -> None:
+        """Flush and close every sink (at interpreter exit)."""
+        try:
+            with self.lock:
+                self._drain()
+                for sink in self.sinks:
+                    try:
+                        sink.close()
+                    except Exception:
+                        pass
+        except Exception:
+            pass
+
+
+_INHERITED: list[Any] = []
+_RECORDER = Recorder()
+
+
+def get_recorder() -> Recorder:
+    """The process-wide recorder."""
+    return _RECORDER
+
+
+def configure(**overrides: Any) -> config_module.Settings:
+    """Resolve the settings again (with ``overrides`` as the top layer) and apply them."""
+    settings = config_module.load(overrides)
+    _RECORDER.apply(settings)
+    return settings
+
+
+def _initial_configure() -> None:
+    try:
+        configure()
+    except Exception as exc:  # a broken pyproject must not break an import of the user's code
+        report_problem("config", f"telemetry stays off: {exc}")
+
+
+atexit.register(_RECORDER.close)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_RECORDER.after_fork_in_child)
+_initial_configure()

@@ -1,0 +1,87 @@
+"""The public face of dev_system telemetry (the import path users write).
+
+>>> from dev_system.ops.telemetry import telemetry_decorator
+>>> @telemetry_decorator(agent_name="orchestrator", event_type="tool_call")
+... def process_request(data: dict): ...
+
+Telemetry is on when any of these holds (``DEV_SYSTEM_TELEMETRY=0`` beats them all): a pytest run
+with ``--telemetry``; ``DEV_SYSTEM_TELEMETRY=1``; :func:`configure` ``(enabled=True)``; a
+``.dev-system`` folder made by ``dev-system init --telemetry`` in the working directory or above.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dev_system.config import Settings
+from dev_system.ops import recorder as _recorder
+from dev_system.ops.context import TelemetryThread, annotate, current_trace_id, propagate, trace
+from dev_system.ops.decorator import telemetry_decorator
+from dev_system.ops.events import TelemetryEvent
+from dev_system.ops.problems import TelemetryWarning, problem_counts
+from dev_system.ops.recorder import MemorySink, SQLiteSink
+from dev_system.ops.spans import Span
+
+
+def configure(*, enabled: bool | None = None, db_path: str | Path | None = None, sync: bool | None = None,
+              sample_rate: float | None = None, capture_args: bool | None = None,
+              **settings: Any) -> Settings:
+    """Set telemetry up in code; arguments left out keep their configured value.
+
+    ``configure(enabled=True, db_path="telemetry.db")`` switches recording on into that file.
+    Other keyword arguments are any :class:`~dev_system.config.Settings` field (``redact_keys``,
+    ``max_value_chars``, ``buffer_size``, ``flush_interval_s``, ``run_id``, ...). What was
+    recorded before is flushed first. Returns the settings now in force.
+    """
+    return _recorder.configure(enabled=enabled, db_path=db_path, sync=sync, sample_rate=sample_rate,
+                               capture_args=capture_args, **settings)
+
+
+def flush() -> None:
+    """Store every event recorded so far; returns when they are written."""
+    _recorder.get_recorder().flush()
+
+
+def is_enabled() -> bool:
+    """Whether decorated calls are being recorded."""
+    return _recorder.get_recorder().on
+
+
+def stats() -> dict[str, Any]:
+    """This process's counters: events stored and dropped (by reason), events still buffered,
+    the database in use, and telemetry's own problems by kind."""
+    out = _recorder.get_recorder().stats()
+    out["problems"] = problem_counts()
+    return out
+
+
+def add_sink(sink: Any) -> None:
+    """Also deliver every event to ``sink`` (an object with ``write(events)`` and ``close()``)."""
+    _recorder.get_recorder().add_sink(sink)
+
+
+def remove_sink(sink: Any) -> None:
+    """Stop delivering events to ``sink``."""
+    _recorder.get_recorder().remove_sink(sink)
+
+
+__all__ = [
+    "MemorySink",
+    "SQLiteSink",
+    "Span",
+    "TelemetryEvent",
+    "TelemetryThread",
+    "TelemetryWarning",
+    "add_sink",
+    "annotate",
+    "configure",
+    "current_trace_id",
+    "flush",
+    "is_enabled",
+    "propagate",
+    "remove_sink",
+    "stats",
+    "telemetry_decorator",
+    "trace",
+]

@@ -1,0 +1,218 @@
+"""The recorder and the store: buffering, flushing, threads, processes, fork, failures, migration."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from dev_system.ops import store
+from dev_system.ops.events import DOCUMENTED_COLUMNS
+from dev_system.ops.problems import TelemetryWarning
+from dev_system.ops.telemetry import configure, flush, stats, telemetry_decorator
+
+
+def count_rows(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT COUNT(*) FROM telemetry_events").fetchone()[0]
+
+
+def run_python(code: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@telemetry_decorator(agent_name="worker")
+def unit(i):
+    return i
+
+
+def test_calls_do_not_write_until_flushed_unless_sync(tmp_path):
+    db = tmp_path / "t.db"
+    configure(enabled=True, db_path=db, flush_interval_s=60)
+    unit(1)
+    assert stats()["buffered"] == 1
+    flush()
+    assert count_rows(db) == 1
+    configure(enabled=True, db_path=db, sync=True)
+    unit(2)
+    assert count_rows(db) == 2  # written before the call returned
+
+
+def test_many_threads_every_event_exactly_once(recording):
+    def hammer():
+        for i in range(2000):
+            unit(i)
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    events = recording.events()
+    assert len(events) == 16000
+    assert len({e.event_id for e in events}) == 16000
+    assert stats()["dropped"] == 0
+
+
+def test_several_processes_into_one_database(tmp_path):
+    db = tmp_path / "shared.db"
+    code = f"""
+        from dev_system.ops.telemetry import configure, telemetry_decorator
+        configure(enabled=True, db_path={str(db)!r})
+        @telemetry_decorator(agent_name="proc")
+        def f(i):
+            return i
+        for i in range(3000):
+            f(i)
+    """
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path) for _ in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    with sqlite3.connect(db) as conn:
+        total, distinct = conn.execute("SELECT COUNT(*), COUNT(DISTINCT event_id) FROM telemetry_events").fetchone()
+    assert total == distinct == 12000
+
+
+def test_buffer_is_flushed_at_interpreter_exit(tmp_path):
+    db = tmp_path / "exit.db"
+    result = run_python(f"""
+        from dev_system.ops.telemetry import configure, telemetry_decorator
+        configure(enabled=True, db_path={str(db)!r}, flush_interval_s=3600)
+        @telemetry_decorator(agent_name="a")
+        def f():
+            pass
+        for _ in range(123):
+            f()
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert count_rows(db) == 123
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_parent_and_child_both_record_without_duplicates(tmp_path):
+    db = tmp_path / "fork.db"
+    result = run_python(f"""
+        import os
+        from dev_system.ops.telemetry import configure, flush, telemetry_decorator
+        configure(enabled=True, db_path={str(db)!r})
+        @telemetry_decorator(agent_name="a")
+        def f(who):
+            pass
+        for _ in range(500):
+            f("before")          # buffered, not yet flushed, when the fork happens
+        pid = os.fork()
+        who = "child" if pid == 0 else "parent"
+        for _ in range(1000):
+            f(who)
+        flush()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(db) as conn:
+        rows = dict(conn.execute(
+            "SELECT json_extract(metadata, '$.args.who'), COUNT(*) FROM telemetry_events GROUP BY 1"))
+        distinct = conn.execute("SELECT COUNT(DISTINCT event_id) FROM telemetry_events").fetchone()[0]
+    assert rows == {"before": 500, "parent": 1000, "child": 1000}
+    assert distinct == 2500
+
+
+def test_read_only_folder_warns_once_counts_drops_and_the_code_goes_on(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root ignores folder permissions; the corrupt-file test covers the same path")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        configure(enabled=True, db_path=folder / "t.db")
+        with pytest.warns(TelemetryWarning):
+            assert [unit(i) for i in range(10)] == list(range(10))
+            flush()
+        assert stats()["dropped"] == 10
+    finally:
+        folder.chmod(0o700)
+
+
+def test_corrupt_database_warns_once_counts_drops_and_the_code_goes_on(tmp_path):
+    db = tmp_path / "t.db"
+    db.write_bytes(b"this is not a database at all" * 100)
+    configure(enabled=True, db_path=db)
+    before = stats()["dropped"]
+    with pytest.warns(TelemetryWarning) as caught:
+        assert [unit(i) for i in range(10)] == list(range(10))
+        flush()
+        unit(11)
+        flush()
+    assert stats()["dropped"] - before == 11
+    assert len([w for w in caught if issubclass(w.category, TelemetryWarning)]) == 1
+
+
+def test_database_replaced_while_recording_is_reopened(recording):
+    unit(1)
+    recording.events()
+    recording.db_path.unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(str(recording.db_path) + suffix).unlink(missing_ok=True)
+    unit(2)
+    events = recording.events()
+    assert [e.metadata_dict["args"]["i"] for e in events] == [2]
+
+
+def test_reference_database_is_migrated_in_place(tmp_path):
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("""CREATE TABLE telemetry_events (
+            id INTEGER PRIMARY KEY, timestamp REAL NOT NULL, event_type TEXT NOT NULL,
+            agent_name TEXT NOT NULL, function_name TEXT NOT NULL, input_tokens INTEGER DEFAULT 0,
+            output_tokens INTEGER DEFAULT 0, latency_ms REAL NOT NULL, cost_usd REAL DEFAULT 0.0,
+            success BOOLEAN NOT NULL, error_type TEXT, trace_id TEXT, metadata TEXT,
+            created_at DATETIME DEFAULT CURRENT_TIMESTAMP)""")
+        conn.execute("INSERT INTO telemetry_events (timestamp, event_type, agent_name, function_name, latency_ms, success)"
+                     " VALUES (1.0, 'model_call', 'old', 'f', 5.0, 1)")
+    configure(enabled=True, db_path=db)
+    unit(1)
+    flush()
+    with sqlite3.connect(db) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(telemetry_events)")]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        agents = [row[0] for row in conn.execute("SELECT agent_name FROM telemetry_events ORDER BY id")]
+    assert columns[1:13] == list(DOCUMENTED_COLUMNS)
+    assert columns[:1] == ["id"] and columns[13] == "created_at"
+    assert version == store.SCHEMA_VERSION
+    assert agents == ["old", "worker"]
+
+
+def test_newer_schema_is_refused_with_one_line(tmp_path):
+    db = tmp_path / "new.db"
+    store.connect(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {store.SCHEMA_VERSION + 1}")
+    with pytest.raises(store.NewerSchema) as info:
+        store.connect(db, readonly=True)
+    assert "\n" not in str(info.value) and "upgrade" in str(info.value)
+
+
+def test_data_folder_and_database_are_private(tmp_path):
+    db = tmp_path / "data" / "telemetry.db"
+    store.connect(db).close()
+    assert db.stat().st_mode & 0o777 == 0o600
+    assert db.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_full_buffer_applies_back_pressure_then_counts_drops(tmp_path):
+    db = tmp_path / "t.db"
+    configure(enabled=True, db_path=db, buffer_size=100)
+    before = stats()["dropped"]
+    for i in range(5000):
+        unit(i)
+    flush()
+    assert count_rows(db) + stats()["dropped"] - before == 5000
+    assert count_rows(db) > 0

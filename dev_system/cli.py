@@ -1,0 +1,396 @@
+"""The ``dev-system`` command: ``init``, ``metrics``, ``events``, ``trace``, ``export``, ``prune``.
+
+A thin front end: the figures come from :mod:`dev_system.ops.metrics`, the alerts from
+:mod:`dev_system.ops.alerts`, the layout from :mod:`dev_system.ops.report`. Exit status: 0 done,
+1 an alert fired under ``--fail-on-alert`` (or a trace was not found), 2 bad input — always one
+line on stderr, never a traceback. Reading commands open the database read-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn, Sequence
+
+PROG = "dev-system"
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _period(text: str) -> Any:
+    from dev_system.ops.periods import PeriodError, parse_period
+
+    try:
+        return parse_period(text)
+    except PeriodError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _duration(text: str) -> tuple[float, str]:
+    from dev_system.ops.periods import PeriodError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except PeriodError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("unknown period", "unknown duration")) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
+    return value
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH", type=Path,
+                        help="the telemetry database (default: .dev-system/data/telemetry.db of the project)")
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters (exact match)")
+    group.add_argument("--agent", help="only this agent_name")
+    group.add_argument("--event-type", help="only this event_type (model_call, tool_call, ...)")
+    group.add_argument("--function", help="only this function_name")
+    group.add_argument("--trace", help="only this trace_id")
+    group.add_argument("--run", help="only this run_id (one pytest session)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``dev-system``."""
+    from dev_system.ops.metrics import BREAKDOWN_KEYS
+    from dev_system.ops.periods import PERIOD_HELP
+    from dev_system.ops.report import FORMATS
+
+    parser = _Parser(prog=PROG, description="Telemetry for AI-agent development: set up, report, debug, export.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    init = commands.add_parser("init", help="set the project up (init --telemetry)",
+                               description="Create .dev-system/ with telemetry enabled and an empty database.")
+    init.add_argument("--telemetry", action="store_true", help="enable telemetry recording for this project")
+    _add_db(init)
+
+    metrics = commands.add_parser("metrics", help="figures and alerts over a period",
+                                  description="Success rate, latency, cost, top agent, failures and alerts.")
+    metrics.add_argument("--period", type=_period, default="1d", help=f"{PERIOD_HELP} (default: 1d)")
+    metrics.add_argument("--by", choices=tuple(BREAKDOWN_KEYS), help="add a breakdown table by this key")
+    metrics.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    metrics.add_argument("--fail-on-alert", action="store_true", help="exit with status 1 when an alert fires")
+    metrics.add_argument("--success-rate-min", type=float, metavar="PERCENT",
+                         help="alert below this success rate (default 90)")
+    metrics.add_argument("--p95-latency-ms-max", type=float, metavar="MS", help="alert above this p95 latency (default 3000)")
+    metrics.add_argument("--daily-cost-usd-max", type=float, metavar="USD",
+                         help="alert when one day costs more (default 10)")
+    _add_filters(metrics)
+    _add_db(metrics)
+
+    events = commands.add_parser("events", help="raw events, newest first",
+                                 description="The raw events, newest first; --failed shows failures with their errors.")
+    events.add_argument("--period", type=_period, default="all", help=f"{PERIOD_HELP} (default: all)")
+    events.add_argument("--failed", action="store_true", help="only failed calls, with error types and messages")
+    events.add_argument("--limit", type=_positive_int, default=50, help="at most this many (default 50; 0: no limit)")
+    events.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    _add_filters(events)
+    _add_db(events)
+
+    trace = commands.add_parser("trace", help="one trace as a tree of calls",
+                                description="One trace as a tree of calls with latency, tokens, cost and errors.")
+    trace.add_argument("trace_id", metavar="ID", help="the trace id")
+    trace.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    _add_db(trace)
+
+    export = commands.add_parser("export", help="write the events of a period as JSON lines or CSV",
+                                 description="Write the events of a period, oldest first, as JSON lines or CSV.")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default: jsonl)")
+    export.add_argument("--period", type=_period, default="all", help=f"{PERIOD_HELP} (default: all)")
+    export.add_argument("--output", "-o", type=Path, metavar="FILE", help="write to FILE instead of standard output")
+    _add_filters(export)
+    _add_db(export)
+
+    prune = commands.add_parser("prune", help="delete old events",
+                                description="Delete the events older than a duration; reports what it removed.")
+    prune.add_argument("--older-than", type=_duration, required=True, metavar="DURATION",
+                       help="N followed by m, h, d or w, e.g. 90d")
+    prune.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    _add_db(prune)
+    return parser
+
+
+def _db_path(args: argparse.Namespace) -> Path:
+    if args.db is not None:
+        return args.db
+    from dev_system.config import default_db_path
+
+    return default_db_path()
+
+
+def _open_readonly(args: argparse.Namespace) -> sqlite3.Connection:
+    from dev_system.ops import store
+
+    return store.connect(_db_path(args), readonly=True)
+
+
+def _filters(args: argparse.Namespace) -> Any:
+    from dev_system.ops.queries import Filters
+
+    return Filters(agent=args.agent, event_type=args.event_type, function=args.function,
+                   trace_id=args.trace, run_id=args.run)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _ascii_only() -> bool:
+    from dev_system.ops.report import EMOJI, can_encode
+
+    return not can_encode("".join(EMOJI.values()), getattr(sys.stdout, "encoding", None))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """``init --telemetry``: the folder, its config and the database; idempotent."""
+    from dev_system import config
+    from dev_system.ops import store
+
+    if not args.telemetry:
+        raise UsageError("init: nothing to do; run 'dev-system init --telemetry'")
+    root = config.find_project_root()
+    folder = root / config.DATA_DIR
+    config_path = root / config.FOLDER_CONFIG
+    db_path = args.db if args.db is not None else config.default_db_path(root)
+    done: list[str] = []
+    if not folder.is_dir():
+        folder.mkdir(mode=0o700, parents=True)
+        os.chmod(folder, 0o700)
+        done.append(f"created {folder}/ (private)")
+    if not config_path.is_file():
+        fd = os.open(config_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("[telemetry]\nenabled = true\n")
+        done.append(f"wrote {config_path} (telemetry enabled)")
+    elif not config.folder_enabled(root):
+        text = config_path.read_text(encoding="utf-8")
+        if "[telemetry]" in text:
+            raise UsageError(f"{config_path} has a [telemetry] table without 'enabled = true': set it there")
+        with open(config_path, "a", encoding="utf-8") as handle:
+            handle.write(("" if text.endswith("\n") or not text else "\n") + "\n[telemetry]\nenabled = true\n")
+        done.append(f"enabled telemetry in {config_path}")
+    done.extend(_init_db(Path(db_path), store))
+    if done:
+        for line in done:
+            _write(f"{line[0].upper()}{line[1:]}\n")
+    else:
+        _write("Telemetry is already set up; nothing changed.\n")
+    _write(f"Config:   {config_path}\nDatabase: {db_path}\n")
+    _write("Decorated calls are now recorded. See them with: dev-system metrics --period 1d\n")
+    return 0
+
+
+def _init_db(path: Path, store: Any) -> list[str]:
+    if path.is_file() and path.stat().st_size > 0:
+        conn = store.connect(path, readonly=True)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            conn.close()
+        if version == store.SCHEMA_VERSION:
+            return []
+        store.connect(path).close()
+        return [f"migrated {path} to schema version {store.SCHEMA_VERSION}"]
+    store.connect(path).close()
+    os.chmod(path, 0o600)
+    return [f"created the database {path} (private)"]
+
+
+def _thresholds(args: argparse.Namespace) -> Any:
+    from dev_system import config
+    from dev_system.ops.alerts import Thresholds
+
+    overrides = {
+        "success_rate_min": args.success_rate_min,
+        "p95_latency_ms_max": args.p95_latency_ms_max,
+        "daily_cost_usd_max": args.daily_cost_usd_max,
+    }
+    return Thresholds.from_settings(config.load(overrides))
+
+
+def _safe_rules() -> list[Any]:
+    from dev_system.ops.alerts import plugin_rules
+
+    def guard(rule: Any) -> Any:
+        def run(summary: Any, thresholds: Any) -> Any:
+            try:
+                return list(rule(summary, thresholds) or ())
+            except Exception as exc:  # a broken plugin must not hide the built-in alerts
+                print(f"{PROG}: warning: an alert plugin failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                return []
+        return run
+
+    return [guard(rule) for rule in plugin_rules()]
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """``metrics``: the summary, alerts and an optional breakdown, in one format."""
+    from dev_system.ops import report
+    from dev_system.ops.alerts import evaluate_alerts
+    from dev_system.ops.metrics import compute_breakdown, compute_summary
+
+    thresholds = _thresholds(args)
+    conn = _open_readonly(args)
+    try:
+        filters = _filters(args)
+        summary = compute_summary(conn, args.period, filters)
+        breakdown = (args.by, compute_breakdown(conn, args.period, filters, args.by)) if args.by else None
+    finally:
+        conn.close()
+    alerts = evaluate_alerts(summary, thresholds, _safe_rules())
+    if args.format == "json":
+        _write(report.render_json(summary, alerts, thresholds, breakdown))
+    elif args.format == "csv":
+        _write(report.render_csv(summary, alerts, breakdown))
+    elif args.format == "markdown":
+        text = report.render_markdown(summary, alerts, breakdown)
+        if _ascii_only():
+            for icon in report.EMOJI.values():
+                text = text.replace(icon + " ", "")
+        _write(text)
+    else:
+        _write(report.render_text(summary, alerts, breakdown, ascii_only=_ascii_only()))
+    return 1 if alerts and args.fail_on_alert else 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """``events``: newest first, optionally failures only."""
+    from dev_system.ops import report
+    from dev_system.ops.queries import list_events
+
+    conn = _open_readonly(args)
+    try:
+        events = list_events(conn, args.period, _filters(args), failed_only=args.failed, limit=args.limit or None)
+    finally:
+        conn.close()
+    if args.format == "json":
+        _write(report.events_json(events))
+    else:
+        _write(report.render_events(events, show_errors=args.failed or any(not e.success for e in events)))
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """``trace ID``: the tree of one trace."""
+    from dev_system.ops import report
+    from dev_system.ops.queries import trace_events
+
+    conn = _open_readonly(args)
+    try:
+        events = trace_events(conn, args.trace_id)
+    finally:
+        conn.close()
+    if not events:
+        print(f"{PROG}: no events with trace id {args.trace_id!r} in {_db_path(args)}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        tree = report.trace_tree(events)
+        _write(report.events_json([event for _, event in tree]))
+    else:
+        _write(report.render_trace(args.trace_id, events))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``export``: the events of a period as JSON lines or CSV."""
+    from dev_system.ops import report
+    from dev_system.ops.queries import iter_events
+
+    conn = _open_readonly(args)
+    try:
+        events = iter_events(conn, args.period, _filters(args))
+        write = report.write_csv if args.format == "csv" else report.write_jsonl
+        if args.output is None:
+            write(events, sys.stdout)
+            sys.stdout.flush()
+        else:
+            try:
+                with open(args.output, "w", encoding="utf-8", newline="") as handle:
+                    count = write(events, handle)
+            except OSError as exc:
+                raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+            print(f"Exported {count:,} events to {args.output}", file=sys.stderr)
+    finally:
+        conn.close()
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    """``prune --older-than``: delete old events (a writer: the only command that changes the data)."""
+    from dev_system.ops import store
+    from dev_system.ops.queries import prune
+    from dev_system.ops.report import local_time
+
+    seconds, label = args.older_than
+    path = _db_path(args)
+    store.connect(path, readonly=True).close()  # the checks and messages of a reader, before writing
+    conn = store.connect(path)
+    try:
+        result = prune(conn, time.time() - seconds, dry_run=args.dry_run)
+    finally:
+        conn.close()
+    verb = "Would remove" if result.dry_run else "Removed"
+    line = f"{verb} {result.events:,} events older than {label} (before {local_time(result.cutoff)})"
+    if result.dropped_records:
+        line += f" and {result.dropped_records:,} dropped-event records"
+    _write(line + f" from {path}\n")
+    return 0
+
+
+COMMANDS = {
+    "init": cmd_init,
+    "metrics": cmd_metrics,
+    "events": cmd_events,
+    "trace": cmd_trace,
+    "export": cmd_export,
+    "prune": cmd_prune,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``dev-system`` with ``argv`` (default: the process arguments); returns the exit status."""
+    from dev_system.config import ConfigError
+    from dev_system.ops.store import StoreError
+
+    try:
+        sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
+    except (AttributeError, ValueError):
+        pass
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            raise UsageError(f"choose a command: {', '.join(COMMANDS)} (see '{PROG} --help')")
+        return COMMANDS[args.command](args)
+    except (UsageError, ConfigError, StoreError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:
+        print(f"{PROG}: error: the telemetry database cannot be read: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130

@@ -354,32 +354,27 @@ def _report(key: str, message: str) -> None:
 
 def set_price_overrides(prices: Mapping[str, Any] | None) -> None:
     """Use ``prices`` (model name -> :class:`~dev_system.config.ModelPrice`, or a mapping with
-    ``input``/``output``/``cached_input`` in USD per million tokens) as the user's price table.
-
-    ``None`` goes back to reading ``[tool.dev-system.prices]`` from the project's settings on the
-    next priced call. ``configure(prices=...)`` calls this.
+    ``input``/``output``/``cached_input`` in USD per million tokens) as the user's price table,
+    instead of the configured one. ``None`` goes back to the configured table: the ``prices`` of
+    the settings in force (``[tool.dev-system.prices."model"]`` in ``pyproject.toml``, or
+    ``configure(prices={...})``).
     """
     global _overrides
     with _lock:
         _overrides = None if prices is None else dict(prices)
-        _price_cache.clear()
 
 
 def _user_prices() -> Mapping[str, Any]:
-    global _overrides
     prices = _overrides
-    if prices is None:
-        try:
-            from dev_system import config
+    if prices is not None:
+        return prices
+    try:
+        from dev_system.ops.recorder import get_recorder
 
-            prices = dict(config.load().prices)
-        except Exception as exc:  # a bad pyproject must not break the user's call
-            _report("prices-config", f"cannot read price overrides: {exc}")
-            prices = {}
-        with _lock:
-            if _overrides is None:
-                _overrides = prices
-    return prices
+        return get_recorder().settings.prices or {}
+    except Exception as exc:
+        _report("prices-config", f"cannot read price overrides: {exc!r}")
+        return {}
 
 
 def _price_field(price: Any, name: str) -> float | None:

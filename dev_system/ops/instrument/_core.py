@@ -1,0 +1,353 @@
+"""The machinery shared by the provider modules: patching a class attribute (and restoring it),
+the wrappers that turn one SDK call into one ``model_call`` event, and the watching of streams.
+
+A wrapper does nothing but call the original when telemetry is off. When it is on, the call gets
+a :class:`~dev_system.ops.spans.Span` created in the caller's context (so a call made inside a
+decorated function joins that function's trace); an error raised by the SDK ends the span as
+failed and is re-raised untouched (same object, same traceback); a stream result ends its span
+when the stream ends (exhausted, failed, closed early or dropped), with the usage its chunks
+carried.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import threading
+import weakref
+from typing import Any, Callable, Iterable
+
+from dev_system.ops.problems import report_problem
+
+MARK = "__dev_system_instrumented__"
+
+#: True while an instrumented call runs, so that an SDK method calling another patched one
+#: records one event, not two.
+_ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("dev_system_instrument_active", default=False)
+
+_lock = threading.RLock()
+#: provider name -> [(owner class, attribute name, original value from the class __dict__)]
+_patches: dict[str, list[tuple[type, str, Any]]] = {}
+#: provider name -> agent name given to instrument_*(); None = the configured default.
+_agent_names: dict[str, str | None] = {}
+
+# Scalar request parameters worth keeping in the event's metadata (never the prompt itself).
+_KEPT_PARAMS = (
+    "model", "stream", "max_tokens", "max_completion_tokens", "max_output_tokens", "temperature",
+    "top_p", "n", "reasoning_effort", "service_tier", "tool_choice",
+)
+
+
+def agent_name(provider: str) -> str:
+    name = _agent_names.get(provider)
+    if name:
+        return name
+    try:
+        from dev_system.ops.recorder import get_recorder
+
+        return get_recorder().settings.instrument_agent_name or "llm"
+    except Exception:
+        return "llm"
+
+
+def _recorder() -> Any:
+    from dev_system.ops.recorder import get_recorder
+
+    return get_recorder()
+
+
+def _span(provider: str, function_name: str, kwargs: dict) -> Any:
+    from dev_system.ops.spans import Span
+
+    rec = _recorder()
+    args = None
+    if rec.capture:
+        args = {key: kwargs[key] for key in _KEPT_PARAMS if key in kwargs and _plain(kwargs[key])}
+    span = Span(agent_name(provider), "model_call", function_name, args=args or None)
+    span.annotate(provider=provider, instrumented=True)
+    return span
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _off() -> bool:
+    try:
+        return not _recorder().on or _ACTIVE.get()
+    except Exception:
+        return True
+
+
+# --- patching --------------------------------------------------------------------------------
+
+
+def patch(provider: str, owner: type, attribute: str, make_wrapper: Callable[[Any], Any]) -> bool:
+    """Replace ``owner.attribute`` by ``make_wrapper(original)``; False when already patched or absent."""
+    with _lock:
+        original = owner.__dict__.get(attribute)
+        if original is None or getattr(original, MARK, False):
+            return False
+        wrapper = make_wrapper(original)
+        setattr(wrapper, MARK, True)
+        setattr(owner, attribute, wrapper)
+        _patches.setdefault(provider, []).append((owner, attribute, original))
+        return True
+
+
+def unpatch(provider: str) -> bool:
+    """Restore every attribute patched for ``provider``; False when nothing was patched."""
+    with _lock:
+        done = _patches.pop(provider, [])
+        for owner, attribute, original in reversed(done):
+            try:
+                setattr(owner, attribute, original)
+            except Exception as exc:  # pragma: no cover - a class that refuses assignment
+                report_problem("uninstrument", f"could not restore {owner.__name__}.{attribute}: {exc!r}")
+        _agent_names.pop(provider, None)
+        return bool(done)
+
+
+def patched(provider: str) -> bool:
+    return bool(_patches.get(provider))
+
+
+def set_agent_name(provider: str, name: str | None) -> None:
+    _agent_names[provider] = name
+
+
+# --- wrappers --------------------------------------------------------------------------------
+
+
+def sync_call(provider: str, function_name: str, is_stream: Callable[[Any], bool],
+              prepare: Callable[[Any], Any] | None = None) -> Callable[[Any], Any]:
+    """A wrapper factory for a synchronous SDK method."""
+
+    def make(original: Any) -> Any:
+        @functools.wraps(original)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if _off():
+                return original(*args, **kwargs)
+            span = _span(provider, function_name, kwargs)
+            token = _ACTIVE.set(True)
+            try:
+                with span.activate():
+                    result = original(*args, **kwargs)
+            except BaseException as exc:
+                span.end(exc)
+                raise
+            finally:
+                _ACTIVE.reset(token)
+            return finish(span, result, is_stream, prepare)
+
+        return wrapper
+
+    return make
+
+
+def async_call(provider: str, function_name: str, is_stream: Callable[[Any], bool],
+               prepare: Callable[[Any], Any] | None = None) -> Callable[[Any], Any]:
+    """A wrapper factory for an ``async def`` SDK method."""
+
+    def make(original: Any) -> Any:
+        @functools.wraps(original)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if _off():
+                return await original(*args, **kwargs)
+            span = _span(provider, function_name, kwargs)
+            token = _ACTIVE.set(True)
+            try:
+                with span.activate():
+                    result = await original(*args, **kwargs)
+            except BaseException as exc:
+                span.end(exc)
+                raise
+            finally:
+                _ACTIVE.reset(token)
+            return finish(span, result, is_stream, prepare)
+
+        return wrapper
+
+    return make
+
+
+def finish(span: Any, result: Any, is_stream: Callable[[Any], bool], prepare: Callable[[Any], Any] | None) -> Any:
+    """End ``span`` with ``result``, or hand it to a stream watcher; returns ``result``."""
+    try:
+        kind = is_stream(result)
+    except Exception:
+        kind = None
+    if kind == "sync":
+        return watch_stream(result, span)
+    if kind == "async":
+        return watch_async_stream(result, span)
+    try:
+        span.set_result(prepare(result) if prepare is not None else result)
+    except Exception:
+        span.set_result(result)
+    span.end()
+    return result
+
+
+# --- streams ---------------------------------------------------------------------------------
+
+
+def _watched(inner: Iterable[Any], span: Any) -> Any:
+    try:
+        for chunk in inner:
+            span.feed(chunk)
+            yield chunk
+    except GeneratorExit:
+        span.end(closed_early=True)
+        raise
+    except BaseException as exc:
+        span.end(exc)
+        raise
+    span.end()
+
+
+async def _awatched(inner: Any, span: Any) -> Any:
+    try:
+        async for chunk in inner:
+            span.feed(chunk)
+            yield chunk
+    except GeneratorExit:
+        span.end(closed_early=True)
+        raise
+    except BaseException as exc:
+        span.end(exc)
+        raise
+    span.end()
+
+
+def _end_early(span: Any) -> None:
+    span.end(closed_early=True)
+
+
+def watch_stream(stream: Any, span: Any) -> Any:
+    """Make ``stream`` (an SDK ``Stream``) feed its chunks to ``span`` and end it when it ends.
+
+    The stream object itself is returned, of the same type: only its iterator and its ``close``
+    are replaced on the instance.
+    """
+    try:
+        inner = stream._iterator
+        stream._iterator = _watched(inner, span)
+        _patch_close(stream, span, is_async=False)
+        weakref.finalize(stream, _end_early, span)
+    except Exception as exc:
+        report_problem("instrument-stream", f"a stream could not be watched, its usage is unknown: {exc!r}")
+        span.end()
+    return stream
+
+
+def watch_async_stream(stream: Any, span: Any) -> Any:
+    """The ``AsyncStream`` version of :func:`watch_stream`."""
+    try:
+        inner = stream._iterator
+        stream._iterator = _awatched(inner, span)
+        _patch_close(stream, span, is_async=True)
+        weakref.finalize(stream, _end_early, span)
+    except Exception as exc:
+        report_problem("instrument-stream", f"a stream could not be watched, its usage is unknown: {exc!r}")
+        span.end()
+    return stream
+
+
+def _patch_close(stream: Any, span: Any, *, is_async: bool) -> None:
+    class_close = type(stream).close
+    ref = weakref.ref(stream)  # no reference cycle: a dropped stream is still closed at once
+
+    if is_async:
+
+        async def close() -> None:
+            span.end(closed_early=True)
+            target = ref()
+            if target is not None:
+                await class_close(target)
+
+    else:
+
+        def close() -> None:
+            span.end(closed_early=True)
+            target = ref()
+            if target is not None:
+                class_close(target)
+
+    stream.close = close
+
+
+class LazyAwaitable:
+    """An awaitable that runs ``factory()`` only when awaited (no 'never awaited' warning if not)."""
+
+    __slots__ = ("factory",)
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self.factory = factory
+
+    def __await__(self) -> Any:
+        return self.factory().__await__()
+
+
+def _request_attribute(manager: Any) -> str | None:
+    for name in vars(manager):
+        if name.endswith("__api_request"):
+            return name
+    return None
+
+
+def watch_stream_manager(manager: Any, provider: str, function_name: str, kwargs: dict,
+                         is_async: bool) -> Any:
+    """Instrument a stream helper (``with client.messages.stream(...) as stream``): the request the
+    manager makes on entering becomes one event, ended with the stream."""
+    if _off():
+        return manager
+    try:
+        name = _request_attribute(manager)
+        if name is None:
+            report_problem("instrument-manager", f"{type(manager).__name__} has an unknown shape; its calls are not recorded")
+            return manager
+        request = getattr(manager, name)
+        if is_async:
+
+            async def run() -> Any:
+                span = _span(provider, function_name, kwargs)
+                try:
+                    with span.activate():
+                        raw = await request
+                except BaseException as exc:
+                    span.end(exc)
+                    raise
+                return watch_async_stream(raw, span)
+
+            setattr(manager, name, LazyAwaitable(run))
+        else:
+
+            def run_sync() -> Any:
+                span = _span(provider, function_name, kwargs)
+                try:
+                    with span.activate():
+                        raw = request()
+                except BaseException as exc:
+                    span.end(exc)
+                    raise
+                return watch_stream(raw, span)
+
+            setattr(manager, name, run_sync)
+    except Exception as exc:
+        report_problem("instrument-manager", f"a stream helper could not be instrumented: {exc!r}")
+    return manager
+
+
+def stream_helper(provider: str, function_name: str, is_async: bool) -> Callable[[Any], Any]:
+    """A wrapper factory for a method returning a stream manager (called without ``await``)."""
+
+    def make(original: Any) -> Any:
+        @functools.wraps(original)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            manager = original(*args, **kwargs)
+            return watch_stream_manager(manager, provider, function_name, kwargs, is_async)
+
+        return wrapper
+
+    return make

@@ -73,6 +73,9 @@ class Settings:
         "generate", "complete", "completion", "chat", "embed", "predict", "infer",
         "prompt", "llm", "agent", "summarize", "classify", "rerank", "tool",
     )
+    #: OTLP/HTTP base URL to export events to as OpenTelemetry spans (``off``: never; unset: the
+    #: standard ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` variables decide). See docs/otel.md.
+    otlp_endpoint: str | None = None
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with ``changes`` applied (None values are ignored)."""

@@ -91,15 +91,25 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+def _is(folder: Path, name: str, test: str) -> bool:
+    try:
+        return getattr(folder / name, test)()
+    except OSError:  # an unreadable parent folder is not a project root
+        return False
+
+
 def find_project_root(start: Path | None = None) -> Path:
     """The folder holding ``.dev-system``, else ``pyproject.toml`` or ``.git``, from ``start`` upward; else ``start``."""
-    start = (start or Path.cwd()).resolve()
+    try:
+        start = (start or Path.cwd()).resolve()
+    except OSError:  # the working directory was deleted
+        start = Path(os.sep)
     chain = [start, *start.parents]
     for folder in chain:
-        if (folder / DATA_DIR).is_dir():
+        if _is(folder, DATA_DIR, "is_dir"):
             return folder
     for folder in chain:
-        if (folder / "pyproject.toml").is_file() or (folder / ".git").exists():
+        if _is(folder, "pyproject.toml", "is_file") or _is(folder, ".git", "exists"):
             return folder
     return start
 
@@ -185,7 +195,7 @@ def _normalise(mapping: Mapping[str, Any], where: str) -> dict[str, Any]:
 def from_pyproject(root: Path) -> dict[str, Any]:
     """The ``[tool.dev-system]`` table of ``root/pyproject.toml``, checked and converted."""
     path = root / "pyproject.toml"
-    if not path.is_file():
+    if not _is(root, "pyproject.toml", "is_file"):
         return {}
     table = _load_toml(path).get("tool", {}).get("dev-system", {})
     values = _normalise(table, f"{path} [tool.dev-system]")
@@ -210,7 +220,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
 def folder_enabled(root: Path) -> bool:
     """True when ``root/.dev-system/config.toml`` (written by ``init --telemetry``) switches telemetry on."""
     path = root / FOLDER_CONFIG
-    if not path.is_file():
+    if not _is(root, str(FOLDER_CONFIG), "is_file"):
         return False
     table = _load_toml(path).get("telemetry", {})
     return isinstance(table, dict) and table.get("enabled") is True

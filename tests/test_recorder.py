@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -126,19 +127,37 @@ def test_fork_parent_and_child_both_record_without_duplicates(tmp_path):
 
 
 def test_read_only_folder_warns_once_counts_drops_and_the_code_goes_on(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root ignores folder permissions; the corrupt-file test covers the same path")
+    """Root writes anywhere, so as root the recording process drops to ``nobody`` first."""
     folder = tmp_path / "ro"
     folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        configure(enabled=True, db_path=folder / "t.db")
-        with pytest.warns(TelemetryWarning):
-            assert [unit(i) for i in range(10)] == list(range(10))
+    warm = tmp_path / "warm"
+    warm.mkdir()
+    tmp_path.chmod(0o755)
+    folder.chmod(0o555)
+    result = run_python(f"""
+        import json, os, warnings
+        from dev_system.ops.telemetry import configure, flush, stats, telemetry_decorator
+        @telemetry_decorator(agent_name="a")
+        def f(i):
+            return i
+        configure(enabled=True, db_path={str(warm / "t.db")!r})
+        f(0); flush()                      # every lazy import done while still allowed
+        if os.geteuid() == 0:
+            os.setgid(65534); os.setuid(65534)
+        configure(enabled=True, db_path={str(folder / "t.db")!r})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results = [f(i) for i in range(10)]
             flush()
-        assert stats()["dropped"] == 10
-    finally:
-        folder.chmod(0o700)
+        print(json.dumps({{"results": results, "dropped": stats()["dropped"],
+                          "warnings": [str(w.message) for w in caught]}}))
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["results"] == list(range(10))
+    assert outcome["dropped"] == 10
+    assert len(outcome["warnings"]) == 1 and "dropped" in outcome["warnings"][0]
+    assert not (folder / "t.db").exists()
 
 
 def test_corrupt_database_warns_once_counts_drops_and_the_code_goes_on(tmp_path):

@@ -109,6 +109,7 @@ def _openai_chat_usage(usage: Any, model: str | None) -> Usage:
             completion = total - prompt
     details: dict = {"provider": "openai"}
     _put(details, "cached_input_tokens", _get(_get(usage, "prompt_tokens_details"), "cached_tokens"))
+    _put(details, "cache_write_tokens", _get(_get(usage, "prompt_tokens_details"), "cache_write_tokens"))
     _put(details, "audio_input_tokens", _get(_get(usage, "prompt_tokens_details"), "audio_tokens"))
     _put(details, "reasoning_tokens", _get(_get(usage, "completion_tokens_details"), "reasoning_tokens"))
     _put(details, "audio_output_tokens", _get(_get(usage, "completion_tokens_details"), "audio_tokens"))
@@ -118,6 +119,7 @@ def _openai_chat_usage(usage: Any, model: str | None) -> Usage:
 def _openai_responses_usage(usage: Any, model: str | None) -> Usage:
     details: dict = {"provider": "openai"}
     _put(details, "cached_input_tokens", _get(_get(usage, "input_tokens_details"), "cached_tokens"))
+    _put(details, "cache_write_tokens", _get(_get(usage, "input_tokens_details"), "cache_write_tokens"))
     _put(details, "reasoning_tokens", _get(_get(usage, "output_tokens_details"), "reasoning_tokens"))
     return Usage(_int(_get(usage, "input_tokens")), _int(_get(usage, "output_tokens")), model, details)
 

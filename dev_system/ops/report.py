@@ -338,6 +338,6 @@ def render_trace(trace_id: str, events: Sequence[TelemetryEvent]) -> str:
     total = (f"Total: {format_int(len(events))} calls, {format_int(failed)} failed, {format_ms(root_ms)} at the top level, "
              f"{format_int(tokens)} tokens, {format_usd(cost)}")
     if unknown:
-        total += f" (+{format_int(unknown)} calls of unknown cost)"
+        total += f" + {format_int(unknown)} call{'' if unknown == 1 else 's'} of unknown cost"
     lines.append(total)
     return "\n".join(lines) + "\n"

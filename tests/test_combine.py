@@ -1,0 +1,322 @@
+"""``combine``: merging telemetry databases from CI shards, on real databases written by the real
+recorder in separate processes (one process per CI job), and on the reference system's schema."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dev_system.ops import store
+from dev_system.ops.combine import CombineError, combine, expand_inputs
+
+# -- real databases -------------------------------------------------------------------------------
+
+_SHARD_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from dev_system.ops.telemetry import configure, telemetry_decorator, flush
+
+    db, run_id, shard, calls = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    configure(enabled=True, db_path=db, run_id=run_id or None)
+
+    @telemetry_decorator("search", "tool_call")
+    def search(query):
+        if query.endswith("3"):
+            raise LookupError(query)
+        return [query]
+
+    @telemetry_decorator("agent-" + shard, "model_call", cost_calculator=lambda r: 0.25)
+    def answer(i):
+        try:
+            search(f"q{i}")
+        except LookupError:
+            pass
+        return {"text": "ok"}
+
+    for i in range(calls):
+        answer(i)
+    """
+)
+
+
+def record_shard(db: Path, *, run_id: str = "", shard: str = "1", calls: int = 5) -> Path:
+    """A database written by the real recorder in a separate process, as a CI job leaves it."""
+    env = dict(os.environ)
+    env.pop("DEV_SYSTEM_TELEMETRY", None)
+    subprocess.run([sys.executable, "-c", _SHARD_SCRIPT, str(db), run_id, shard, str(calls)],
+                   check=True, env=env, cwd=db.parent)
+    return db
+
+
+def add_run(db: Path, run_id: str, *, started_at: float, host: str, passed: int, failed: int,
+            results: dict[str, str], status: str | None = None) -> None:
+    """What the pytest plugin stores for one session: a ``runs`` row and one result per test."""
+    conn = store.connect(db)
+    try:
+        conn.execute(
+            "INSERT INTO runs (run_id, started_at, ended_at, status, command, host, passed, failed, skipped,"
+            " errors, exit_status) VALUES (?, ?, ?, ?, 'pytest', ?, ?, ?, 0, 0, ?)",
+            (run_id, started_at, started_at + 10, status or ("failed" if failed else "passed"), host, passed,
+             failed, 1 if failed else 0),
+        )
+        for nodeid, outcome in results.items():
+            conn.execute("INSERT INTO test_results (run_id, nodeid, outcome, duration_s, events) VALUES (?, ?, ?, 0.5, 2)",
+                         (run_id, nodeid, outcome))
+    finally:
+        conn.close()
+
+
+def snapshot(db: Path) -> dict[str, object]:
+    """The content of a database, independent of row ids and row order."""
+    conn = sqlite3.connect(db)
+    try:
+        columns = [c for c in store.EVENT_COLUMNS] + ["created_at"]
+        return {
+            "events": sorted(conn.execute(f"SELECT {', '.join(columns)} FROM telemetry_events").fetchall(), key=repr),
+            "runs": sorted(conn.execute("SELECT * FROM runs").fetchall(), key=repr),
+            "results": sorted(conn.execute("SELECT * FROM test_results").fetchall(), key=repr),
+            "dropped": sorted(conn.execute("SELECT timestamp, run_id, count, reason FROM dropped_events").fetchall(), key=repr),
+        }
+    finally:
+        conn.close()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def count(db: Path, sql: str) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def shards(tmp_path: Path) -> list[Path]:
+    """Three CI jobs of one pipeline, each with its own database and the shared run id."""
+    paths = []
+    for n in (1, 2, 3):
+        folder = tmp_path / f"job-{n}"
+        folder.mkdir()
+        paths.append(record_shard(folder / "telemetry.db", run_id="ci-42", shard=str(n), calls=4 + n))
+    return paths
+
+
+# -- the merge ------------------------------------------------------------------------------------
+
+
+def test_every_event_of_every_shard_once(shards: list[Path], tmp_path: Path) -> None:
+    per_shard = [count(db, "SELECT COUNT(*) FROM telemetry_events") for db in shards]
+    assert per_shard == [10, 12, 14]  # each answer() makes one model call and one tool call
+    merged = tmp_path / "merged.db"
+    result = combine(shards, merged)
+    assert result.total_events == sum(per_shard) == result.added_events
+    assert count(merged, "SELECT COUNT(DISTINCT event_id) FROM telemetry_events") == sum(per_shard)
+    assert count(merged, "SELECT COUNT(*) FROM telemetry_events WHERE run_id = 'ci-42'") == sum(per_shard)
+    # The parent links survive: every tool call's parent is a model call of the same trace.
+    conn = sqlite3.connect(merged)
+    orphans = conn.execute(
+        "SELECT COUNT(*) FROM telemetry_events c WHERE c.event_type = 'tool_call' AND NOT EXISTS ("
+        "SELECT 1 FROM telemetry_events p WHERE p.span_id = c.parent_span_id AND p.trace_id = c.trace_id)"
+    ).fetchone()[0]
+    conn.close()
+    assert orphans == 0
+
+
+def test_merging_again_changes_nothing(shards: list[Path], tmp_path: Path) -> None:
+    merged = tmp_path / "merged.db"
+    combine(shards, merged)
+    first = snapshot(merged)
+    again = combine([*shards, shards[0]], merged)
+    assert again.added_events == 0
+    assert snapshot(merged) == first
+    # Merging the merged file into another copy of itself, or into a fresh file, is the same content.
+    other = tmp_path / "other.db"
+    combine([merged, shards[1]], other)
+    combine([other, merged], other)
+    assert snapshot(other) == first
+
+
+def test_order_of_inputs_does_not_matter(shards: list[Path], tmp_path: Path) -> None:
+    for db, (host, passed, failed, results) in zip(shards, [
+        ("runner-a", 3, 0, {"t.py::a": "passed", "t.py::shared": "passed"}),
+        ("runner-b", 1, 1, {"t.py::b": "failed", "t.py::shared": "failed"}),
+        ("runner-c", 2, 0, {"t.py::c": "skipped"}),
+    ]):
+        add_run(db, "ci-42", started_at=1000.0 + len(host) + passed, host=host, passed=passed, failed=failed,
+                results=results)
+    forward, backward = tmp_path / "f.db", tmp_path / "b.db"
+    combine(shards, forward)
+    combine(list(reversed(shards)), backward)
+    assert snapshot(forward) == snapshot(backward)
+
+
+def test_a_run_split_across_jobs_is_one_run(shards: list[Path], tmp_path: Path) -> None:
+    add_run(shards[0], "ci-42", started_at=1000.0, host="runner-a", passed=3, failed=0,
+            results={"t.py::a": "passed", "t.py::shared": "passed"})
+    add_run(shards[1], "ci-42", started_at=1005.0, host="runner-b", passed=1, failed=1,
+            results={"t.py::b": "failed", "t.py::shared": "failed"})
+    add_run(shards[2], "ci-42", started_at=1002.0, host="runner-c", passed=2, failed=0,
+            results={"t.py::c": "passed"})
+    merged = tmp_path / "merged.db"
+    combine(shards, merged)
+    combine([shards[1], shards[0]], merged)  # a job merged twice is not counted twice
+    conn = sqlite3.connect(merged)
+    conn.row_factory = sqlite3.Row
+    runs = conn.execute("SELECT * FROM runs").fetchall()
+    assert len(runs) == 1
+    run = runs[0]
+    assert (run["started_at"], run["ended_at"]) == (1000.0, 1015.0)
+    assert (run["passed"], run["failed"], run["status"], run["exit_status"]) == (6, 1, "failed", 1)
+    assert run["host"] == "runner-a, runner-b, runner-c"
+    assert json.loads(run["metadata"])["combined_parts"] == 3
+    results = dict(conn.execute("SELECT nodeid, outcome FROM test_results WHERE run_id = 'ci-42'").fetchall())
+    conn.close()
+    # The test that ran in two jobs keeps its worse outcome.
+    assert results == {"t.py::a": "passed", "t.py::b": "failed", "t.py::c": "passed", "t.py::shared": "failed"}
+
+
+def test_a_single_database_combines_to_the_same_content(shards: list[Path], tmp_path: Path) -> None:
+    add_run(shards[0], "ci-42", started_at=1000.0, host="runner-a", passed=3, failed=0,
+            results={"t.py::a": "passed"})
+    merged = tmp_path / "merged.db"
+    combine([shards[0]], merged)
+    assert snapshot(merged) == snapshot(shards[0])
+
+
+def test_inputs_are_untouched(shards: list[Path], tmp_path: Path) -> None:
+    before = {db: digest(db) for db in shards}
+    combine(shards, tmp_path / "merged.db")
+    assert {db: digest(db) for db in shards} == before
+
+
+def test_delete_inputs_after_the_merge(shards: list[Path], tmp_path: Path) -> None:
+    merged = tmp_path / "merged.db"
+    result = combine(shards, merged, delete_inputs=True)
+    assert sorted(result.deleted) == sorted(shards)
+    assert not any(db.exists() for db in shards)
+    assert count(merged, "SELECT COUNT(*) FROM telemetry_events") == 36
+
+
+def test_the_output_given_as_an_input_is_skipped_and_kept(shards: list[Path], tmp_path: Path) -> None:
+    merged = tmp_path / "merged.db"
+    combine(shards[:2], merged)
+    result = combine([merged, shards[2]], merged, delete_inputs=True)
+    assert [r.status for r in result.inputs] == ["self", "combined"]
+    assert merged.exists() and not shards[2].exists()
+    assert count(merged, "SELECT COUNT(*) FROM telemetry_events") == 36
+
+
+def test_globs_and_folders(shards: list[Path], tmp_path: Path) -> None:
+    assert expand_inputs([str(tmp_path / "job-*" / "telemetry.db")]) == shards
+    assert expand_inputs([str(tmp_path / "**" / "*.db")]) == shards
+    assert expand_inputs([tmp_path]) == shards
+    assert expand_inputs([shards[0], str(tmp_path / "job-1" / "*.db")]) == [shards[0]]
+    with pytest.raises(CombineError, match="no files match"):
+        expand_inputs([str(tmp_path / "nothing-*.db")])
+
+
+# -- bad inputs -----------------------------------------------------------------------------------
+
+
+def test_missing_input_leaves_the_output_alone(shards: list[Path], tmp_path: Path) -> None:
+    merged = tmp_path / "merged.db"
+    with pytest.raises(CombineError, match="no such file"):
+        combine([shards[0], tmp_path / "absent.db"], merged)
+    assert not merged.exists()
+
+
+@pytest.mark.parametrize("kind", ["text", "empty-sqlite", "other-sqlite"])
+def test_a_file_that_is_not_a_telemetry_database(kind: str, shards: list[Path], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    if kind == "text":
+        bad.write_text("these are not the droids\n" * 100)
+    else:
+        conn = sqlite3.connect(bad)
+        if kind == "other-sqlite":
+            conn.execute("CREATE TABLE coverage (line INTEGER)")
+        conn.commit()
+        conn.close()
+    merged = tmp_path / "merged.db"
+    combine(shards[:1], merged)
+    before = snapshot(merged)
+    with pytest.raises(CombineError) as info:
+        combine([shards[1], bad], merged)
+    assert "\n" not in str(info.value) and "bad.db" in str(info.value)
+    assert snapshot(merged) == before
+
+
+def test_a_database_from_a_newer_version(shards: list[Path], tmp_path: Path) -> None:
+    conn = sqlite3.connect(shards[0])
+    conn.execute(f"PRAGMA user_version = {store.SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(CombineError, match="newer|upgrade"):
+        combine(shards, tmp_path / "merged.db")
+
+
+# -- older schemas --------------------------------------------------------------------------------
+
+_REFERENCE_SCHEMA = """
+CREATE TABLE telemetry_events (
+    id INTEGER PRIMARY KEY, timestamp REAL NOT NULL, event_type TEXT NOT NULL, agent_name TEXT NOT NULL,
+    function_name TEXT NOT NULL, input_tokens INTEGER DEFAULT 0, output_tokens INTEGER DEFAULT 0,
+    latency_ms REAL NOT NULL, cost_usd REAL DEFAULT 0.0, success BOOLEAN NOT NULL, error_type TEXT,
+    trace_id TEXT, metadata TEXT, created_at DATETIME DEFAULT CURRENT_TIMESTAMP
+)"""
+
+
+def reference_database(path: Path, rows: int) -> Path:
+    """A database as the reference system writes it: documented columns only, user_version 0."""
+    conn = sqlite3.connect(path)
+    conn.execute(_REFERENCE_SCHEMA)
+    conn.executemany(
+        "INSERT INTO telemetry_events (timestamp, event_type, agent_name, function_name, input_tokens,"
+        " output_tokens, latency_ms, cost_usd, success, error_type, trace_id, metadata)"
+        " VALUES (?, 'model_call', 'legacy', 'fn', 5, 6, 12.5, 0.001, 1, NULL, ?, '{}')",
+        [(1700000000.0 + i, f"trace-{i % 3}") for i in range(rows)],
+    )
+    conn.commit()
+    conn.close()
+    return path
+
+
+def test_reference_schema_inputs_are_read_as_they_are(shards: list[Path], tmp_path: Path) -> None:
+    old = reference_database(tmp_path / "old.db", 7)
+    before = digest(old)
+    merged = tmp_path / "merged.db"
+    combine([old, shards[0]], merged)
+    combine([old], merged)  # the same legacy events again: they keep their derived ids
+    assert digest(old) == before
+    assert count(old, "PRAGMA user_version") == 0
+    assert count(merged, "PRAGMA user_version") == store.SCHEMA_VERSION
+    assert count(merged, "SELECT COUNT(*) FROM telemetry_events WHERE agent_name = 'legacy'") == 7
+    assert count(merged, "SELECT COUNT(*) FROM telemetry_events WHERE event_id LIKE 'legacy-%'") == 7
+
+
+def test_an_old_output_is_migrated_and_keeps_its_events(shards: list[Path], tmp_path: Path) -> None:
+    old = reference_database(tmp_path / "old.db", 4)
+    copy = reference_database(tmp_path / "copy.db", 4)  # the same events, in another file
+    combine([shards[0], copy], old)
+    assert count(old, "PRAGMA user_version") == store.SCHEMA_VERSION
+    assert count(old, "SELECT COUNT(*) FROM telemetry_events WHERE agent_name = 'legacy'") == 4
+    assert count(old, "SELECT COUNT(*) FROM telemetry_events WHERE event_id IS NULL") == 0
+
+
+def test_dropped_event_counts_are_kept_once(shards: list[Path], tmp_path: Path) -> None:
+    conn = store.connect(shards[0])
+    store.record_dropped(conn, 1234.5, 3, "buffer full", "ci-42")
+    conn.close()
+    merged = tmp_path / "merged.db"
+    combine(shards, merged)
+    combine(shards, merged)
+    assert count(merged, "SELECT SUM(count) FROM dropped_events") == 3

@@ -330,7 +330,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                     count = write(events, handle)
             except OSError as exc:
                 raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-            print(f"Exported {count:,} events to {args.output}", file=sys.stderr)
+            print(f"Exported {count:,} event{'' if count == 1 else 's'} to {args.output}", file=sys.stderr)
     finally:
         conn.close()
     return 0
@@ -339,6 +339,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_prune(args: argparse.Namespace) -> int:
     """``prune --older-than``: delete old events (a writer: the only command that changes the data)."""
     from dev_system.ops import store
+    from dev_system.ops.formatting import plural
     from dev_system.ops.queries import prune
     from dev_system.ops.report import local_time
 
@@ -351,9 +352,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     verb = "Would remove" if result.dry_run else "Removed"
-    line = f"{verb} {result.events:,} events older than {label} (before {local_time(result.cutoff)})"
+    line = f"{verb} {plural(result.events, 'event')} older than {label} (before {local_time(result.cutoff)})"
     if result.dropped_records:
-        line += f" and {result.dropped_records:,} dropped-event records"
+        line += f" and {plural(result.dropped_records, 'dropped-event record')}"
     _write(line + f" from {path}\n")
     return 0
 

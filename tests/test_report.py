@@ -76,7 +76,7 @@ def test_no_alerts_no_alert_block_and_extra_lines_when_nonzero():
         "Failed Calls: 12",
         "  TimeoutError: 8",
         "  ValueError: 4",
-        "Dropped Events: 5 (never stored)",
+        "Dropped Events: 5 (lost before storage)",
     ]
 
 

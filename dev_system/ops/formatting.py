@@ -29,6 +29,11 @@ def format_int(value: int) -> str:
     return f"{value:,}"
 
 
+def plural(count: int, word: str) -> str:
+    """``1 event``, ``1,234 events``."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
 def format_crossing(fmt: Callable[..., str], value: float, threshold: float, digits: int) -> tuple[str, str]:
     """``(value, threshold)`` written by ``fmt`` with enough digits that they never read as equal.
 

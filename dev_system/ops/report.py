@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence, TextIO
 
 from dev_system.ops.alerts import Alert, Thresholds
 from dev_system.ops.events import EVENT_COLUMNS, TelemetryEvent
-from dev_system.ops.formatting import format_int, format_ms, format_percent, format_usd
+from dev_system.ops.formatting import format_int, format_ms, format_percent, format_usd, plural
 from dev_system.ops.metrics import BreakdownRow, Summary
 
 FORMATS = ("text", "json", "markdown", "csv")
@@ -49,7 +49,7 @@ def summary_lines(summary: Summary) -> list[tuple[str, str]]:
         ("Total Cost", format_usd(summary.total_cost_usd)),
     ]
     if summary.unknown_cost_events:
-        lines.append(("Unknown Cost", f"{format_int(summary.unknown_cost_events)} events (not in the total)"))
+        lines.append(("Unknown Cost", f"{plural(summary.unknown_cost_events, 'event')} (not in the total)"))
     lines.append(("Top Agent", summary.top_agent or "n/a"))
     lines.append(("Failed Calls", format_int(summary.failures)))
     return lines
@@ -67,7 +67,7 @@ def render_text(summary: Summary, alerts: Sequence[Alert], breakdown: tuple[str,
             if label == "Failed Calls":
                 out.extend(f"  {name}: {format_int(count)}" for name, count in summary.failures_by_error_type.items())
     if summary.dropped_events:
-        out.append(f"Dropped Events: {format_int(summary.dropped_events)} (never stored)")
+        out.append(f"Dropped Events: {format_int(summary.dropped_events)} (lost before storage)")
     if alerts:
         out.append("")
         out.append(f"{_icon('alert', ascii_only)}Alerts:")
@@ -115,7 +115,7 @@ def render_markdown(summary: Summary, alerts: Sequence[Alert],
         out.append(tabulate(rows, headers=("Metric", "Value"), tablefmt="github", disable_numparse=True))
     if summary.empty and summary.dropped_events:
         out.append("")
-        out.append(f"Dropped events: {format_int(summary.dropped_events)} (never stored)")
+        out.append(f"Dropped events: {format_int(summary.dropped_events)} (lost before storage)")
     if alerts:
         out.extend(["", f"### {EMOJI['alert']} Alerts", ""])
         out.extend(f"- {alert.message}" for alert in alerts)
@@ -256,7 +256,7 @@ def render_events(events: Sequence[TelemetryEvent], *, show_errors: bool = False
     for event in events:
         row = [local_time(event.timestamp), event.agent_name, event.event_type, event.function_name,
                event.model or "", format_ms(event.latency_ms), _tokens(event), _cost(event),
-               "ok" if event.success else (event.error_type or "failed"), event.trace_id or ""]
+               "ok" if event.success else "FAILED", event.trace_id or ""]
         if show_errors:
             row.append("" if event.success else error_text(event))
         body.append(row)
@@ -335,9 +335,9 @@ def render_trace(trace_id: str, events: Sequence[TelemetryEvent]) -> str:
         parts.append(_cost(event) if event.cost_usd is not None else "cost ?")
         parts.append("ok" if event.success else f"FAILED {error_text(event)}")
         lines.append(" ".join(parts))
-    total = (f"Total: {format_int(len(events))} calls, {format_int(failed)} failed, {format_ms(root_ms)} at the top level, "
+    total = (f"Total: {plural(len(events), 'call')}, {format_int(failed)} failed, {format_ms(root_ms)} at the top level, "
              f"{format_int(tokens)} tokens, {format_usd(cost)}")
     if unknown:
-        total += f" + {format_int(unknown)} call{'' if unknown == 1 else 's'} of unknown cost"
+        total += f" + {plural(unknown, 'call')} of unknown cost"
     lines.append(total)
     return "\n".join(lines) + "\n"

@@ -305,8 +305,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         print(f"{PROG}: no events with trace id {args.trace_id!r} in {_db_path(args)}", file=sys.stderr)
         return 1
     if args.format == "json":
-        tree = report.trace_tree(events)
-        _write(report.events_json([event for _, event in tree]))
+        _write(report.trace_json(events))
     else:
         _write(report.render_trace(args.trace_id, events))
     return 0

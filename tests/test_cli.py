@@ -150,6 +150,8 @@ def test_events_trace_export_and_prune(project):
     lines = tree.stdout.splitlines()
     assert lines[1].startswith("- orchestrator.plan") and lines[2].startswith("  - persona_runtime.write")
     assert lines[-1].startswith("Total: 3 calls, 3 failed")
+    as_json = json.loads(run("trace", "t-1", "--db", str(db), "--format", "json", cwd=project).stdout)
+    assert [(e["depth"], e["span_id"]) for e in as_json] == [(0, "a"), (1, "b"), (1, "c")]
     missing = run("trace", "nope", "--db", str(db), cwd=project)
     assert missing.returncode == 1 and "nope" in missing.stderr
 

@@ -318,6 +318,11 @@ def trace_tree(events: Sequence[TelemetryEvent]) -> list[tuple[int, TelemetryEve
     return out
 
 
+def trace_json(events: Sequence[TelemetryEvent]) -> str:
+    """The trace as a JSON array of events in tree order, each with its ``depth`` (0 for a root)."""
+    return json.dumps([{"depth": depth, **event.to_dict()} for depth, event in trace_tree(events)], indent=2) + "\n"
+
+
 def render_trace(trace_id: str, events: Sequence[TelemetryEvent]) -> str:
     """One trace as an indented tree of calls with latency, tokens, cost and errors, then totals."""
     tree = trace_tree(events)

@@ -39,6 +39,16 @@ class DevSystemSpecs:
         its threshold is actually crossed, and put the value and the threshold in its message.
         """
 
+    @hookspec
+    def dev_system_sinks(self, settings: Any) -> Any:
+        """Return the extra sinks to record into with ``settings``: one sink, a list, or None.
+
+        A sink is an object with ``write(events: list[TelemetryEvent])`` and ``close()``;
+        ``write`` is called from the recorder's writer thread and must not block for long.
+        Called each time telemetry is switched on (the sinks of the previous call are closed);
+        the built-in OTLP exporter (:mod:`dev_system.ops.otel`) is one implementation.
+        """
+
 
 _manager: pluggy.PluginManager | None = None
 

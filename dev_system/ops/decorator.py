@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import random
 import time
 from typing import Any, Callable, TypeVar
 
@@ -22,6 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _REC = get_recorder()
 _perf = time.perf_counter
+_random = random.random
 
 #: Marks a function made by this decorator (``auto_integrate_service`` skips these).
 WRAPPED_MARK = "__dev_system_telemetry__"
@@ -108,14 +110,32 @@ def _succeeded(rec: Any, frame: list, start: float, latency: float, result: Any,
 def _function_wrapper(fn, agent_name, event_type, calculator, name, plan):
     simple = calculator is None and event_type != "model_call"
 
+    # The body below is begin_frame, snapshot and push written out in place: this is the code
+    # every decorated call runs, and each function call saved is ~10% of its cost.
     def wrapper(*args, **kwargs):
         rec = _REC
         if not rec.on:
             if kwargs and "_trace_id" in kwargs:
                 del kwargs["_trace_id"]
             return fn(*args, **kwargs)
-        frame = begin_frame(rec, kwargs.pop("_trace_id", None) if kwargs else None)
-        captured = _capture(rec, plan, args, kwargs) if plan is not None else None
+        if kwargs and "_trace_id" in kwargs:
+            frame = begin_frame(rec, kwargs.pop("_trace_id"))
+        else:
+            parent = get_frame()
+            span = rec.next_span()
+            if parent is None:
+                frame = [rec.default_trace, span, span, None,
+                         rec.sample_rate >= 1.0 or _random() < rec.sample_rate, 0]
+            else:
+                frame = [parent[0], parent[1] or span, span, None, parent[4], parent[2]]
+        if plan is not None and rec.capture:
+            try:
+                captured = snapshot(plan, args, kwargs, rec.redactor, rec.max_chars)
+            except Exception as exc:
+                report_problem("capture", f"arguments could not be captured: {exc!r}")
+                captured = None
+        else:
+            captured = None
         token = set_frame(frame)
         start = _perf()
         try:
@@ -128,7 +148,21 @@ def _function_wrapper(fn, agent_name, event_type, calculator, name, plan):
         latency = _perf() - start
         reset_frame(token)
         if frame[4]:
-            _succeeded(rec, frame, start, latency, result, event_type, agent_name, name, captured, calculator, simple)
+            if simple:
+                try:
+                    raw = (start, event_type, agent_name, name, 0, 0, latency, 0.0, True, None,
+                           frame[0], frame[1], frame[2], frame[5], captured, frame[3], None, rec.run_id, None)
+                    buffer = rec.buffer
+                    if len(buffer) < rec.limit:
+                        buffer.append(raw)
+                    else:
+                        rec.overflow(raw)
+                    if len(buffer) >= rec.wake_at and (rec.sync or not rec.wake.is_set()):
+                        rec.wake_writer()
+                except Exception as problem:
+                    report_problem("record", f"an event could not be recorded: {problem!r}")
+            else:
+                _succeeded(rec, frame, start, latency, result, event_type, agent_name, name, captured, calculator, False)
         return result
 
     return wrapper
@@ -137,14 +171,31 @@ def _function_wrapper(fn, agent_name, event_type, calculator, name, plan):
 def _coroutine_wrapper(fn, agent_name, event_type, calculator, name, plan):
     simple = calculator is None and event_type != "model_call"
 
+    # The same inlined body as _function_wrapper's, around an await.
     async def wrapper(*args, **kwargs):
         rec = _REC
         if not rec.on:
             if kwargs and "_trace_id" in kwargs:
                 del kwargs["_trace_id"]
             return await fn(*args, **kwargs)
-        frame = begin_frame(rec, kwargs.pop("_trace_id", None) if kwargs else None)
-        captured = _capture(rec, plan, args, kwargs) if plan is not None else None
+        if kwargs and "_trace_id" in kwargs:
+            frame = begin_frame(rec, kwargs.pop("_trace_id"))
+        else:
+            parent = get_frame()
+            span = rec.next_span()
+            if parent is None:
+                frame = [rec.default_trace, span, span, None,
+                         rec.sample_rate >= 1.0 or _random() < rec.sample_rate, 0]
+            else:
+                frame = [parent[0], parent[1] or span, span, None, parent[4], parent[2]]
+        if plan is not None and rec.capture:
+            try:
+                captured = snapshot(plan, args, kwargs, rec.redactor, rec.max_chars)
+            except Exception as exc:
+                report_problem("capture", f"arguments could not be captured: {exc!r}")
+                captured = None
+        else:
+            captured = None
         token = set_frame(frame)
         start = _perf()
         try:
@@ -157,7 +208,21 @@ def _coroutine_wrapper(fn, agent_name, event_type, calculator, name, plan):
         latency = _perf() - start
         reset_frame(token)
         if frame[4]:
-            _succeeded(rec, frame, start, latency, result, event_type, agent_name, name, captured, calculator, simple)
+            if simple:
+                try:
+                    raw = (start, event_type, agent_name, name, 0, 0, latency, 0.0, True, None,
+                           frame[0], frame[1], frame[2], frame[5], captured, frame[3], None, rec.run_id, None)
+                    buffer = rec.buffer
+                    if len(buffer) < rec.limit:
+                        buffer.append(raw)
+                    else:
+                        rec.overflow(raw)
+                    if len(buffer) >= rec.wake_at and (rec.sync or not rec.wake.is_set()):
+                        rec.wake_writer()
+                except Exception as problem:
+                    report_problem("record", f"an event could not be recorded: {problem!r}")
+            else:
+                _succeeded(rec, frame, start, latency, result, event_type, agent_name, name, captured, calculator, False)
         return result
 
     return wrapper

@@ -105,7 +105,8 @@ def push(rec: Any, raw: tuple) -> None:
         buffer.append(raw)
     else:
         rec.overflow(raw)
-    if len(buffer) >= rec.wake_at:
+    # Wake the writer once, not on every call past the mark (setting an Event costs a lock).
+    if len(buffer) >= rec.wake_at and (rec.sync or not rec.wake.is_set()):
         rec.wake_writer()
 
 

@@ -1,0 +1,1 @@
+"""Runnable examples: ``python -m dev_system.examples.example_integration --help``."""

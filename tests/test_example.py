@@ -1,0 +1,103 @@
+"""The example agent system: live turns through the decorators, and quick history."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+import pytest
+
+from dev_system.examples import example_integration as example
+from dev_system.ops import store
+from dev_system.ops.costs import Usage, default_cost
+
+
+def _events(db):
+    with sqlite3.connect(db) as conn:
+        return [store.row_to_event(row) for row in conn.execute(store.SELECT_EVENTS + " ORDER BY id")]
+
+
+def test_live_turns_make_one_trace_each_with_priced_model_calls(tmp_path, capsys):
+    db = tmp_path / "demo.db"
+    assert example.main(["--db", str(db), "--calls", "12", "--seed", "4", "--time-scale", "0"]) == 0
+    assert "ran 12 agent turns" in capsys.readouterr().out
+    events = _events(db)
+    traces = defaultdict(list)
+    for event in events:
+        traces[event.trace_id].append(event)
+    assert len(traces) == 12
+    for members in traces.values():
+        [root] = [e for e in members if e.parent_span_id is None]
+        assert (root.agent_name, root.function_name) == ("orchestrator", "process_request")
+        assert all(e.parent_span_id == root.span_id for e in members if e is not root)
+    model_calls = [e for e in events if e.event_type == "model_call" and e.success]
+    assert model_calls and all(e.cost_usd > 0 and e.model and e.input_tokens > 0 for e in model_calls)
+    for call in model_calls:
+        detail = call.metadata_dict.get("usage", {})
+        usage = Usage(call.input_tokens, call.output_tokens, call.model, detail)
+        assert call.cost_usd == pytest.approx(default_cost(usage))
+    assert {e.agent_name for e in events} == {"orchestrator", "persona_runtime", "viral_engine"}
+
+
+def test_simulated_failures_are_recorded_with_their_class_names(tmp_path):
+    db = tmp_path / "demo.db"
+    assert example.main(["--db", str(db), "--calls", "30", "--seed", "1", "--time-scale", "0",
+                         "--error-rate", "8", "--quiet"]) == 0
+    failures = [e for e in _events(db) if not e.success]
+    assert {"RateLimitError", "APITimeoutError"} <= {e.error_type for e in failures}
+    assert all(e.cost_usd is None for e in failures if e.event_type == "model_call")
+
+
+def test_history_covers_the_days_asked_with_realistic_rates(tmp_path):
+    db = tmp_path / "history.db"
+    now = time.time()
+    count = example.write_history(db, 14, turns_per_day=60, now=now, seed=7)
+    events = _events(db)
+    assert count == len(events) > 14 * 60
+    assert min(e.timestamp for e in events) >= now - 14 * 86400
+    assert max(e.timestamp for e in events) < now
+    days = {int((now - e.timestamp) // 86400) for e in events}
+    assert days == set(range(14))
+    model_calls = [e for e in events if e.event_type == "model_call"]
+    failure_rate = sum(not e.success for e in model_calls) / len(model_calls)
+    assert 0.02 < failure_rate < 0.2
+    assert all(e.cost_usd is not None and e.cost_usd > 0 for e in model_calls if e.success)
+    roots = [e for e in events if e.parent_span_id is None]
+    assert all(e.function_name == "process_request" for e in roots)
+
+
+def test_history_is_repeatable_and_not_duplicated(tmp_path):
+    db = tmp_path / "history.db"
+    first = example.write_history(db, 2, turns_per_day=10, now=1_800_000_000.0, seed=3)
+    again = example.write_history(db, 2, turns_per_day=10, now=1_800_000_000.0, seed=3)
+    assert first == again == len(_events(db))
+
+
+def test_history_only(tmp_path, capsys):
+    db = tmp_path / "h.db"
+    assert example.main(["--db", str(db), "--days", "3", "--calls", "0", "--turns-per-day", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "over 3 days" in out and "agent turns" not in out
+    assert _events(db)
+
+
+def test_an_unusable_database_is_one_line_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "not-a-db").write_text("hello, I am text" * 100)
+    assert example.main(["--db", str(tmp_path / "not-a-db"), "--days", "1", "--calls", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_runs_as_a_module_and_rejects_bad_options(tmp_path):
+    db = tmp_path / "m.db"
+    done = subprocess.run([sys.executable, "-m", "dev_system.examples.example_integration", "--db", str(db),
+                           "--calls", "2", "--days", "1", "--turns-per-day", "5", "--time-scale", "0"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "dev-system metrics --db" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "dev_system.examples.example_integration", "--calls", "-3"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

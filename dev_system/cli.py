@@ -56,6 +56,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _version() -> str:
+    from dev_system import __version__
+
+    return __version__
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="PATH", type=Path,
                         help="the telemetry database (default: .dev-system/data/telemetry.db of the project)")
@@ -77,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     from dev_system.ops.report import FORMATS
 
     parser = _Parser(prog=PROG, description="Telemetry for AI-agent development: set up, report, debug, export.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     init = commands.add_parser("init", help="set the project up (init --telemetry)",
@@ -394,3 +401,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0

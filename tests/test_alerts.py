@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from dev_system.ops.alerts import Alert, Thresholds, evaluate_alerts, plugin_rules
 from dev_system.ops.formatting import format_usd
-from dev_system.ops.hookspecs import hookimpl, new_plugin_manager
+from dev_system.ops.hookspecs import get_plugin_manager, hookimpl, new_plugin_manager
 from dev_system.ops.metrics import Summary
 from dev_system.ops.periods import Window
 from dev_system.ops.queries import Filters
@@ -113,3 +113,20 @@ def test_usd_format_keeps_small_amounts_visible():
     assert format_usd(1234.5) == "$1,234.50"
     assert format_usd(0.0) == "$0.00"
     assert format_usd(0.0012345) == "$0.0012"
+
+
+def test_the_global_plugin_manager_feeds_plugin_rules():
+    class Always:
+        @hookimpl
+        def dev_system_alerts(self, summary, thresholds):
+            return [Alert("always", "Always: 1 (threshold 0)", 1, 0)]
+
+    manager = get_plugin_manager()
+    assert get_plugin_manager() is manager
+    plugin = Always()
+    manager.register(plugin)
+    try:
+        assert rules(evaluate_alerts(summary(), Thresholds(), plugin_rules())) == ["always"]
+    finally:
+        manager.unregister(plugin)
+    assert "always" not in rules(evaluate_alerts(summary(), Thresholds(), plugin_rules()))

@@ -1,0 +1,323 @@
+"""The events of one test, kept in memory: what the ``telemetry`` fixture gives, what budgets
+check, and where each test's figures (JUnit properties, ``test_results``) come from.
+
+A :class:`TestTelemetry` is a sink added to the process's recorder for the life of a test. When
+the recorder is off (no ``--telemetry``), it is switched on for that time with no database at
+all, so the fixture and budgets work in any run; it is switched back off afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Iterator
+
+import pytest
+
+from dev_system.ops.recorder import get_recorder
+
+if TYPE_CHECKING:
+    from dev_system.ops.events import TelemetryEvent
+
+#: Where a running test's capture is kept (the fixture finds it there).
+CAPTURE_KEY = pytest.StashKey["TestTelemetry"]()
+
+BUDGET_MARKER = "telemetry_budget"
+#: JUnit XML property names, in the order they are attached.
+PROPERTY_NAMES = ("telemetry_calls", "telemetry_failed_calls", "telemetry_input_tokens", "telemetry_output_tokens",
+                  "telemetry_cost_usd", "telemetry_unknown_cost_calls", "telemetry_max_latency_ms")
+
+_memory_only: list[Any] = []  # the settings to restore, while the recorder is on for captures only
+_open_captures = 0
+
+
+def _switch_on() -> None:
+    """Make sure the recorder records while a capture is open (memory only if it was off)."""
+    global _open_captures
+    rec = get_recorder()
+    if _open_captures == 0 and not rec.on:
+        previous = rec.settings
+        rec.apply(dataclasses.replace(previous, enabled=True, db_path=None, sample_rate=1.0))
+        _memory_only.append(previous)
+    _open_captures += 1
+
+
+def _switch_back() -> None:
+    global _open_captures
+    _open_captures -= 1
+    if _open_captures == 0 and _memory_only:
+        get_recorder().apply(_memory_only.pop())
+
+
+class _Sink:
+    __slots__ = ("events",)
+
+    def __init__(self) -> None:
+        self.events: list[TelemetryEvent] = []
+
+    def write(self, events: list["TelemetryEvent"]) -> None:
+        self.events.extend(events)
+
+    def close(self) -> None:
+        pass
+
+
+class TestTelemetry:
+    """The events recorded by one test so far, with their totals (the ``telemetry`` fixture).
+
+    With ``--telemetry`` they are the events recorded since the test's setup began; without it,
+    since the fixture was set up (the recorder then keeps them in memory only). Every read
+    delivers the recorder's buffer first, so an event is visible as soon as its call returned::
+
+        def test_answer(telemetry):
+            agent.answer("hi")
+            assert telemetry.count(agent="persona_runtime", event_type="model_call") <= 3
+            assert telemetry.total_cost_usd < 0.01
+    """
+
+    __test__ = False  # not a test class
+
+    def __init__(self, nodeid: str) -> None:
+        self.nodeid = nodeid
+        self._sink = _Sink()
+        self._open = False
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> "TestTelemetry":
+        """Begin receiving the events recorded from now on."""
+        if not self._open:
+            _switch_on()
+            get_recorder().add_sink(self._sink)
+            self._open = True
+        return self
+
+    def stop(self) -> None:
+        """Stop receiving events (those still buffered are received first)."""
+        if self._open:
+            self._open = False
+            try:
+                get_recorder().remove_sink(self._sink)
+            finally:
+                _switch_back()
+
+    # -- the events -------------------------------------------------------------------------
+
+    @property
+    def events(self) -> list["TelemetryEvent"]:
+        """The events so far, oldest delivery first (a copy)."""
+        if self._open:
+            get_recorder().flush()
+        return list(self._sink.events)
+
+    def __iter__(self) -> Iterator["TelemetryEvent"]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def select(self, *, agent: str | None = None, event_type: str | None = None, function: str | None = None,
+               model: str | None = None, success: bool | None = None) -> list["TelemetryEvent"]:
+        """The events matching every filter given."""
+        return [
+            e for e in self.events
+            if (agent is None or e.agent_name == agent) and (event_type is None or e.event_type == event_type)
+            and (function is None or e.function_name == function) and (model is None or e.model == model)
+            and (success is None or bool(e.success) == success)
+        ]
+
+    def count(self, **filters: Any) -> int:
+        """How many events match ``filters`` (those of :meth:`select`)."""
+        return len(self.select(**filters))
+
+    def clear(self) -> None:
+        """Forget the events so far (a test can then measure one step on its own)."""
+        if self._open:
+            get_recorder().flush()
+        self._sink.events.clear()
+
+    # -- totals -----------------------------------------------------------------------------
+
+    @property
+    def calls(self) -> int:
+        """The number of events."""
+        return len(self.events)
+
+    @property
+    def failures(self) -> int:
+        """Events of failed calls."""
+        return sum(1 for e in self.events if not e.success)
+
+    @property
+    def total_cost_usd(self) -> float:
+        """The sum of known costs (see :attr:`unknown_cost_calls`)."""
+        return math.fsum(e.cost_usd for e in self.events if e.cost_usd is not None)
+
+    @property
+    def unknown_cost_calls(self) -> int:
+        """Events whose cost is unknown (not in :attr:`total_cost_usd`)."""
+        return sum(1 for e in self.events if e.cost_usd is None)
+
+    @property
+    def input_tokens(self) -> int:
+        """Input tokens (unknown counts as 0)."""
+        return sum(e.input_tokens or 0 for e in self.events)
+
+    @property
+    def output_tokens(self) -> int:
+        """Output tokens (unknown counts as 0)."""
+        return sum(e.output_tokens or 0 for e in self.events)
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return sum(e.total_tokens for e in self.events)
+
+    @property
+    def max_latency_ms(self) -> float | None:
+        """The slowest call's latency (``None`` without events)."""
+        events = self.events
+        return max((e.latency_ms for e in events), default=None)
+
+    @property
+    def by_agent(self) -> dict[str, int]:
+        """Event counts by agent name."""
+        return dict(Counter(e.agent_name for e in self.events))
+
+    @property
+    def by_event_type(self) -> dict[str, int]:
+        """Event counts by event type (``model_call``, ``tool_call``, ...)."""
+        return dict(Counter(e.event_type for e in self.events))
+
+    @property
+    def by_function(self) -> dict[str, int]:
+        """Event counts by function name."""
+        return dict(Counter(e.function_name for e in self.events))
+
+    @property
+    def by_error_type(self) -> dict[str, int]:
+        """Failed events by error type."""
+        return dict(Counter(e.error_type or "unknown" for e in self.events if not e.success))
+
+    def figures(self) -> dict[str, Any]:
+        """The totals in one read: ``calls``, ``failures``, ``input_tokens``, ``output_tokens``,
+        ``cost_usd``, ``unknown_cost``, ``max_latency_ms``."""
+        events = self.events
+        return {
+            "calls": len(events),
+            "failures": sum(1 for e in events if not e.success),
+            "input_tokens": sum(e.input_tokens or 0 for e in events),
+            "output_tokens": sum(e.output_tokens or 0 for e in events),
+            "cost_usd": math.fsum(e.cost_usd for e in events if e.cost_usd is not None),
+            "unknown_cost": sum(1 for e in events if e.cost_usd is None),
+            "max_latency_ms": max((e.latency_ms for e in events), default=None),
+        }
+
+    def properties(self) -> list[tuple[str, Any]]:
+        """The figures as ``(name, value)`` pairs for ``user_properties`` (JUnit XML)."""
+        f = self.figures()
+        values = (f["calls"], f["failures"], f["input_tokens"], f["output_tokens"], round(f["cost_usd"], 10),
+                  f["unknown_cost"], None if f["max_latency_ms"] is None else round(f["max_latency_ms"], 3))
+        return [(name, value) for name, value in zip(PROPERTY_NAMES, values) if value is not None]
+
+    def __repr__(self) -> str:
+        f = self.figures()
+        return (f"<TestTelemetry {self.nodeid}: {f['calls']} calls, {f['input_tokens'] + f['output_tokens']} tokens,"
+                f" ${f['cost_usd']:.6f}>")
+
+
+def figures_from_properties(properties: Any) -> dict[str, Any] | None:
+    """The figures :meth:`TestTelemetry.properties` attached to a report, or ``None`` when absent."""
+    found = {name: value for name, value in properties or () if name in PROPERTY_NAMES}
+    if "telemetry_calls" not in found:
+        return None
+    return {
+        "calls": int(found.get("telemetry_calls", 0)),
+        "failures": int(found.get("telemetry_failed_calls", 0)),
+        "input_tokens": int(found.get("telemetry_input_tokens", 0)),
+        "output_tokens": int(found.get("telemetry_output_tokens", 0)),
+        "cost_usd": float(found.get("telemetry_cost_usd", 0.0)),
+        "unknown_cost": int(found.get("telemetry_unknown_cost_calls", 0)),
+        "max_latency_ms": None if found.get("telemetry_max_latency_ms") is None
+        else float(found["telemetry_max_latency_ms"]),
+    }
+
+
+# -- budgets ---------------------------------------------------------------------------------
+
+_BUDGET_KEYS = ("max_cost_usd", "max_calls", "max_tokens", "max_latency_ms")
+
+
+class BudgetError(ValueError):
+    """A ``telemetry_budget`` marker with arguments that cannot be used."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """The limits of one test (``None``: no limit)."""
+
+    max_cost_usd: float | None = None
+    max_calls: int | None = None
+    max_tokens: int | None = None
+    max_latency_ms: float | None = None
+
+    @classmethod
+    def from_marker(cls, marker: Any) -> "Budget":
+        """Read ``@pytest.mark.telemetry_budget(...)``; raises :class:`BudgetError`."""
+        if marker.args:
+            raise BudgetError("telemetry_budget takes keyword arguments only: "
+                              + ", ".join(f"{k}=..." for k in _BUDGET_KEYS))
+        unknown = sorted(set(marker.kwargs) - set(_BUDGET_KEYS))
+        if unknown:
+            raise BudgetError(f"telemetry_budget: unknown argument {unknown[0]!r}; use {', '.join(_BUDGET_KEYS)}")
+        values = {}
+        for key, value in marker.kwargs.items():
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise BudgetError(f"telemetry_budget: {key} must be a number >= 0, not {value!r}")
+            values[key] = value
+        if not values:
+            raise BudgetError(f"telemetry_budget: give at least one of {', '.join(_BUDGET_KEYS)}")
+        return cls(**values)
+
+    def exceeded(self, figures: dict[str, Any]) -> list[str]:
+        """One message per limit that ``figures`` (see :meth:`TestTelemetry.figures`) exceed."""
+        from dev_system.ops.formatting import format_crossing, format_int, format_ms, format_usd
+
+        out = []
+        if self.max_cost_usd is not None and figures["cost_usd"] > self.max_cost_usd:
+            digits = _exact_digits(self.max_cost_usd)
+            shown, limit = format_crossing(format_usd, figures["cost_usd"], self.max_cost_usd, digits)
+            over = format_usd(figures["cost_usd"] - self.max_cost_usd)
+            out.append(f"cost {shown} > max_cost_usd {limit} (over by {over})")
+        if self.max_calls is not None and figures["calls"] > self.max_calls:
+            out.append(f"calls {format_int(figures['calls'])} > max_calls {format_int(self.max_calls)}"
+                       f" (over by {format_int(figures['calls'] - self.max_calls)})")
+        tokens = figures["input_tokens"] + figures["output_tokens"]
+        if self.max_tokens is not None and tokens > self.max_tokens:
+            out.append(f"tokens {format_int(tokens)} > max_tokens {format_int(self.max_tokens)}"
+                       f" (over by {format_int(tokens - self.max_tokens)})")
+        slowest = figures["max_latency_ms"]
+        if self.max_latency_ms is not None and slowest is not None and slowest > self.max_latency_ms:
+            shown, limit = format_crossing(format_ms, slowest, self.max_latency_ms, 0)
+            out.append(f"slowest call {shown} > max_latency_ms {limit}"
+                       f" (over by {format_ms(slowest - self.max_latency_ms, 1)})")
+        return out
+
+
+def _exact_digits(value: float) -> int:
+    """The fewest decimals (at least 2) that write ``value`` exactly, up to 8."""
+    for digits in range(2, 9):
+        if abs(round(value, digits) - value) < 1e-12:
+            return digits
+    return 8
+
+
+def budget_message(problems: list[str], figures: dict[str, Any]) -> str:
+    """The failure text of a test over its budget."""
+    text = "telemetry budget exceeded: " + "; ".join(problems)
+    if figures.get("unknown_cost"):
+        text += f" ({figures['unknown_cost']} call(s) of unknown cost are not in the cost)"
+    return text

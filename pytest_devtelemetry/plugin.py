@@ -1,0 +1,139 @@
+"""The pytest plugin: options, ini keys, the ``telemetry_budget`` marker and the ``telemetry`` fixture.
+
+Loaded by every pytest run (``pytest11`` entry point), so this module imports nothing but pytest:
+without ``--telemetry`` it registers its options and marker and stays out of the way. With it,
+:mod:`pytest_devtelemetry.session` is imported and registers the object that plays this
+process's role: a single process, an xdist controller or an xdist worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+#: The name the role object is registered under (``config.pluginmanager.get_plugin(RUN_PLUGIN)``).
+RUN_PLUGIN = "devtelemetry-run"
+BUDGET_PLUGIN = "devtelemetry-budgets"
+BUDGET_MARKER = "telemetry_budget"
+
+#: Command-line options that switch telemetry on by themselves (they ask for one of its features).
+_IMPLYING = ("telemetry_gate", "telemetry_json", "telemetry_compare", "telemetry_compare_fail")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_devtelemetry import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("devtelemetry", "telemetry of model and tool calls (pytest-devtelemetry)")
+    group.addoption("--telemetry", action="store_true", dest="telemetry", default=None,
+                    help="record telemetry for this run: every event tagged with its test, a summary "
+                         "with alerts at the end, the run stored in the database (ini: telemetry)")
+    group.addoption("--no-telemetry", action="store_false", dest="telemetry",
+                    help="do not record telemetry, whatever the ini file says")
+    group.addoption("--telemetry-db", metavar="PATH", dest="telemetry_db", default=None,
+                    help="the telemetry database (default: db-path of [tool.dev-system], else "
+                         ".dev-system/data/telemetry.db under the project root; ini: telemetry_db)")
+    group.addoption("--telemetry-gate", action="store_true", dest="telemetry_gate", default=None,
+                    help="fail the run (exit status 1) when an alert fires; implies --telemetry "
+                         "(ini: telemetry_gate)")
+    group.addoption("--telemetry-success-rate-min", metavar="PERCENT", dest="telemetry_success_rate_min",
+                    default=None, help="alert when the run's success rate is below PERCENT ('off': never)")
+    group.addoption("--telemetry-p95-latency-ms-max", metavar="MS", dest="telemetry_p95_latency_ms_max",
+                    default=None, help="alert when the run's p95 latency is above MS ('off': never)")
+    group.addoption("--telemetry-cost-usd-max", metavar="USD", dest="telemetry_cost_usd_max", default=None,
+                    help="alert when the run's total cost is above USD ('off': never)")
+    group.addoption("--telemetry-top", metavar="N", dest="telemetry_top", default=None,
+                    help="how many of the most expensive and the slowest tests to list (default 5; "
+                         "0: none; ini: telemetry_top)")
+    group.addoption("--telemetry-json", metavar="PATH", dest="telemetry_json", default=None,
+                    help="write the run's report as JSON to PATH; implies --telemetry")
+    group.addoption("--telemetry-instrument", metavar="SDKS", dest="telemetry_instrument", default=None,
+                    help="also record the calls of these provider SDKs with no decorator: 'openai', "
+                         "'anthropic', 'openai,anthropic' or 'all' (the installed ones); ini: telemetry_instrument")
+    group.addoption("--telemetry-compare", metavar="RUN", dest="telemetry_compare", nargs="?", const="auto",
+                    default=None,
+                    help="compare this run with RUN (an id, a unique prefix of one, latest, latest~N) or, "
+                         "without RUN, with the most recent earlier run of the same tests (same branch "
+                         "preferred); implies --telemetry")
+    group.addoption("--telemetry-compare-fail", metavar="LIMITS", dest="telemetry_compare_fail", default=None,
+                    help="fail the run when it regressed beyond LIMITS against the baseline, e.g. "
+                         "cost:10%%,p95:20%%,calls:0 (metrics: cost, tokens, calls, failures, p50, p95, "
+                         "p99); implies --telemetry-compare (ini: telemetry_compare_fail)")
+
+    parser.addini("telemetry", type="bool", default=False, help="record telemetry for every run (as --telemetry)")
+    parser.addini("telemetry_db", default="", help="the telemetry database, relative to the ini file's folder")
+    parser.addini("telemetry_gate", type="bool", default=False,
+                  help="fail a run with telemetry when an alert fires (as --telemetry-gate)")
+    parser.addini("telemetry_success_rate_min", default="", help="success rate threshold in percent ('off': none)")
+    parser.addini("telemetry_p95_latency_ms_max", default="", help="p95 latency threshold in ms ('off': none)")
+    parser.addini("telemetry_cost_usd_max", default="", help="threshold of a run's total cost in USD ('off': none)")
+    parser.addini("telemetry_top", default="", help="how many most expensive / slowest tests to list")
+    parser.addini("telemetry_instrument", type="args", default=[],
+                  help="provider SDKs to instrument in runs with telemetry (openai, anthropic, all)")
+    parser.addini("telemetry_compare", type="bool", default=False,
+                  help="compare every run with telemetry with its baseline (as --telemetry-compare)")
+    parser.addini("telemetry_compare_fail", default="",
+                  help="regression limits against the baseline (as --telemetry-compare-fail)")
+
+
+def telemetry_requested(config: pytest.Config) -> bool:
+    """Whether this run records telemetry: ``--telemetry``/``--no-telemetry``, else an option that
+    implies it, else the ``telemetry`` ini key."""
+    chosen = config.getoption("telemetry", None)
+    if chosen is not None:
+        return bool(chosen)
+    if any(config.getoption(name, None) is not None for name in _IMPLYING):
+        return True
+    return bool(config.getini("telemetry"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{BUDGET_MARKER}(max_cost_usd=None, max_calls=None, max_tokens=None, max_latency_ms=None): "
+        "fail the test when the telemetry events it records exceed this budget (pytest-devtelemetry)",
+    )
+    if telemetry_requested(config):
+        from pytest_devtelemetry.session import start
+
+        start(config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without ``--telemetry``, budgets still hold: when a collected test has the marker, a small
+    object that captures the events of the marked tests only is registered."""
+    pm = config.pluginmanager
+    if pm.has_plugin(RUN_PLUGIN) or pm.has_plugin(BUDGET_PLUGIN):
+        return
+    if any(item.get_closest_marker(BUDGET_MARKER) is not None for item in items):
+        from pytest_devtelemetry.session import BudgetsOnly
+
+        pm.register(BudgetsOnly(), BUDGET_PLUGIN)
+
+
+@pytest.fixture
+def telemetry(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The telemetry events this test recorded so far, in memory, with their totals.
+
+    A :class:`pytest_devtelemetry.capture.TestTelemetry`: ``events``, ``calls``, ``failures``,
+    ``total_cost_usd``, ``unknown_cost_calls``, ``input_tokens``, ``output_tokens``,
+    ``total_tokens``, ``max_latency_ms``, ``by_agent``, ``by_event_type``, ``by_function``,
+    ``by_error_type``, ``select(...)``, ``count(...)`` and ``clear()``. Works with or without
+    ``--telemetry`` and needs no database.
+    """
+    from pytest_devtelemetry.capture import CAPTURE_KEY, TestTelemetry
+
+    running = request.node.stash.get(CAPTURE_KEY, None)
+    if running is not None:
+        yield running
+        return
+    own = TestTelemetry(request.node.nodeid).start()
+    try:
+        yield own
+    finally:
+        own.stop()

@@ -1,0 +1,622 @@
+"""The run: one object per process role, registered by :func:`start` when telemetry is on.
+
+- :class:`SingleProcess` (no xdist): records, tags each test's events, stores the run, reports.
+- :class:`Controller` (xdist ``-n``): runs no test; hands the run id and database to the workers,
+  notes workers that crash, and once every worker is down stores and reports the run.
+- :class:`Worker` (xdist): records and tags its tests' events into the shared database, and
+  sends its counters back; it stores no run and prints nothing.
+
+Reporting (store the run, summary, alerts, gate, comparison, JSON) happens once, in
+``pytest_sessionfinish`` of the single process or the controller. The gate turns an exit
+status of 0 (or 5, no tests) into 1 and leaves every other status alone.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dev_system import config as config_module
+from dev_system.ops.context import trace
+from dev_system.ops.recorder import get_recorder
+from pytest_devtelemetry.capture import (
+    BUDGET_MARKER, CAPTURE_KEY, PROPERTY_NAMES, Budget, BudgetError, TestTelemetry, budget_message,
+    figures_from_properties,
+)
+from pytest_devtelemetry.plugin import RUN_PLUGIN
+from pytest_devtelemetry.runreport import RunReport, terminal_lines
+
+_WORKERINPUT_KEY = "devtelemetry"
+_OFF = {"off", "none", "no"}
+_THRESHOLDS = (
+    ("success_rate_min", "telemetry_success_rate_min"),
+    ("p95_latency_ms_max", "telemetry_p95_latency_ms_max"),
+    ("daily_cost_usd_max", "telemetry_cost_usd_max"),
+)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the options and ini keys ask of this run, checked."""
+
+    gate: bool = False
+    top: int = 5
+    json_path: Path | None = None
+    compare: str | None = None
+    compare_limits: tuple = ()
+    instrument: tuple[str, ...] | None = None
+    thresholds_off: frozenset[str] = frozenset()
+
+
+def _ini(config: pytest.Config, name: str) -> str:
+    value = config.getini(name)
+    return value.strip() if isinstance(value, str) else value
+
+
+def resolve(config: pytest.Config, run_id: str) -> tuple[config_module.Settings, RunOptions]:
+    """The settings (``[tool.dev-system]`` < ini < ``DEV_SYSTEM_*`` < options) and options of this run.
+    Raises :class:`pytest.UsageError` with one line for anything that cannot be used."""
+    try:
+        env = config_module.from_environment()
+        overrides: dict[str, Any] = {}
+        off: set[str] = set()
+        for key, name in _THRESHOLDS:
+            ini_value = _ini(config, name)
+            option_value = config.getoption(name, None)
+            value = option_value if option_value is not None else (ini_value if key not in env else None)
+            if value is None or value == "":
+                continue
+            if str(value).strip().lower() in _OFF:
+                off.add(key)
+            else:
+                overrides[key] = value
+        db = config.getoption("telemetry_db", None)
+        if db:
+            overrides["db_path"] = config.invocation_params.dir / Path(db).expanduser()
+        elif _ini(config, "telemetry_db") and "db_path" not in env:
+            base = config.inipath.parent if config.inipath else config.rootpath
+            overrides["db_path"] = base / Path(_ini(config, "telemetry_db")).expanduser()
+        overrides["run_id"] = run_id
+        overrides["enabled"] = True
+        settings = config_module.load(overrides, cwd=config.rootpath)
+    except config_module.ConfigError as exc:
+        raise pytest.UsageError(f"telemetry: {exc}") from None
+    settings = replace(settings, db_path=Path(settings.db_path).resolve() if settings.db_path else None)
+
+    top_text = config.getoption("telemetry_top", None) or _ini(config, "telemetry_top") or "5"
+    try:
+        top = int(top_text)
+        if top < 0:
+            raise ValueError
+    except ValueError:
+        raise pytest.UsageError(f"telemetry: --telemetry-top must be a whole number >= 0, not {top_text!r}") from None
+
+    compare = config.getoption("telemetry_compare", None)
+    if compare is None and config.getini("telemetry_compare"):
+        compare = "auto"
+    limits_text = config.getoption("telemetry_compare_fail", None) or _ini(config, "telemetry_compare_fail")
+    limits: tuple = ()
+    if limits_text:
+        from dev_system.ops.compare import LimitError, parse_limits
+
+        try:
+            limits = tuple(parse_limits(limits_text))
+        except LimitError as exc:
+            raise pytest.UsageError(f"telemetry: --telemetry-compare-fail: {exc}") from None
+        compare = compare or "auto"
+
+    gate = config.getoption("telemetry_gate", None)
+    if gate is None:
+        gate = bool(config.getini("telemetry_gate"))
+
+    json_path = config.getoption("telemetry_json", None)
+    instrument_text = config.getoption("telemetry_instrument", None)
+    names = ([n for n in instrument_text.replace(",", " ").split() if n] if instrument_text is not None
+             else list(config.getini("telemetry_instrument")))
+    instrument: tuple[str, ...] | None = None
+    if names:
+        instrument = () if [n.lower() for n in names] == ["all"] else tuple(n.lower() for n in names)
+    return settings, RunOptions(
+        gate=bool(gate), top=top,
+        json_path=None if not json_path else config.invocation_params.dir / Path(json_path).expanduser(),
+        compare=compare, compare_limits=limits, instrument=instrument, thresholds_off=frozenset(off),
+    )
+
+
+def start(config: pytest.Config) -> None:
+    """Switch telemetry on for this pytest process in the role it plays (called by ``pytest_configure``)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        given = workerinput.get(_WORKERINPUT_KEY)
+        if given is None:  # the controller does not record: neither does the worker
+            return
+        settings, options = resolve(config, given["run_id"])
+        settings = replace(settings, db_path=Path(given["db_path"]))
+        role: _Role = Worker(config, settings, options)
+    else:
+        from dev_system.ops.runs import new_run_id
+
+        settings, options = resolve(config, new_run_id())
+        if not settings.enabled:
+            config.pluginmanager.register(_SwitchedOff(), RUN_PLUGIN)
+            return
+        role = Controller(config, settings, options) if _distributed(config) else SingleProcess(config, settings, options)
+    role.begin()
+    config.add_cleanup(role.end)
+    config.pluginmanager.register(role, RUN_PLUGIN)
+
+
+def _distributed(config: pytest.Config) -> bool:
+    """Whether pytest-xdist will run the tests in workers (its own test, made before it registers)."""
+    if not config.pluginmanager.has_plugin("xdist.plugin") or config.getoption("collectonly", False):
+        return False
+    return config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
+
+
+class _SwitchedOff:
+    """``DEV_SYSTEM_TELEMETRY=0`` beats ``--telemetry``: say so, do nothing else."""
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        return ["telemetry: off (DEV_SYSTEM_TELEMETRY=0 beats --telemetry)"]
+
+
+class _Role:
+    """What every role does: switch the recorder on for the session, and back at the end."""
+
+    def __init__(self, config: pytest.Config, settings: config_module.Settings, options: RunOptions) -> None:
+        self.config = config
+        self.settings = settings
+        self.options = options
+        self.run_id: str = settings.run_id or ""
+        self.db_path = Path(settings.db_path) if settings.db_path else Path()
+        self.rec = get_recorder()
+        self._previous: config_module.Settings | None = None
+        self._previous_trace: str | None = None
+        self.instrumented: list[str] = []
+        self.instrument_note: str | None = None
+
+    def begin(self) -> None:
+        rec = self.rec
+        self._previous = rec.settings
+        self._previous_trace = rec.default_trace
+        rec.apply(self.settings)
+        if self.options.instrument is not None and self.records:
+            self._instrument(self.options.instrument)
+
+    def _instrument(self, names: tuple[str, ...]) -> None:
+        try:
+            from dev_system.ops.instrument import instrument
+        except ImportError as exc:
+            self.instrument_note = f"SDK instrumentation is not available in this version ({exc})"
+            return
+        try:
+            self.instrumented = list(instrument(*names))
+        except (ImportError, ValueError) as exc:
+            raise pytest.UsageError(f"telemetry: --telemetry-instrument: {exc}") from None
+        if not self.instrumented:
+            self.instrument_note = "SDK instrumentation: no provider SDK installed"
+
+    def end(self) -> None:
+        rec = self.rec
+        try:
+            if self.instrumented:
+                from dev_system.ops.instrument import uninstrument
+
+                uninstrument(*self.instrumented)
+        finally:
+            rec.flush()
+            rec.default_trace = self._previous_trace
+            if self._previous is not None:
+                rec.apply(self._previous)
+
+    records = True
+
+
+class _Recording(_Role):
+    """Per test: its node id as the trace id, its events captured, its budget, its figures."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        captured = TestTelemetry(item.nodeid).start()
+        item.stash[CAPTURE_KEY] = captured
+        rec = self.rec
+        outer = rec.default_trace
+        rec.default_trace = item.nodeid  # threads the test starts carry no context: they get this
+        try:
+            with trace(item.nodeid):
+                return (yield)
+        finally:
+            rec.default_trace = outer
+            del item.stash[CAPTURE_KEY]
+            captured.stop()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        result = yield
+        check_budget(item)
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        result = yield
+        check_budget(item)
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        if call.when == "teardown":
+            captured = item.stash.get(CAPTURE_KEY, None)
+            if captured is not None:
+                kept = [p for p in item.user_properties if p[0] not in PROPERTY_NAMES]
+                item.user_properties[:] = kept + captured.properties()
+        return (yield)
+
+
+_BUDGET_DONE = pytest.StashKey[bool]()
+
+
+def check_budget(item: pytest.Item) -> None:
+    """Fail the running phase of ``item`` when its events exceed its ``telemetry_budget`` (once per test)."""
+    marker = item.get_closest_marker(BUDGET_MARKER)
+    if marker is None or item.stash.get(_BUDGET_DONE, False):
+        return
+    captured = item.stash.get(CAPTURE_KEY, None)
+    if captured is None:
+        return
+    try:
+        budget = Budget.from_marker(marker)
+    except BudgetError as exc:
+        item.stash[_BUDGET_DONE] = True
+        pytest.fail(str(exc), pytrace=False)
+    figures = captured.figures()
+    problems = budget.exceeded(figures)
+    if problems:
+        item.stash[_BUDGET_DONE] = True
+        pytest.fail(budget_message(problems, figures), pytrace=False)
+
+
+class BudgetsOnly:
+    """Registered without ``--telemetry`` when some test has a budget: captures the events of the
+    marked tests (in memory) and checks their budgets; nothing else."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        if item.get_closest_marker(BUDGET_MARKER) is None:
+            return (yield)
+        captured = TestTelemetry(item.nodeid).start()
+        item.stash[CAPTURE_KEY] = captured
+        try:
+            return (yield)
+        finally:
+            del item.stash[CAPTURE_KEY]
+            captured.stop()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        result = yield
+        check_budget(item)
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        result = yield
+        check_budget(item)
+        return result
+
+
+@dataclass
+class _Outcome:
+    outcome: str = "passed"
+    duration_s: float = 0.0
+    figures: dict[str, Any] | None = None
+
+
+class _Reporting(_Role):
+    """The process that reports: stores the run and its tests, prints the summary, applies the gate."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.started_at = time.time()
+        self.outcomes: dict[str, _Outcome] = {}
+        self.report: RunReport | None = None
+        self.crashed: dict[str, str] = {}
+        self.worker_info: dict[str, dict[str, Any]] = {}
+        self.start_error: str | None = None
+        from dev_system.ops.runs import RunRecord, git_info, host_name
+
+        commit, branch = git_info(self.config.rootpath)
+        args = [str(a) for a in self.config.invocation_params.args]
+        self.run_record = RunRecord(
+            run_id=self.run_id, started_at=self.started_at,
+            command=" ".join(["pytest", shlex.join(args)]) if args else "pytest",
+            git_commit=commit, git_branch=branch, host=host_name(),
+        )
+
+    def _connect(self) -> Any:
+        from dev_system.ops import store
+
+        return store.connect(self.db_path)
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        lines = [f"telemetry: run {self.run_id} -> {self.db_path}"
+                 + (" (gate on)" if self.options.gate else "")]
+        if self.instrumented:
+            lines.append(f"telemetry: instrumented {', '.join(self.instrumented)}")
+        if self.instrument_note:
+            lines.append(f"telemetry: {self.instrument_note}")
+        return lines
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from dev_system.ops.runs import start_run
+
+        try:
+            conn = self._connect()
+            try:
+                start_run(conn, self.run_record)
+            finally:
+                conn.close()
+        except Exception as exc:
+            self.start_error = f"the run could not be stored in {self.db_path}: {type(exc).__name__}: {exc}"
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        state = self.outcomes.get(report.nodeid)
+        if state is None:
+            state = self.outcomes[report.nodeid] = _Outcome()
+        state.duration_s += report.duration or 0.0
+        xfail = hasattr(report, "wasxfail")
+        if report.when == "setup":
+            if report.failed:
+                state.outcome = "error"
+            elif report.skipped:
+                state.outcome = "xfailed" if xfail else "skipped"
+        elif report.when == "call":
+            if report.passed:
+                state.outcome = "xpassed" if xfail else "passed"
+            elif report.failed:
+                state.outcome = "failed"
+            else:
+                state.outcome = "xfailed" if xfail else "skipped"
+        elif report.when == "teardown":
+            if report.failed and state.outcome in ("passed", "xpassed", "skipped", "xfailed"):
+                state.outcome = "error"
+            figures = figures_from_properties(report.user_properties)
+            if figures is not None:
+                state.figures = figures
+        else:  # xdist's report of a test whose worker crashed
+            state.outcome = "failed"
+
+    # -- the end of the run -----------------------------------------------------------------
+
+    def _local_flush(self) -> None:
+        """Store what this process still buffers (overridden where tests run here)."""
+
+    def _problems(self) -> int:
+        from dev_system.ops.problems import problem_counts
+
+        return sum(problem_counts().values()) + sum(int(i.get("problems", 0)) for i in self.worker_info.values())
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.report is not None:
+            return
+        pytest_status = int(session.exitstatus)
+        report = self.report = RunReport(self.run_id, self.db_path, gate=self.options.gate, top=self.options.top,
+                                         pytest_exit_status=pytest_status, crashed_workers=dict(self.crashed),
+                                         workers=len(self.worker_info) + len(self.crashed))
+        if self.start_error:
+            report.errors.append(self.start_error)
+        try:
+            self._finish(session, report, pytest_status)
+        except Exception as exc:
+            report.errors.append(f"the run's telemetry could not be stored or read ({self.db_path}):"
+                                 f" {type(exc).__name__}: {exc}")
+            if self.options.gate or self.options.compare_limits:
+                report.failures.append("telemetry gate: the run's telemetry could not be evaluated")
+            final = self._apply_exit(session, report, pytest_status)
+            report.exit_status = final
+        if self.options.json_path is not None:
+            try:
+                report.write_json(self.options.json_path)
+            except OSError as exc:
+                report.errors.append(f"cannot write {self.options.json_path}: {exc.strerror or exc}")
+        try:
+            self.config.hook.pytest_devtelemetry_summary(config=self.config, report=report)
+        except Exception as exc:
+            report.errors.append(f"a pytest_devtelemetry_summary hook failed: {type(exc).__name__}: {exc}")
+
+    def _apply_exit(self, session: pytest.Session, report: RunReport, pytest_status: int) -> int:
+        """Fail a passing run when the gate found something; never touch any other status."""
+        if report.failures and pytest_status in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return int(session.exitstatus)
+
+    def _thresholds(self) -> Any:
+        from dev_system.ops.alerts import Thresholds
+
+        values = Thresholds.from_settings(self.settings)
+        return Thresholds(**{key: None if key in self.options.thresholds_off else getattr(values, key)
+                             for key, _ in _THRESHOLDS})
+
+    def _rules(self, report: RunReport) -> list[Any]:
+        from dev_system.ops.alerts import plugin_rules
+
+        def guarded(rule: Any, name: str) -> Any:
+            def run(summary: Any, thresholds: Any) -> list[Any]:
+                try:
+                    return list(rule(summary, thresholds) or ())
+                except Exception as exc:  # a broken rule must not hide the others
+                    report.errors.append(f"{name} failed: {type(exc).__name__}: {exc}")
+                    if self.options.gate:
+                        report.failures.append(f"telemetry gate: {name} failed, the alerts are incomplete")
+                    return []
+            return run
+
+        def pytest_hook(summary: Any, thresholds: Any) -> list[Any]:
+            results = self.config.hook.pytest_devtelemetry_alerts(config=self.config, summary=summary,
+                                                                   thresholds=thresholds)
+            return [alert for result in results if result for alert in result]
+
+        rules = [guarded(rule, "a dev_system_alerts plugin") for rule in plugin_rules()]
+        rules.append(guarded(pytest_hook, "a pytest_devtelemetry_alerts hook"))
+        return rules
+
+    def _finish(self, session: pytest.Session, report: RunReport, pytest_status: int) -> None:
+        from dev_system.ops import runs
+        from dev_system.ops.alerts import evaluate_alerts
+        from dev_system.ops.metrics import compute_breakdown, compute_summary
+        from dev_system.ops.periods import Window
+        from dev_system.ops.queries import Filters
+
+        self._local_flush()
+        report.problems = self._problems()
+        tests = []
+        for nodeid, state in self.outcomes.items():
+            f = state.figures or {}
+            tests.append(runs.TestResult(
+                nodeid, state.outcome, round(state.duration_s, 6), f.get("calls", 0), f.get("input_tokens", 0),
+                f.get("output_tokens", 0), f.get("cost_usd", 0.0), f.get("unknown_cost", 0), f.get("max_latency_ms"),
+            ))
+        report.tests = tests
+        conn = self._connect()
+        try:
+            runs.start_run(conn, self.run_record)
+            runs.write_test_results(conn, self.run_id, tests)
+            window = Window(None, None, f"Run {self.run_id}", "run")
+            filters = Filters(run_id=self.run_id)
+            summary = report.summary = compute_summary(conn, window, filters)
+            report.agents = compute_breakdown(conn, window, filters, "agent")
+            if self.config.get_verbosity() > 0:
+                report.event_types = compute_breakdown(conn, window, filters, "event_type")
+                report.models = compute_breakdown(conn, window, filters, "model")
+            thresholds = report.thresholds = self._thresholds()
+            report.alerts = evaluate_alerts(summary, thresholds, self._rules(report), cost_scope="total")
+            if self.options.gate:
+                report.failures.extend(f"telemetry gate: {alert.message}" for alert in report.alerts)
+            if self.options.compare is not None:
+                self._compare(conn, report, summary)
+            final = self._apply_exit(session, report, pytest_status)
+            report.exit_status = final
+            counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
+            bucket = {"passed": "passed", "xpassed": "passed", "failed": "failed", "skipped": "skipped",
+                      "xfailed": "skipped", "error": "errors"}
+            for test in tests:
+                counts[bucket.get(test.outcome, "failed")] += 1
+            metadata = runs.merge_metadata(
+                None, tests=len(tests), tests_digest=runs.tests_digest(t.nodeid for t in tests),
+                pytest_exit_status=pytest_status, workers=report.workers or None,
+                crashed_workers=dict(self.crashed) or None, gate=self.options.gate or None,
+                gate_failures=list(report.failures) or None, alerts=[a.message for a in report.alerts] or None,
+                dropped_events=summary.dropped_events or None,
+            )
+            report.run = replace(self.run_record, ended_at=time.time(), status=runs.status_for_exit(final),
+                                 exit_status=final, metadata=metadata, **counts)
+            runs.finish_run(conn, report.run)
+        finally:
+            conn.close()
+
+    def _compare(self, conn: Any, report: RunReport, summary: Any) -> None:
+        from dev_system.ops import compare, runs
+
+        wanted = self.options.compare
+        if wanted == "auto":
+            base = compare.find_baseline(conn, self.run_id, nodeids=[t.nodeid for t in report.tests],
+                                         branch=self.run_record.git_branch)
+            if base is None:
+                report.compare_note = ("Telemetry comparison: no earlier completed run of the same tests"
+                                       " in the database; nothing to compare with")
+                return
+        else:
+            try:
+                base = runs.resolve_run(conn, wanted)
+            except runs.RunNotFound as exc:
+                report.errors.append(f"--telemetry-compare: {exc}")
+                if self.options.compare_limits:
+                    report.failures.append(f"telemetry compare: no baseline run {wanted!r}")
+                return
+            if base.run_id == self.run_id:
+                report.errors.append(f"--telemetry-compare: {wanted!r} is this run itself")
+                return
+        report.comparison = compare.compare_runs(conn, base.run_id, self.run_id, new_summary=summary)
+        report.regressions = compare.regressions(report.comparison, self.options.compare_limits)
+        report.failures.extend(f"telemetry compare: {r.message}" for r in report.regressions)
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        report = self.report
+        if report is None:
+            return
+        verbosity = config.get_verbosity()
+        lines = terminal_lines(report, verbosity, ascii_only=not _can_print_emoji(terminalreporter))
+        if not lines:
+            return
+        if verbosity >= 0:
+            terminalreporter.write_sep("-", "telemetry")
+        for text, markup in lines:
+            terminalreporter.write_line(text, **markup)
+
+
+def _can_print_emoji(terminalreporter: Any) -> bool:
+    from dev_system.ops.report import EMOJI, can_encode
+
+    encoding = getattr(getattr(terminalreporter, "_tw", None), "encoding", None)
+    return can_encode(EMOJI["alert"], encoding)
+
+
+class SingleProcess(_Recording, _Reporting):
+    """No xdist: the tests run here, and this process stores and reports the run."""
+
+    def _local_flush(self) -> None:
+        from dev_system.ops.runs import flush_pending_drops
+
+        self.rec.flush()
+        flush_pending_drops(self.rec)
+
+
+class Controller(_Reporting):
+    """The xdist controller: gives the workers the run, waits for them, stores and reports the run."""
+
+    records = False
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[_WORKERINPUT_KEY] = {"run_id": self.run_id, "db_path": str(self.db_path)}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        name = getattr(getattr(node, "gateway", None), "id", None) or str(node)
+        info = (getattr(node, "workeroutput", None) or {}).get(_WORKERINPUT_KEY)
+        if error is not None or info is None:
+            self.crashed[name] = str(error) if error is not None else "it ended without reporting its telemetry"
+        else:
+            self.worker_info[name] = info
+
+    def _local_flush(self) -> None:
+        from dev_system.ops.runs import flush_pending_drops
+
+        self.rec.flush()
+        flush_pending_drops(self.rec)
+
+
+class Worker(_Recording):
+    """An xdist worker: records its tests' events into the run's database and reports its counters."""
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        from dev_system.ops.problems import problem_counts
+        from dev_system.ops.runs import flush_pending_drops
+
+        info: dict[str, Any] = {}
+        try:
+            self.rec.flush()
+            flush_pending_drops(self.rec)
+            stats = self.rec.stats()
+            info = {"stored": stats["stored"], "dropped": stats["dropped"]}
+        except Exception as exc:
+            info = {"error": f"{type(exc).__name__}: {exc}"}
+        info["problems"] = sum(problem_counts().values())
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput[_WORKERINPUT_KEY] = info

@@ -72,8 +72,9 @@ _RUN_PARTS_TABLE = """CREATE TABLE IF NOT EXISTS run_parts (
     PRIMARY KEY (run_id, part_id)
 )"""
 
-#: Run statuses from best to worst; an unknown status counts as bad.
-_STATUS_RANK = {"passed": 0, "ok": 0, "success": 0, "running": 1}
+#: Run statuses from best to worst (those of dev_system.ops.runs); any other status (interrupted,
+#: internal error, usage error, exit N) counts as the worst.
+_STATUS_RANK = {"passed": 0, "no tests": 1, "running": 2, "failed": 3}
 
 
 class CombineError(Exception):
@@ -334,7 +335,7 @@ def _aggregate(parts: list[dict[str, Any]]) -> dict[str, Any]:
         return {name: parts[0][name] for name in _RUN_COLUMNS}
     ended = [part["ended_at"] for part in parts if part["ended_at"] is not None]
     statuses = sorted({part["status"] for part in parts},
-                      key=lambda status: (_STATUS_RANK.get(status, 2), status))
+                      key=lambda status: (_STATUS_RANK.get(status, 4), status))
     exits = [part["exit_status"] for part in parts if part["exit_status"] is not None]
     metas = []
     for part in parts:

@@ -350,3 +350,24 @@ def test_unknown_provider_is_an_error():
         instrument("cohere")
     with pytest.raises(ValueError):
         uninstrument("cohere")
+
+
+def test_raw_responses_are_parsed_for_their_usage_and_streamed_ones_left_alone(on, openai_client, anthropic_client,
+                                                                              async_anthropic_client):
+    raw = openai_client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert raw.parse().choices[0].message.content == "Hello!"
+    anthropic_raw = anthropic_client.messages.with_raw_response.create(model=CLAUDE, max_tokens=8, messages=MESSAGES)
+    assert anthropic_raw.parse().usage.input_tokens == 25
+
+    async def main():
+        response = await async_anthropic_client.messages.with_raw_response.create(model=CLAUDE, max_tokens=8,
+                                                                                 messages=MESSAGES)
+        await async_anthropic_client.close()
+        return (await response.parse()).usage.output_tokens
+
+    assert asyncio.run(main()) == 12
+    with openai_client.chat.completions.with_streaming_response.create(model="gpt-4o-mini", messages=MESSAGES) as resp:
+        assert b"Hello!" in b"".join(resp.iter_bytes())
+    events = on.events()
+    assert [(e.input_tokens, e.output_tokens) for e in events] == [(42, 7), (25, 12), (25, 12), (None, None)]
+    assert all(e.success for e in events)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 import threading
 import weakref
 from typing import Any, Callable, Iterable
@@ -119,8 +120,7 @@ def set_agent_name(provider: str, name: str | None) -> None:
 # --- wrappers --------------------------------------------------------------------------------
 
 
-def sync_call(provider: str, function_name: str, is_stream: Callable[[Any], bool],
-              prepare: Callable[[Any], Any] | None = None) -> Callable[[Any], Any]:
+def sync_call(provider: str, function_name: str, is_stream: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A wrapper factory for a synchronous SDK method."""
 
     def make(original: Any) -> Any:
@@ -138,15 +138,14 @@ def sync_call(provider: str, function_name: str, is_stream: Callable[[Any], bool
                 raise
             finally:
                 _ACTIVE.reset(token)
-            return finish(span, result, is_stream, prepare)
+            return finish(span, result, is_stream, _raw_parse(result, kwargs))
 
         return wrapper
 
     return make
 
 
-def async_call(provider: str, function_name: str, is_stream: Callable[[Any], bool],
-               prepare: Callable[[Any], Any] | None = None) -> Callable[[Any], Any]:
+def async_call(provider: str, function_name: str, is_stream: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A wrapper factory for an ``async def`` SDK method."""
 
     def make(original: Any) -> Any:
@@ -164,14 +163,38 @@ def async_call(provider: str, function_name: str, is_stream: Callable[[Any], boo
                 raise
             finally:
                 _ACTIVE.reset(token)
-            return finish(span, result, is_stream, prepare)
+            parse = _raw_parse(result, kwargs)
+            if parse is not None and inspect.iscoroutinefunction(parse):
+                try:
+                    parsed = await parse()
+                    parse = lambda: parsed  # noqa: E731
+                except Exception:
+                    parse = None
+            return finish(span, result, is_stream, parse)
 
         return wrapper
 
     return make
 
 
-def finish(span: Any, result: Any, is_stream: Callable[[Any], bool], prepare: Callable[[Any], Any] | None) -> Any:
+_RAW_HEADER = "X-Stainless-Raw-Response"
+
+
+def _raw_parse(result: Any, kwargs: dict) -> Callable[[], Any] | None:
+    """For ``.with_raw_response.create(...)`` (not streamed): the raw response's cached ``parse``,
+    which gives the SDK object with the usage. None otherwise (``with_streaming_response`` is
+    left alone: parsing would read the body the caller wants to stream)."""
+    try:
+        headers = kwargs.get("extra_headers") or {}
+        if kwargs.get("stream") or headers.get(_RAW_HEADER) not in ("true", "raw"):
+            return None
+        parse = getattr(result, "parse", None)
+        return parse if callable(parse) else None
+    except Exception:
+        return None
+
+
+def finish(span: Any, result: Any, is_stream: Callable[[Any], Any], parse: Callable[[], Any] | None = None) -> Any:
     """End ``span`` with ``result``, or hand it to a stream watcher; returns ``result``."""
     try:
         kind = is_stream(result)
@@ -182,7 +205,7 @@ def finish(span: Any, result: Any, is_stream: Callable[[Any], bool], prepare: Ca
     if kind == "async":
         return watch_async_stream(result, span)
     try:
-        span.set_result(prepare(result) if prepare is not None else result)
+        span.set_result(parse() if parse is not None else result)
     except Exception:
         span.set_result(result)
     span.end()

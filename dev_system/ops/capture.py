@@ -14,28 +14,72 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from typing import Any, Callable, Iterable
 
 REDACTED = "[REDACTED]"
 MAX_DEPTH = 6
 MAX_ITEMS = 50
+#: Values visited by one :func:`sanitize` call: a structure that shares its parts (``[[s] * 50] * 50``)
+#: costs little memory but would expand to millions of items.
+MAX_NODES = 2_000
+#: Characters of text (keys included) kept by one :func:`sanitize` call, at least.
+MIN_TOTAL_CHARS = 100_000
+
+#: Well-known shapes of secrets, redacted wherever they appear in a stored text, whatever its key:
+#: OpenAI/Anthropic-style keys (``sk-...``, ``sk-ant-...``, ``sk-proj-...``), AWS access key ids,
+#: JWTs, GitHub, Slack and Google API tokens, PEM private keys, bearer/basic credentials and
+#: passwords in URLs.
+_SECRET_SHAPES = re.compile(
+    r"(?P<key>\bsk-[A-Za-z0-9_\-]{16,}"
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
+    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"
+    r"|\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"
+    r"|\bxox[abposr]-[A-Za-z0-9\-]{10,}"
+    r"|\bAIza[0-9A-Za-z_\-]{30,}"
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----|[\s\S]*))"
+    r"|(?P<scheme>\b(?:[Bb]earer|BEARER|[Bb]asic|BASIC)\s+)[A-Za-z0-9._~+/=\-]{8,}"
+    r"|(?P<user>://[^/\s:@]{1,200}:)[^/\s@]{1,200}@"
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _redacted_shape(match: "re.Match[str]") -> str:
+    if match.group("scheme"):
+        return match.group("scheme") + REDACTED
+    if match.group("user"):
+        return match.group("user") + REDACTED + "@"
+    return REDACTED
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every well-known secret shape (see :data:`_SECRET_SHAPES`) replaced by ``[REDACTED]``."""
+    if len(text) < 16 or not (
+        "sk-" in text or "eyJ" in text or "://" in text or "earer" in text or "EARER" in text
+        or "asic" in text or "ASIC" in text or "AKIA" in text or "ASIA" in text or "AIza" in text
+        or "xox" in text or "KEY-----" in text or ("_" in text and "gh" in text)
+    ):  # a cheap look first: most texts hold none of the shapes
+        return text
+    return _SECRET_SHAPES.sub(_redacted_shape, text)
 _SCALARS = (str, int, float, bool, type(None))
 _IMMUTABLE_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 class Redactor:
-    """Decides which keys hold secrets: a key matches a name in ``keys`` exactly or as a whole
-    ``_``-separated part at its start or end (``openai_api_key``, ``access_token``, not ``max_tokens``)."""
+    """Decides which keys hold secrets: a key matches a name in ``keys`` as whole ``_``-separated
+    parts anywhere in it, after camelCase, ``-``, ``.`` and spaces are read as ``_``
+    (``openai_api_key``, ``aws_secret_access_key``, ``accessToken``, ``X-Api-Key``; not ``max_tokens``)."""
 
     def __init__(self, keys: Iterable[str]) -> None:
         self.keys = tuple(k.lower().replace("-", "_") for k in keys)
+        self._parts = tuple(f"_{k}_" for k in self.keys)
         self._cache: dict[str, bool] = {}
 
     def is_secret(self, key: str) -> bool:
         hit = self._cache.get(key)
         if hit is None:
-            k = key.lower().replace("-", "_")
-            hit = any(k == s or k.endswith("_" + s) or k.startswith(s + "_") for s in self.keys)
+            k = "_" + _CAMEL.sub("_", key).lower().replace("-", "_").replace(".", "_").replace(" ", "_") + "_"
+            hit = any(part in k for part in self._parts)
             if len(self._cache) < 10_000:
                 self._cache[key] = hit
         return hit
@@ -83,11 +127,20 @@ def snapshot(plan: CapturePlan, args: tuple, kwargs: dict, redactor: Redactor, m
 def _short_repr(value: Any, max_chars: int) -> str:
     try:
         text = repr(value)
+        if type(text) is not str:
+            raise TypeError(text)
     except Exception:
+        return _unrepresentable(value)
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return redact_text(truncate(text, min(max_chars, 200)))
+
+
+def _unrepresentable(value: Any) -> str:
+    try:
         return f"<unrepresentable {type(value).__name__}>"
-    if not isinstance(text, str):
-        return f"<unrepresentable {type(value).__name__}>"
-    return truncate(text, min(max_chars, 200))
+    except Exception:
+        return "<unrepresentable>"
 
 
 def truncate(text: str, max_chars: int) -> str:
@@ -97,22 +150,44 @@ def truncate(text: str, max_chars: int) -> str:
     return f"{text[:max_chars]}…[truncated {len(text) - max_chars} chars]"
 
 
-def sanitize(value: Any, redactor: Redactor, max_chars: int, _depth: int = 0, _seen: set | None = None) -> Any:
-    """``value`` as JSON-ready data (dict, list, str, int, float, bool, None), bounded in size."""
+def sanitize(value: Any, redactor: Redactor, max_chars: int, _depth: int = 0, _seen: set | None = None,
+             _budget: list | None = None) -> Any:
+    """``value`` as JSON-ready data (dict, list, str, int, float, bool, None), bounded in size.
+
+    Never raises. Strings are cut to ``max_chars`` and cleared of secret shapes; one call keeps
+    at most :data:`MAX_NODES` values and ``max(MIN_TOTAL_CHARS, 10 * max_chars)`` characters,
+    whatever shares or cycles the value holds.
+    """
     kind = type(value)
     if kind is str:
-        text = value.encode("utf-8", "replace").decode("utf-8") if not value.isascii() else value
-        return truncate(text, max_chars)
+        if not value.isascii():
+            value = value.encode("utf-8", "replace").decode("utf-8")
+        if _budget is not None:
+            left = _budget[1]
+            if len(value) > left:
+                max_chars = min(max_chars, max(left, 0))
+            _budget[1] = left - min(len(value), max_chars)
+        return redact_text(truncate(value, max_chars))
     if kind is bool or value is None:
         return value
     if kind is int:
         return value if -(2**63) <= value < 2**63 else truncate(str(value), 40)
     if kind is float:
         return value if math.isfinite(value) else repr(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return f"<{kind.__name__} len={len(value)}>"
     if _depth >= MAX_DEPTH:
         return f"<{kind.__name__} nested too deep>"
+    if _budget is None:
+        _budget = [MAX_NODES, max(MIN_TOTAL_CHARS, 10 * max_chars)]
+    try:
+        return _sanitize_other(value, kind, redactor, max_chars, _depth, _seen, _budget)
+    except Exception:
+        return _unrepresentable(value)
+
+
+def _sanitize_other(value: Any, kind: type, redactor: Redactor, max_chars: int, _depth: int,
+                    _seen: set | None, budget: list) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{kind.__name__} len={len(value)}>"
     if _seen is None:
         _seen = set()
     ident = id(value)
@@ -128,24 +203,33 @@ def sanitize(value: Any, redactor: Redactor, max_chars: int, _depth: int = 0, _s
         _seen.add(ident)
         out = {}
         for index, (key, item) in enumerate(value.items()):
-            if index >= MAX_ITEMS:
-                out["…"] = f"[{len(value) - MAX_ITEMS} more items]"
+            if index >= MAX_ITEMS or budget[0] <= 0:
+                out["…"] = f"[{len(value) - index} more items]"
                 break
-            name = key if isinstance(key, str) else _short_repr(key, 100)
+            budget[0] -= 1
+            name = key if type(key) is str else _short_repr(key, 100)
+            if not name.isascii():
+                name = name.encode("utf-8", "replace").decode("utf-8")
             name = truncate(name, 100)
-            out[name] = REDACTED if redactor.is_secret(name) else sanitize(item, redactor, max_chars, _depth + 1, _seen)
+            budget[1] -= len(name)
+            out[name] = REDACTED if redactor.is_secret(name) else sanitize(
+                item, redactor, max_chars, _depth + 1, _seen, budget)
         _seen.discard(ident)
         return out
     if isinstance(value, (list, tuple, set, frozenset)):
         _seen.add(ident)
         items = list(value) if not isinstance(value, (list, tuple)) else value
-        out_list = [sanitize(item, redactor, max_chars, _depth + 1, _seen) for item in items[:MAX_ITEMS]]
-        if len(items) > MAX_ITEMS:
-            out_list.append(f"…[{len(items) - MAX_ITEMS} more items]")
+        out_list = []
+        for index, item in enumerate(items):
+            if index >= MAX_ITEMS or budget[0] <= 0:
+                out_list.append(f"…[{len(items) - index} more items]")
+                break
+            budget[0] -= 1
+            out_list.append(sanitize(item, redactor, max_chars, _depth + 1, _seen, budget))
         _seen.discard(ident)
         return out_list
     if isinstance(value, _SCALARS):  # subclasses of str/int/float
-        return sanitize(_plain_scalar(value), redactor, max_chars, _depth, _seen)
+        return sanitize(_plain_scalar(value), redactor, max_chars, _depth, _seen, budget)
     return _short_repr(value, max_chars)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Protocol
 
 from dev_system import config as config_module
-from dev_system.ops.capture import Redactor, sanitize
+from dev_system.ops.capture import Redactor, redact_text, sanitize
 from dev_system.ops.events import TelemetryEvent
 from dev_system.ops.problems import report_problem
 
@@ -297,7 +297,7 @@ class Recorder:
                 model = extra.pop("model")
             metadata.update(sanitize(extra, self.redactor, self.max_chars))
         if error_message is not None:
-            metadata["error_message"] = error_message
+            metadata["error_message"] = redact_text(error_message)  # "Incorrect API key: sk-..."
         span_prefix = self.span_prefix
         return TelemetryEvent(
             start + self.epoch_offset,

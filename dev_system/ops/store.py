@@ -162,6 +162,24 @@ def _check_readable(conn: sqlite3.Connection, path: Path) -> None:
         raise NotATelemetryDatabase(f"{path} is not a telemetry database (no telemetry_events table)")
 
 
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """``mode=ro``; for a WAL database nobody has open in a folder we cannot write to (no ``-shm``
+    can be made, e.g. another user's database or a read-only mount), ``immutable=1`` instead:
+    safe then, because there is no writer and no WAL content to miss."""
+    uri = path.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        wal = Path(f"{path}-wal")
+        if "readonly" not in str(exc) or (wal.exists() and wal.stat().st_size > 0):
+            raise
+        conn.close()
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+    return conn
+
+
 def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
     """Open the telemetry database at ``path``.
 
@@ -177,10 +195,7 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
                 raise DatabaseMissing(
                     f"no telemetry database at {path}: run 'dev-system init --telemetry' or record some events first"
                 )
-            conn = sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
-            )
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn = _connect_readonly(path)
             _check_readable(conn, path)
             return conn
         _make_private_file(path)

@@ -287,25 +287,24 @@ def _history_turn(rng: random.Random, t: float, prices: _Prices, run_id: str,
 
 def write_history(db_path: str | Path, days: int, *, turns_per_day: int = 150, now: float | None = None,
                   seed: int = 0) -> int:
-    """Write :func:`history_events` into the database at ``db_path``; returns the number of events."""
+    """Write :func:`history_events` into the database at ``db_path``; returns the number of events
+    stored (events already there, from an earlier run with the same seed, are not stored again)."""
     from dev_system.ops import store
 
     conn = store.connect(db_path)
-    count = 0
     try:
+        before = conn.total_changes
         batch: list[TelemetryEvent] = []
         for item in history_events(days, turns_per_day=turns_per_day, now=now, seed=seed):
             batch.append(item)
             if len(batch) >= 20_000:
                 store.insert_events(conn, batch)
-                count += len(batch)
                 batch = []
         if batch:
             store.insert_events(conn, batch)
-            count += len(batch)
+        return conn.total_changes - before
     finally:
         conn.close()
-    return count
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -361,8 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     written = 0
     try:
         if args.days:
-            written = write_history(db_path, args.days, turns_per_day=args.turns_per_day,
-                                    seed=args.seed if args.seed is not None else 0)
+            seed = args.seed if args.seed is not None else random.randrange(2**32)
+            written = write_history(db_path, args.days, turns_per_day=args.turns_per_day, seed=seed)
             say(f"wrote {written} events of history over {args.days} days")
         ok = failed = 0
         if args.calls:

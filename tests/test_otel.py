@@ -306,3 +306,66 @@ def test_opentelemetry_is_imported_only_when_used() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parent)
     assert out.stdout.strip() == "[]"
+
+
+# -- switched on by settings, through the plugin hook ------------------------------------------------
+
+
+def test_the_setting_switches_the_exporter_on(tmp_path, receiver) -> None:
+    from dev_system.ops.telemetry import configure
+
+    configure(enabled=True, db_path=tmp_path / "t.db", otlp_endpoint=receiver.endpoint)
+    [sink] = [s for s in get_recorder().sinks if isinstance(s, otel.OtlpSink)]
+    plan("x")
+    flush()
+    sink.flush(15)
+    assert len(receiver.wait_for(4)) == 4
+    configure(enabled=False)  # closes the exporter
+    assert sink.closed and not otel.stats(get_recorder().sinks)
+
+
+_APP = """
+import sys
+from dev_system.ops.telemetry import telemetry_decorator
+
+@telemetry_decorator("planner", "agent_call")
+def plan():
+    return tool()
+
+@telemetry_decorator("search", "tool_call")
+def tool():
+    return 42
+
+for _ in range(5):
+    assert plan() == 42
+print("app finished")
+"""
+
+
+def run_app(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    import os
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEV_SYSTEM_", "TRACEPARENT"))}
+    environ.update(DEV_SYSTEM_TELEMETRY="1", DEV_SYSTEM_DB_PATH=str(tmp_path / "app.db"), **env)
+    return subprocess.run([sys.executable, "-c", _APP], capture_output=True, text=True, env=environ,
+                          cwd=tmp_path, timeout=120)
+
+
+def test_a_process_exports_through_the_standard_variables(tmp_path, receiver) -> None:
+    done = run_app(tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SERVICE_NAME="my-agents",
+                   TRACEPARENT="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    assert done.returncode == 0 and "app finished" in done.stdout, done.stderr
+    spans = receiver.wait_for(10)
+    assert len(spans) == 10
+    assert {span.trace_id for span in spans} == {"4bf92f3577b34da6a3ce929d0e0e4736"}
+    assert {span.resource["service.name"] for span in spans} == {"my-agents"}
+    assert done.stderr == ""
+
+
+def test_a_process_with_the_collector_down_finishes_with_one_warning(tmp_path) -> None:
+    done = run_app(tmp_path, DEV_SYSTEM_OTLP_ENDPOINT=closed_port_endpoint(), OTEL_EXPORTER_OTLP_TIMEOUT="1")
+    assert done.returncode == 0 and "app finished" in done.stdout
+    lines = [line for line in done.stderr.splitlines() if "TelemetryWarning" in line]
+    assert lines and all("spans" in line for line in lines), done.stderr
+    assert "Traceback" not in done.stderr and "ERROR" not in done.stderr
+    assert "10 spans were not exported" in done.stderr

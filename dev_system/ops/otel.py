@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -433,6 +434,7 @@ class OtlpSink:
         self._thread: threading.Thread | None = None
         self._stop = False
         self._abandoned = False  # set by close(): what is still in flight was counted as dropped
+        self._failing = False  # the last export failed: close() does not wait for the collector
 
     def stats(self) -> dict[str, Any]:
         """Spans exported, dropped, and waiting, for summaries."""
@@ -509,6 +511,7 @@ class OtlpSink:
         except Exception as exc:
             why = f"export failed: {type(exc).__name__}"
         with self._cond:
+            self._failing = ok == 0
             if self._abandoned:
                 return
             self.exported += ok
@@ -534,7 +537,8 @@ class OtlpSink:
         if self.closed:
             return
         try:
-            if os.getpid() == self._pid and (self._queue or self._busy):
+            if os.getpid() == self._pid and (self._queue or self._busy) and not self._failing \
+                    and _reachable(self.endpoint):
                 self.flush(self.close_timeout)
             self.closed = True
             with self._cond:
@@ -547,14 +551,29 @@ class OtlpSink:
             if self._exporter is not None:
                 with _quietly():
                     self._exporter.shutdown()  # also cuts short a retry in progress
-            if left:
-                self._drop(left, "not sent before exit")
+            self.dropped += left  # said once, in the summary below
             if self.dropped:
                 report_problem("otlp:summary", f"{self.dropped} spans were not exported to {self.endpoint} "
                                                f"({self.exported} were); send them later with "
                                                "'dev-system export --format otlp'")
         except Exception as exc:
             report_problem("otlp:close", f"closing the OTLP export failed: {exc!r}")
+
+
+def _reachable(endpoint: str, timeout: float = 0.25) -> bool:
+    """False when a TCP connection to the endpoint's host and port is refused or times out (a
+    collector that is down should not hold a finishing process for the whole close timeout)."""
+    try:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(endpoint)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname or "localhost", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+    except Exception:
+        return True
 
 
 # -- the plugin hook ------------------------------------------------------------------------------

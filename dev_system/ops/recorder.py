@@ -131,6 +131,7 @@ class Recorder:
         self.wake_at = _WAKE_AT
         self.sinks: list[Any] = []
         self.store_sink: SQLiteSink | None = None
+        self.plugin_sinks: list[Any] = []  # from the dev_system_sinks hook (the OTLP exporter, ...)
         self.stored = 0
         self.dropped = 0
         self.dropped_by_reason: collections.Counter[str] = collections.Counter()
@@ -186,8 +187,21 @@ class Recorder:
                 self.store_sink = SQLiteSink(settings.db_path)
                 self.sinks.insert(0, self.store_sink)
             self.on = bool(settings.enabled)
+            self._apply_plugin_sinks(settings)
         if self.on and not self.sync:
             self._start_writer()
+
+    def _apply_plugin_sinks(self, settings: config_module.Settings) -> None:
+        """Close the sinks the plugins gave for the previous settings; ask them again when on."""
+        for sink in self.plugin_sinks:
+            if sink in self.sinks:
+                self.sinks.remove(sink)
+            try:
+                sink.close()
+            except Exception:
+                pass
+        self.plugin_sinks = _plugin_sinks(settings) if self.on else []
+        self.sinks.extend(self.plugin_sinks)
 
     def add_sink(self, sink: Any) -> None:
         """Send every event recorded from now on to ``sink`` as well."""
@@ -344,6 +358,28 @@ class Recorder:
                         pass
         except Exception:
             pass
+
+
+def _plugin_sinks(settings: config_module.Settings) -> list[Any]:
+    """The sinks the ``dev_system_sinks`` hook implementations return for ``settings`` (the
+    built-in OTLP exporter included); a plugin that fails is reported once and skipped."""
+    try:
+        from dev_system.ops import otel
+        from dev_system.ops.hookspecs import get_plugin_manager
+
+        manager = get_plugin_manager()
+        if manager.get_plugin("dev_system.otel") is None:
+            manager.register(otel, name="dev_system.otel")
+        results = manager.hook.dev_system_sinks(settings=settings)
+    except Exception as exc:
+        report_problem("plugin-sinks", f"sinks from plugins are not used: {exc!r}")
+        return []
+    sinks: list[Any] = []
+    for result in results:
+        for sink in result if isinstance(result, (list, tuple)) else [result]:
+            if sink is not None:
+                sinks.append(sink)
+    return sinks
 
 
 _INHERITED: list[Any] = []

@@ -288,13 +288,18 @@ def cmd_events(args: argparse.Namespace) -> int:
 
     conn = _open_readonly(args)
     try:
-        events = list_events(conn, args.period, _filters(args), failed_only=args.failed, limit=args.limit or None)
+        events = list_events(conn, args.period, _filters(args), failed_only=args.failed,
+                             limit=args.limit + 1 if args.limit else None)  # one more: is there more?
     finally:
         conn.close()
+    more = bool(args.limit) and len(events) > args.limit
+    events = events[: args.limit or None]
     if args.format == "json":
         _write(report.events_json(events))
     else:
         _write(report.render_events(events, show_errors=args.failed or any(not e.success for e in events)))
+        if more:
+            _write(f"(the {args.limit:,} newest shown; --limit N for more, --limit 0 for all)\n")
     return 0
 
 

@@ -144,6 +144,8 @@ def test_events_trace_export_and_prune(project):
     assert "ValueError: bad prompt" in failed.stdout and "TimeoutError: upstream timed out" in failed.stdout
     limited = json.loads(run("events", "--db", str(db), "--limit", "2", "--format", "json", cwd=project).stdout)
     assert [e["span_id"] for e in limited] == ["c", "b"]
+    assert "newest shown" in run("events", "--db", str(db), "--limit", "20", cwd=project).stdout
+    assert "newest shown" not in run("events", "--db", str(db), "--limit", "21", cwd=project).stdout
 
     tree = run("trace", "t-1", "--db", str(db), cwd=project)
     assert tree.returncode == 0, tree.stderr

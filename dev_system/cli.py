@@ -122,7 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write the events of a period as JSON lines or CSV",
                                  description="Write the events of a period, oldest first, as JSON lines or CSV.")
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default: jsonl)")
+    export.add_argument("--format", choices=("jsonl", "csv", "otlp"), default="jsonl",
+                        help="output format (default: jsonl); otlp sends the events as OpenTelemetry spans")
+    export.add_argument("--endpoint", metavar="URL",
+                        help="with --format otlp: the OTLP/HTTP endpoint (default: otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT)")
     export.add_argument("--period", type=_period, default="all", help=f"{PERIOD_HELP} (default: all)")
     export.add_argument("--output", "-o", type=Path, metavar="FILE", help="write to FILE instead of standard output")
     _add_filters(export)
@@ -134,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="N followed by m, h, d or w, e.g. 90d")
     prune.add_argument("--dry-run", action="store_true", help="only say what would be removed")
     _add_db(prune)
+    _add_combine(commands)
     return parser
 
 
@@ -328,6 +332,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from dev_system.ops import report
     from dev_system.ops.queries import iter_events
 
+    if args.format == "otlp":
+        return _export_otlp(args)
     conn = _open_readonly(args)
     try:
         events = iter_events(conn, args.period, _filters(args))
@@ -370,6 +376,68 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- combine and the OTLP export (issue 8) --------------------------------------------------------
+
+
+def _add_combine(commands: Any) -> None:
+    combine = commands.add_parser(
+        "combine", help="merge databases from CI jobs into one",
+        description="Merge telemetry databases (files, quoted glob patterns, folders) into one, like "
+                    "'coverage combine': events, runs and test results each once however often merged.")
+    combine.add_argument("inputs", nargs="+", metavar="DB",
+                         help="a database, a glob pattern such as 'shards/**/*.db', or a folder (every *.db below it)")
+    combine.add_argument("--into", required=True, type=Path, metavar="PATH",
+                         help="the database to merge into (created, or migrated to the current schema)")
+    combine.add_argument("--delete-inputs", action="store_true", help="delete the inputs once they are merged")
+    combine.add_argument("--quiet", "-q", action="store_true", help="print only the summary line")
+
+
+def cmd_combine(args: argparse.Namespace) -> int:
+    """``combine A.db B.db ... --into merged.db``."""
+    from dev_system.ops.combine import CombineError, combine
+    from dev_system.ops.formatting import plural
+
+    try:
+        result = combine(args.inputs, args.into, delete_inputs=args.delete_inputs,
+                         message=None if args.quiet else (lambda line: _write(line + "\n")))
+    except CombineError as exc:
+        raise UsageError(str(exc)) from None
+    merged = sum(1 for item in result.inputs if item.status == "combined")
+    line = (f"Combined {plural(merged, 'database')} into {result.output}: {plural(result.total_events, 'event')}, "
+            f"{plural(result.total_runs, 'run')}, {plural(result.total_test_results, 'test result')}")
+    if result.deleted:
+        line += f"; deleted {plural(len(result.deleted), 'input')}"
+    _write(line + "\n")
+    return 0
+
+
+def _export_otlp(args: argparse.Namespace) -> int:
+    """``export --format otlp``: send the stored events as spans now (exit 1 if the collector did not take them)."""
+    from dev_system import config
+    from dev_system.ops import otel
+    from dev_system.ops.queries import iter_events
+
+    if args.output is not None:
+        raise UsageError("--output does not go with --format otlp (the spans are sent to --endpoint)")
+    endpoint = args.endpoint or otel.resolve_endpoint(config.load().otlp_endpoint)
+    if not endpoint:
+        raise UsageError("no OTLP endpoint: give --endpoint URL, or set otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT")
+    conn = _open_readonly(args)
+    try:
+        outcome = otel.export_events(iter_events(conn, args.period, _filters(args)), endpoint)
+    except otel.OtelUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        conn.close()
+    if outcome.failed:
+        print(f"{PROG}: error: {outcome.endpoint} did not accept {outcome.failed:,} of "
+              f"{outcome.sent + outcome.failed:,} spans (unreachable, slow or refusing); {outcome.sent:,} sent",
+              file=sys.stderr)
+        return 1
+    print(f"Exported {outcome.sent:,} span{'' if outcome.sent == 1 else 's'} to {outcome.endpoint}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "init": cmd_init,
     "metrics": cmd_metrics,
@@ -377,6 +445,7 @@ COMMANDS = {
     "trace": cmd_trace,
     "export": cmd_export,
     "prune": cmd_prune,
+    "combine": cmd_combine,
 }
 
 

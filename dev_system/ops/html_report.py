@@ -111,6 +111,8 @@ def change_text(current: float | None, baseline: float | None, fmt: Any) -> str:
     if current is None or baseline is None:
         return "n/a"
     delta = current - baseline
+    if delta == 0:
+        return "no change"
     text = _signed(delta, fmt)
     if baseline:
         text += f" ({_signed(100.0 * delta / abs(baseline), format_percent)})"
@@ -313,16 +315,30 @@ def _slowest_traces(conn: sqlite3.Connection, window: Window, filters: Filters, 
 
 # --- a pytest run ------------------------------------------------------------------------------
 
-def _tests_of_run(conn: sqlite3.Connection, run_id: str) -> dict[str, dict[str, Any]]:
-    """Per test of a run: outcome and duration (stored results) and the figures of its events."""
-    from dev_system.ops import runs
+def _has_table(conn: sqlite3.Connection, table: str) -> bool:
+    return bool(table_columns(conn, table))
 
+
+def _run_record(conn: sqlite3.Connection, run_id: str) -> dict[str, Any] | None:
+    """The ``runs`` row of a run (written by the pytest plugin), or ``None``."""
+    if not _has_table(conn, "runs"):
+        return None
+    cursor = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+    row = cursor.fetchone()
+    return None if row is None else dict(zip((d[0] for d in cursor.description), row))
+
+
+def _tests_of_run(conn: sqlite3.Connection, run_id: str) -> dict[str, dict[str, Any]]:
+    """Per test of a run: outcome and duration (the ``test_results`` rows the plugin stores) and the
+    figures of its events (their trace id is the test's node id)."""
     out: dict[str, dict[str, Any]] = {}
-    for nodeid, result in runs.test_results(conn, run_id).items():
-        out[nodeid] = {"outcome": result.outcome, "duration_s": result.duration_s, "calls": result.events,
-                       "cost": result.cost_usd, "tokens": result.tokens, "latency_ms": None}
-    present = table_columns(conn)
-    if "run_id" in present:
+    if _has_table(conn, "test_results"):
+        rows = conn.execute("SELECT nodeid, outcome, duration_s, events, input_tokens + output_tokens, cost_usd"
+                            " FROM test_results WHERE run_id = ?", (run_id,)).fetchall()
+        for nodeid, outcome, duration_s, calls, tokens, cost in rows:
+            out[nodeid] = {"outcome": outcome, "duration_s": duration_s, "calls": calls or 0,
+                           "cost": cost or 0.0, "tokens": tokens or 0, "latency_ms": None}
+    if "run_id" in table_columns(conn):
         rows = conn.execute(
             "SELECT trace_id, COUNT(*), TOTAL(cost_usd), TOTAL(input_tokens) + TOTAL(output_tokens), TOTAL(latency_ms)"
             " FROM telemetry_events WHERE run_id = ? AND trace_id IS NOT NULL GROUP BY trace_id",
@@ -347,10 +363,8 @@ def _run_summary_row(summary: Summary) -> dict[str, float | None]:
 
 def _run_section(conn: sqlite3.Connection, run_id: str, baseline_run_id: str | None, summary: Summary,
                  traces: _TraceSet, limits: Limits) -> dict[str, Any]:
-    from dev_system.ops import runs
-
     clip = limits.text_chars
-    record = runs.get_run(conn, run_id)
+    record = _run_record(conn, run_id)
     tests = _tests_of_run(conn, run_id)
     by_cost = sorted(((t["cost"] or 0.0, k) for k, t in tests.items() if (t["cost"] or 0) > 0), reverse=True)
     timed = [(t["duration_s"], k) for k, t in tests.items() if t["duration_s"] is not None]
@@ -372,11 +386,13 @@ def _run_section(conn: sqlite3.Connection, run_id: str, baseline_run_id: str | N
     section: dict[str, Any] = {
         "id": _clip(run_id, clip),
         "info": None if record is None else {
-            "status": record.status, "started": local_text(record.started_at),
-            "duration": _opt(record.duration_s, lambda s: f"{s:,.1f}s"),
-            "branch": _clip(record.git_branch, clip), "commit": _clip(record.git_commit, 12),
-            "host": _clip(record.host, clip), "command": _clip(record.command, clip),
-            "passed": record.passed, "failed": record.failed, "skipped": record.skipped, "errors": record.errors,
+            "status": _clip(record.get("status"), clip), "started": local_text(record.get("started_at")),
+            "duration": _opt(None if record.get("ended_at") is None or record.get("started_at") is None
+                             else record["ended_at"] - record["started_at"], lambda s: f"{s:,.1f}s"),
+            "branch": _clip(record.get("git_branch"), clip), "commit": (str(record.get("git_commit") or "")[:12] or None),
+            "host": _clip(record.get("host"), clip), "command": _clip(record.get("command"), clip),
+            "passed": record.get("passed"), "failed": record.get("failed"), "skipped": record.get("skipped"),
+            "errors": record.get("errors"),
         },
         "expensive": {"labels": [_clip(k, clip) for _, k in expensive], "values": [_num(v) for v, _ in expensive]},
         "slowest": {"labels": [_clip(k, clip) for _, k in slowest], "values": [_num(v) for v, _ in slowest],

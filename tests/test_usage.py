@@ -201,6 +201,14 @@ def test_responses_stream_usage_is_the_completed_response_usage(inp, out, cached
     assert stream.usage() == usage_from(Response.model_validate(response_object("gpt-4.1-mini", inp, out, cached)))
 
 
+def test_gemini_stream_usage_is_cumulative():
+    stream = StreamUsage()
+    for candidates in (2, 5, 9):
+        stream.feed({"modelVersion": "gemini-2.0-flash",
+                     "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": candidates}})
+    assert stream.usage() == Usage(10, 9, "gemini-2.0-flash", {"provider": "google"})
+
+
 def test_text_chunks_carry_no_usage():
     stream = StreamUsage()
     for piece in ("a", "b", b"c", None, 3):

@@ -308,10 +308,12 @@ class StreamUsage:
                 return
             if kind.startswith(("content_block", "content.", "text", "input_json", "thinking", "citation", "signature", "tool_calls.", "refusal.", "logprobs.")):
                 return
-        model = _str(_get(chunk, "model"))
+        model = _str(_get(chunk, "model")) or _str(_get(chunk, "modelVersion"))
         if model:
             self._model = model
         usage = _get(chunk, "usage")
+        if usage is None:  # Gemini: cumulative usage on every chunk
+            usage = _get(chunk, "usageMetadata", _get(chunk, "usage_metadata"))
         if usage is not None:
             self._replace(_usage_block(usage, chunk, model))
 

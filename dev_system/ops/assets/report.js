@@ -191,7 +191,7 @@
     chart("time-charts", "success", "Success rate per " + per + " against the threshold", "A line of the success rate and a dashed line at the threshold.", {
       type: "line", _fmt: fmtPct,
       data: { labels: s.labels, datasets: success },
-      options: { scales: { y: { min: Math.max(0, Math.floor((low - 5) / 5) * 5), max: 100, ticks: { callback: fmtPct } } },
+      options: { scales: { y: { min: Math.max(0, Math.floor(low) - 2), max: 100, ticks: { callback: fmtPct } } },
         interaction: { mode: "index", intersect: false }, plugins: { tooltip: tooltip(fmtPct) } },
     });
   }

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import traceback
 
 import anthropic
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dev_system.ops.costs import anthropic_cost_calculator, openai_cost_calculator, usage_from
 from dev_system.ops.instrument import (
@@ -214,6 +217,8 @@ def test_openai_http_errors_are_recorded_and_reraised_untouched(on, openai_clien
     with pytest.raises(error_class) as caught:
         openai_client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert type(caught.value) is error_class and caught.value.status_code == status
+    # raised by the SDK, re-raised as is: the innermost frame is the SDK's
+    assert "openai" in traceback.extract_tb(caught.value.__traceback__)[-1].filename
     event = _only(on)
     assert (event.success, event.error_type) == (False, error_class.__name__)
     assert (event.input_tokens, event.output_tokens, event.cost_usd) == (None, None, None)
@@ -371,3 +376,28 @@ def test_raw_responses_are_parsed_for_their_usage_and_streamed_ones_left_alone(o
     events = on.events()
     assert [(e.input_tokens, e.output_tokens) for e in events] == [(42, 7), (25, 12), (25, 12), (None, None)]
     assert all(e.success for e in events)
+
+
+_counts = st.integers(min_value=0, max_value=500_000)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(inp=_counts, read=_counts, write=_counts, deltas=st.lists(_counts, min_size=1, max_size=4),
+       prompt=_counts, completion=_counts)
+def test_recorded_stream_tokens_equal_the_usage_the_provider_sent(on, anthropic_client, openai_client, llm,
+                                                                  inp, read, write, deltas, prompt, completion):
+    from fake_llm_server import anthropic_message, chat_completion
+
+    llm.push(sse=anthropic_events(CLAUDE, inp, deltas, read, write))
+    with anthropic_client.messages.stream(model=CLAUDE, max_tokens=64, messages=MESSAGES) as stream:
+        final = stream.get_final_message()
+    llm.push(sse=[(None, c) for c in chat_chunks("gpt-4o", prompt, completion)] + [(None, "[DONE]")])
+    for _ in openai_client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True,
+                                                   stream_options={"include_usage": True}):
+        pass
+    claude_event, gpt_event = on.events()[-2:]
+    expected = usage_from(anthropic_message(CLAUDE, inp, deltas[-1], read, write))
+    assert (claude_event.input_tokens, claude_event.output_tokens) == expected[:2] == usage_from(final)[:2]
+    assert claude_event.cost_usd == pytest.approx(anthropic_cost_calculator(expected))
+    assert (gpt_event.input_tokens, gpt_event.output_tokens) == (prompt, completion)
+    assert gpt_event.cost_usd == pytest.approx(openai_cost_calculator(chat_completion("gpt-4o", prompt, completion)))

@@ -8,8 +8,8 @@
 Live turns go through the real decorators: an ``orchestrator`` turn (a tool call and the root of
 the turn's trace) calls the ``persona_runtime`` model to write a post, a search tool, and the
 ``viral_engine`` model to score it. The model calls are mocks that answer in the OpenAI and
-Anthropic response shapes with realistic token counts and latencies; about 4% of them fail with a
-rate limit and 2% with a timeout, as real providers do under load. Costs are computed by the real
+Anthropic response shapes with realistic token counts and latencies; about 3% of them fail with a
+rate limit and 1% with a timeout, as real providers do under load. Costs are computed by the real
 calculators from the mock's model name and usage.
 
 ``--days N`` writes N days of history before now straight into the database (through
@@ -37,13 +37,15 @@ __all__ = ["AgentSystem", "run_turns", "history_events", "write_history", "main"
 
 #: (model, provider, share of calls, typical input tokens, typical output tokens, median latency ms)
 MODELS = (
-    ("gpt-4o-mini", "openai", 0.45, 900, 250, 700),
-    ("gpt-4o", "openai", 0.15, 1500, 400, 1400),
-    ("claude-haiku-4-5", "anthropic", 0.25, 1100, 300, 900),
-    ("claude-sonnet-4-5", "anthropic", 0.15, 2000, 600, 2100),
+    ("gpt-4o-mini", "openai", 0.45, 900, 250, 550),
+    ("gpt-4o", "openai", 0.15, 1500, 400, 1000),
+    ("claude-haiku-4-5", "anthropic", 0.25, 1100, 300, 650),
+    ("claude-sonnet-4-5", "anthropic", 0.15, 2000, 600, 1400),
 )
-RATE_LIMIT_RATE = 0.04
-TIMEOUT_RATE = 0.02
+RATE_LIMIT_RATE = 0.03
+TIMEOUT_RATE = 0.01
+#: The client timeout of the simulated SDK, in ms: a timed-out call lasts this long.
+TIMEOUT_MS = 20_000
 
 
 class RateLimitError(Exception):
@@ -71,7 +73,7 @@ def _tokens(rng: random.Random, typical: int) -> int:
 
 
 def _latency_ms(rng: random.Random, median: float) -> float:
-    return rng.lognormvariate(math.log(median), 0.5)
+    return rng.lognormvariate(math.log(median), 0.4)
 
 
 def mock_response(model: str, provider: str, input_tokens: int, output_tokens: int, text: str,
@@ -107,7 +109,7 @@ class MockProvider:
             time.sleep(min(latency, 200) / 1000 * self.time_scale)
             raise RateLimitError(f"429: rate limit reached for {model}")
         if roll < (RATE_LIMIT_RATE + TIMEOUT_RATE) * self.error_rate:
-            time.sleep(max(latency, 3000) / 1000 * self.time_scale)
+            time.sleep(TIMEOUT_MS / 1000 * self.time_scale)
             raise APITimeoutError(f"{model} did not answer in time")
         time.sleep(latency / 1000 * self.time_scale)
         input_tokens = _tokens(self.rng, int(typical_in * size))
@@ -264,7 +266,7 @@ def _history_turn(rng: random.Random, t: float, prices: _Prices, run_id: str,
         if roll < RATE_LIMIT_RATE * error_factor:
             error, latency = "RateLimitError", min(latency, 200)
         elif roll < (RATE_LIMIT_RATE + TIMEOUT_RATE) * error_factor:
-            error, latency = "APITimeoutError", max(latency, 30_000)
+            error, latency = "APITimeoutError", float(TIMEOUT_MS)
         else:
             error = None
         tokens = None

@@ -1,4 +1,4 @@
-"""The ``dev-system`` command: ``init``, ``metrics``, ``events``, ``trace``, ``export``, ``prune``.
+"""The ``dev-system`` command: ``init``, ``metrics``, ``events``, ``trace``, ``export``, ``prune``, ``report``.
 
 A thin front end: the figures come from :mod:`dev_system.ops.metrics`, the alerts from
 :mod:`dev_system.ops.alerts`, the layout from :mod:`dev_system.ops.report`. Exit status: 0 done,
@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--dry-run", action="store_true", help="only say what would be removed")
     _add_db(prune)
     _add_combine(commands)
+    _add_report(commands)
     return parser
 
 
@@ -438,6 +439,87 @@ def _export_otlp(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- the HTML report (issue 9) ----------------------------------------------------------------------
+
+
+def _add_report(commands: Any) -> None:
+    from dev_system.ops.periods import PERIOD_HELP
+
+    report = commands.add_parser(
+        "report", help="write a self-contained HTML report with charts",
+        description="Write one HTML file (cards, alerts, charts, tables, traces) that opens without a network: "
+                    "the events of a period, or of one pytest run (--run) against its baseline.")
+    report.add_argument("--html", required=True, type=Path, metavar="PATH", help="the HTML file to write")
+    report.add_argument("--period", type=_period, default=None,
+                        help=f"{PERIOD_HELP} (default: 30d; with --run: the whole run)")
+    report.add_argument("--baseline", metavar="RUN",
+                        help="with --run: the run to compare with (default: the previous run of the same tests; "
+                             "'none' for no comparison)")
+    report.add_argument("--title", help="the page title")
+    report.add_argument("--fail-on-alert", action="store_true", help="exit with status 1 when an alert fires")
+    report.add_argument("--success-rate-min", type=float, metavar="PERCENT",
+                        help="alert below this success rate (default 90)")
+    report.add_argument("--p95-latency-ms-max", type=float, metavar="MS", help="alert above this p95 latency (default 3000)")
+    report.add_argument("--daily-cost-usd-max", type=float, metavar="USD",
+                        help="alert when one day (with --run: the run) costs more (default 10)")
+    _add_filters(report)
+    _add_db(report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``report --html PATH``: the HTML report of a period, or of a run against its baseline."""
+    import dataclasses
+
+    from dev_system.ops import html_report
+    from dev_system.ops.periods import Window, parse_period
+    from dev_system.ops.queries import table_columns
+
+    thresholds = _thresholds(args)
+    filters = _filters(args)
+    conn = _open_readonly(args)
+    try:
+        run_id = baseline_id = None
+        if args.run:
+            from dev_system.ops.compare import find_baseline
+            from dev_system.ops.runs import RunNotFound, resolve_run
+
+            try:
+                try:
+                    run_id = resolve_run(conn, args.run).run_id
+                except RunNotFound:  # events of a run whose record is missing (an older plugin, a merge)
+                    if "run_id" not in table_columns(conn) or conn.execute(
+                            "SELECT 1 FROM telemetry_events WHERE run_id = ? LIMIT 1", (args.run,)).fetchone() is None:
+                        raise
+                    run_id = args.run
+                if args.baseline and args.baseline.lower() != "none":
+                    baseline_id = resolve_run(conn, args.baseline).run_id
+                elif not args.baseline:
+                    found = find_baseline(conn, run_id)
+                    baseline_id = None if found is None else found.run_id
+            except RunNotFound as exc:
+                raise UsageError(str(exc)) from None
+            filters = dataclasses.replace(filters, run_id=run_id)
+        elif args.baseline:
+            raise UsageError("--baseline goes with --run RUN")
+        window = args.period or (Window(label=f"Run {run_id}") if run_id else parse_period("30d"))
+        data = html_report.collect_report(
+            conn, window, filters, thresholds, extra_rules=_safe_rules(), cost_scope="total" if run_id else "day",
+            run_id=run_id, baseline_run_id=baseline_id, title=args.title, source=str(_db_path(args)))
+    finally:
+        conn.close()
+    try:
+        html_report.write_html_report(args.html, data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.html}: {exc.strerror or exc}") from None
+    from dev_system.ops.formatting import plural
+
+    line = f"Wrote {args.html}: {plural(data['events'], 'event')} ({window.label})"
+    if data["alerts"]:
+        line += f", {plural(len(data['alerts']), 'alert')}"
+    _write(line + "\n")
+    return 1 if data["alerts"] and args.fail_on_alert else 0
+
+
 COMMANDS = {
     "init": cmd_init,
     "metrics": cmd_metrics,
@@ -446,6 +528,7 @@ COMMANDS = {
     "export": cmd_export,
     "prune": cmd_prune,
     "combine": cmd_combine,
+    "report": cmd_report,
 }
 
 

@@ -297,3 +297,56 @@ def test_an_old_database_without_the_added_columns(tmp_path):
         data = collect_report(conn, Window(), now=NOW)
     assert data["events"] == 50 and data["failed"]["total"] == 17 and data["traces"]
     assert data["tables"]["model"]["rows"][0][0] == "(none)"
+
+
+# --- dev-system report --html ------------------------------------------------------------------
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "dev_system", *argv], capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_the_command_writes_the_report_of_a_period(tmp_path):
+    db = demo_db(tmp_path / "t.db", 500, now=__import__("time").time())
+    out = tmp_path / "reports" / "week.html"
+    code, stdout, stderr = run_cli("report", "--html", str(out), "--period", "7d", "--db", str(db),
+                                   "--success-rate-min", "99")
+    assert (code, stderr) == (0, "")
+    data = page_data(out.read_text(encoding="utf-8"))
+    assert stdout == f"Wrote {out}: {data['events']:,} events (Last 7 days), 1 alert\n"
+    assert data["period"]["label"] == "Last 7 days" and data["thresholds"]["success_rate_min"] == 99.0
+    assert data["alerts"][0]["rule"] == "success_rate" and data["run"] is None
+    code, _, _ = run_cli("report", "--html", str(out), "--db", str(db), "--success-rate-min", "99", "--fail-on-alert")
+    assert code == 1
+
+
+def test_the_command_writes_the_report_of_a_run_against_its_baseline(tmp_path):
+    db = demo_db(tmp_path / "t.db", 100, runs=True)
+    out = tmp_path / "run.html"
+    code, stdout, stderr = run_cli("report", "--html", str(out), "--run", "run-n", "--db", str(db))
+    assert (code, stderr) == (0, ""), stderr
+    data = page_data(out.read_text(encoding="utf-8"))
+    assert data["run"]["id"] == "run-now" and data["filters"] == {"run_id": "run-now"}
+    assert data["run"]["baseline"]["id"] == "run-base"  # found: the previous run of the same tests
+    assert data["thresholds"]["cost_scope"] == "total" and data["events"] == 12
+    code, _, _ = run_cli("report", "--html", str(out), "--run", "run-now", "--baseline", "none", "--db", str(db))
+    assert code == 0 and page_data(out.read_text(encoding="utf-8"))["run"]["baseline"] is None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("--run", "nope"), "no run 'nope'"),
+    (("--baseline", "run-base"), "--baseline goes with --run RUN"),
+    (("--period", "soon"), "unknown period 'soon'"),
+    (("--html", "/proc/no/such/dir/r.html"), "cannot write /proc/no/such/dir/r.html"),
+])
+def test_the_command_reports_bad_input_in_one_line(tmp_path, argv, message):
+    db = demo_db(tmp_path / "t.db", 50, runs=True)
+    args = ["report", "--db", str(db), *argv]
+    if "--html" not in argv:
+        args += ["--html", str(tmp_path / "r.html")]
+    code, stdout, stderr = run_cli(*args)
+    assert code == 2 and stdout == ""
+    assert stderr.startswith("dev-system: error: ") and message in stderr and stderr.count("\n") == 1, stderr

@@ -113,14 +113,18 @@ class CombineResult:
 
 def expand_inputs(patterns: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Files named by ``patterns``: paths, glob patterns (``**`` allowed) and folders (every
-    ``*.db`` below them). Order is kept, duplicates removed; a pattern matching nothing or a
+    ``*.db`` below them, also for folders a pattern matches). Order is kept, duplicates removed; a pattern matching nothing or a
     missing path raises :class:`CombineError`."""
     found: list[Path] = []
     for pattern in patterns:
         text = os.fspath(pattern)
         if _GLOB_CHARS & set(text):
-            matches = sorted(Path(m) for m in glob.glob(os.path.expanduser(text), recursive=True))
-            matches = [m for m in matches if m.is_file()]
+            matches = []
+            for match in sorted(Path(m) for m in glob.glob(os.path.expanduser(text), recursive=True)):
+                if match.is_dir():
+                    matches.extend(sorted(p for p in match.rglob("*.db") if p.is_file()))
+                elif match.is_file():
+                    matches.append(match)
             if not matches:
                 raise CombineError(f"no files match {text!r}")
             found.extend(matches)

@@ -112,6 +112,15 @@ class NewerSchema(StoreError):
     """The database was written by a newer version of this project."""
 
 
+def shown(path: object) -> str:
+    """``path`` as text for a one-line message: control characters (a newline, an escape
+    sequence) are written as Python escapes, so the message stays one line and inert."""
+    text = str(path)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def _make_private_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not path.exists():
@@ -127,7 +136,7 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise NewerSchema(
-            f"{path} has schema version {version}; this dev-system knows up to {SCHEMA_VERSION}: upgrade pytest-devtelemetry"
+            f"{shown(path)} has schema version {version}; this dev-system knows up to {SCHEMA_VERSION}: upgrade pytest-devtelemetry"
         )
     columns = _columns(conn)
     if version == SCHEMA_VERSION and columns:
@@ -156,10 +165,10 @@ def _check_readable(conn: sqlite3.Connection, path: Path) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise NewerSchema(
-            f"{path} has schema version {version}; this dev-system knows up to {SCHEMA_VERSION}: upgrade pytest-devtelemetry"
+            f"{shown(path)} has schema version {version}; this dev-system knows up to {SCHEMA_VERSION}: upgrade pytest-devtelemetry"
         )
     if not _columns(conn):
-        raise NotATelemetryDatabase(f"{path} is not a telemetry database (no telemetry_events table)")
+        raise NotATelemetryDatabase(f"{shown(path)} is not a telemetry database (no telemetry_events table)")
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:
@@ -193,7 +202,7 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
         if readonly:
             if not path.is_file():
                 raise DatabaseMissing(
-                    f"no telemetry database at {path}: run 'dev-system init --telemetry' or record some events first"
+                    f"no telemetry database at {shown(path)}: run 'dev-system init --telemetry' or record some events first"
                 )
             conn = _connect_readonly(path)
             _check_readable(conn, path)
@@ -210,7 +219,7 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
     except sqlite3.DatabaseError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise
-        raise NotATelemetryDatabase(f"{path} is not a usable telemetry database: {exc}") from exc
+        raise NotATelemetryDatabase(f"{shown(path)} is not a usable telemetry database: {exc}") from exc
 
 
 #: Errors raised by a value that SQLite cannot take (a lone surrogate, an unsupported type, an

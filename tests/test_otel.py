@@ -369,3 +369,59 @@ def test_a_process_with_the_collector_down_finishes_with_one_warning(tmp_path) -
     assert lines and all("spans" in line for line in lines), done.stderr
     assert "Traceback" not in done.stderr and "ERROR" not in done.stderr
     assert "10 spans were not exported" in done.stderr
+
+
+# -- a real pytest run, and the command line -------------------------------------------------------
+
+_SUITE = """
+from dev_system.ops.telemetry import telemetry_decorator
+
+@telemetry_decorator("search", "tool_call")
+def search(q):
+    return [q]
+
+def test_searches():
+    assert search("a") == ["a"]
+    assert search("b") == ["b"]
+"""
+
+
+def test_a_pytest_run_exports_spans_tagged_with_the_test(pytester: pytest.Pytester, receiver, monkeypatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    pytester.makepyfile(test_suite=_SUITE)
+    result = pytester.runpytest_subprocess("--telemetry", "--telemetry-db", str(pytester.path / "t.db"))
+    assert result.ret == 0
+    spans = receiver.wait_for(2)
+    assert [span.name for span in spans] == ["execute_tool search"] * 2
+    nodeid = "test_suite.py::test_searches"
+    assert {span.attributes[otel.NODEID_ATTRIBUTE] for span in spans} == {nodeid}
+    assert {span.trace_id for span in spans} == {hashlib.sha256(nodeid.encode()).hexdigest()[:32]}
+    assert len({span.attributes["dev_system.run_id"] for span in spans}) == 1
+
+
+def test_export_command(tmp_path, receiver) -> None:
+    import os
+
+    from dev_system.ops.telemetry import configure
+
+    configure(enabled=True, db_path=tmp_path / "t.db")
+    plan("x")
+    flush()
+    configure(enabled=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEV_SYSTEM_"))}
+
+    def export(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "dev_system", "export", "--format", "otlp", "--db",
+                               str(tmp_path / "t.db"), *args], capture_output=True, text=True, cwd=tmp_path,
+                              env={**env, **extra})
+
+    done = export("--endpoint", receiver.endpoint)
+    assert done.returncode == 0 and "Exported 4 spans" in done.stderr, done.stderr
+    assert len(receiver.wait_for(4)) == 4
+    done = export(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, DEV_SYSTEM_OTLP_ENDPOINT=receiver.endpoint)
+    assert done.returncode == 0 and len(receiver.wait_for(8)) == 8
+
+    down = export("--endpoint", closed_port_endpoint(), OTEL_EXPORTER_OTLP_TIMEOUT="1")
+    assert down.returncode == 1 and down.stderr.count("\n") == 1 and "did not accept 4 of 4 spans" in down.stderr
+    missing = export()
+    assert missing.returncode == 2 and "no OTLP endpoint" in missing.stderr and down.stderr.count("\n") == 1

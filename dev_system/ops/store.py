@@ -122,7 +122,15 @@ def shown(path: object) -> str:
 
 
 def _make_private_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Every folder made here is private, not only the last one (mkdir(parents=True) makes the
+    # others with the umask's permissions: .dev-system/ world-writable under umask 000).
+    missing = []
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
     if not path.exists():
         fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
         os.close(fd)

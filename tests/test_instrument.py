@@ -401,3 +401,50 @@ def test_recorded_stream_tokens_equal_the_usage_the_provider_sent(on, anthropic_
     assert claude_event.cost_usd == pytest.approx(anthropic_cost_calculator(expected))
     assert (gpt_event.input_tokens, gpt_event.output_tokens) == (prompt, completion)
     assert gpt_event.cost_usd == pytest.approx(openai_cost_calculator(chat_completion("gpt-4o", prompt, completion)))
+
+
+def test_uninstrument_under_another_librarys_wrapper_switches_ours_off(recording, openai_client):
+    import functools
+
+    from openai.resources.chat.completions import Completions
+
+    original = Completions.__dict__["create"]
+    configure(enabled=True, db_path=recording.db_path, sync=True)
+    instrument_openai()
+    ours = Completions.__dict__["create"]
+    calls = []
+
+    @functools.wraps(ours)
+    def theirs(*args, **kwargs):  # another instrumentation, patched after us
+        calls.append(1)
+        return ours(*args, **kwargs)
+
+    Completions.create = theirs
+    try:
+        uninstrument("openai")
+        assert Completions.__dict__["create"] is theirs  # their patch is left alone
+        openai_client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        assert calls == [1] and recording.events() == []  # ours only passes through now
+        assert instrument_openai() is True  # and instrumenting again works
+        openai_client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        assert len(recording.events()) == 1
+    finally:
+        uninstrument("openai")
+        Completions.create = original
+
+
+def test_calls_from_many_threads_are_each_recorded_once(on, openai_client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def call(n):
+        stream = n % 2 == 0
+        result = openai_client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=stream,
+                                                       stream_options={"include_usage": True} if stream else openai.omit)
+        if stream:
+            list(result)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(call, range(40)))
+    events = on.events()
+    assert len(events) == 40 and len({e.event_id for e in events}) == 40
+    assert all((e.input_tokens, e.output_tokens) == (42, 7) for e in events)

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable
 
 from dev_system.ops.problems import report_problem
 
+#: Set on each wrapper: True while it is patched in, False once uninstrumented.
 MARK = "__dev_system_instrumented__"
 
 #: True while an instrumented call runs, so that an SDK method calling another patched one
@@ -28,7 +29,7 @@ _ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("dev_system_instr
 
 _lock = threading.RLock()
 #: provider name -> [(owner class, attribute name, original value from the class __dict__)]
-_patches: dict[str, list[tuple[type, str, Any]]] = {}
+_patches: dict[str, list[tuple[type, str, Any, Any]]] = {}
 #: provider name -> agent name given to instrument_*(); None = the configured default.
 _agent_names: dict[str, str | None] = {}
 
@@ -57,16 +58,32 @@ def _recorder() -> Any:
     return get_recorder()
 
 
-def _span(provider: str, function_name: str, kwargs: dict) -> Any:
-    from dev_system.ops.spans import Span
+class _NoSpan:
+    """Stands in for a span that could not be made: the call goes on, unrecorded."""
 
-    rec = _recorder()
-    args = None
-    if rec.capture:
-        args = {key: kwargs[key] for key in _KEPT_PARAMS if key in kwargs and _plain(kwargs[key])}
-    span = Span(agent_name(provider), "model_call", function_name, args=args or None)
-    span.annotate(provider=provider, instrumented=True)
-    return span
+    def activate(self) -> Any:
+        import contextlib
+
+        return contextlib.nullcontext(self)
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+def _span(provider: str, function_name: str, kwargs: dict) -> Any:
+    try:
+        from dev_system.ops.spans import Span
+
+        rec = _recorder()
+        args = None
+        if rec.capture:
+            args = {key: kwargs[key] for key in _KEPT_PARAMS if key in kwargs and _plain(kwargs[key])}
+        span = Span(agent_name(provider), "model_call", function_name, args=args or None)
+        span.annotate(provider=provider, instrumented=True)
+        return span
+    except Exception as exc:
+        report_problem("instrument-span", f"an SDK call could not be recorded: {exc!r}")
+        return _NoSpan()
 
 
 def _plain(value: Any) -> bool:
@@ -87,20 +104,29 @@ def patch(provider: str, owner: type, attribute: str, make_wrapper: Callable[[An
     """Replace ``owner.attribute`` by ``make_wrapper(original)``; False when already patched or absent."""
     with _lock:
         original = owner.__dict__.get(attribute)
-        if original is None or getattr(original, MARK, False):
+        if original is None:
+            return False
+        if any(o is owner and a == attribute for entries in _patches.values() for o, a, _, _ in entries):
             return False
         wrapper = make_wrapper(original)
         setattr(wrapper, MARK, True)
         setattr(owner, attribute, wrapper)
-        _patches.setdefault(provider, []).append((owner, attribute, original))
+        _patches.setdefault(provider, []).append((owner, attribute, original, wrapper))
         return True
 
 
 def unpatch(provider: str) -> bool:
-    """Restore every attribute patched for ``provider``; False when nothing was patched."""
+    """Restore every attribute patched for ``provider``; False when nothing was patched.
+
+    A wrapper that another library has wrapped in turn cannot be taken out of its chain: it is
+    switched off instead (it only calls the original from then on).
+    """
     with _lock:
         done = _patches.pop(provider, [])
-        for owner, attribute, original in reversed(done):
+        for owner, attribute, original, wrapper in reversed(done):
+            setattr(wrapper, MARK, False)
+            if owner.__dict__.get(attribute) is not wrapper:
+                continue
             try:
                 setattr(owner, attribute, original)
             except Exception as exc:  # pragma: no cover - a class that refuses assignment
@@ -126,7 +152,7 @@ def sync_call(provider: str, function_name: str, is_stream: Callable[[Any], Any]
     def make(original: Any) -> Any:
         @functools.wraps(original)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if _off():
+            if not wrapper.__dict__.get(MARK) or _off():
                 return original(*args, **kwargs)
             span = _span(provider, function_name, kwargs)
             token = _ACTIVE.set(True)
@@ -151,7 +177,7 @@ def async_call(provider: str, function_name: str, is_stream: Callable[[Any], Any
     def make(original: Any) -> Any:
         @functools.wraps(original)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if _off():
+            if not wrapper.__dict__.get(MARK) or _off():
                 return await original(*args, **kwargs)
             span = _span(provider, function_name, kwargs)
             token = _ACTIVE.set(True)
@@ -369,6 +395,8 @@ def stream_helper(provider: str, function_name: str, is_async: bool) -> Callable
         @functools.wraps(original)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             manager = original(*args, **kwargs)
+            if not wrapper.__dict__.get(MARK):
+                return manager
             return watch_stream_manager(manager, provider, function_name, kwargs, is_async)
 
         return wrapper

@@ -28,7 +28,7 @@ MARK = "__dev_system_instrumented__"
 _ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("dev_system_instrument_active", default=False)
 
 _lock = threading.RLock()
-#: provider name -> [(owner class, attribute name, original value from the class __dict__)]
+#: provider name -> [(owner class, attribute name, original from the class __dict__, our wrapper)]
 _patches: dict[str, list[tuple[type, str, Any, Any]]] = {}
 #: provider name -> agent name given to instrument_*(); None = the configured default.
 _agent_names: dict[str, str | None] = {}

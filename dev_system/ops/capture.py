@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import re
 from typing import Any, Callable, Iterable
 
@@ -52,8 +53,33 @@ def _redacted_shape(match: "re.Match[str]") -> str:
     return REDACTED
 
 
+#: The values of this process's environment variables whose names look secret (``OPENAI_API_KEY``,
+#: ``AWS_SECRET_ACCESS_KEY``, ``DB_PASSWORD``), longest first; read when a :class:`Redactor` is made
+#: (that is, at each ``configure()``). A key from the environment is redacted wherever it shows up,
+#: whatever its shape: in an argument, an annotation, an error message.
+_environment_secrets: tuple[str, ...] = ()
+
+
+def remember_environment_secrets(redactor: "Redactor", environ: "os._Environ[str] | dict | None" = None) -> None:
+    """Read again which values of the environment are secrets, by the names ``redactor`` redacts."""
+    global _environment_secrets
+    environ = os.environ if environ is None else environ
+    try:
+        found = {value for name, value in list(environ.items())
+                 if isinstance(value, str) and len(value) >= 8 and redactor.is_secret(name)}
+    except Exception:  # an environment that cannot be read changes nothing
+        return
+    _environment_secrets = tuple(sorted(found, key=len, reverse=True))
+
+
 def redact_text(text: str) -> str:
-    """``text`` with every well-known secret shape (see :data:`_SECRET_SHAPES`) replaced by ``[REDACTED]``."""
+    """``text`` with the environment's secrets and every well-known secret shape (see
+    :data:`_SECRET_SHAPES`) replaced by ``[REDACTED]``."""
+    if len(text) < 8:
+        return text
+    for secret in _environment_secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
     if len(text) < 16 or not (
         "sk-" in text or "eyJ" in text or "://" in text or "earer" in text or "EARER" in text
         or "asic" in text or "ASIC" in text or "AKIA" in text or "ASIA" in text or "AIza" in text
@@ -74,6 +100,7 @@ class Redactor:
         self.keys = tuple(k.lower().replace("-", "_") for k in keys)
         self._parts = tuple(f"_{k}_" for k in self.keys)
         self._cache: dict[str, bool] = {}
+        remember_environment_secrets(self)
 
     def is_secret(self, key: str) -> bool:
         hit = self._cache.get(key)

@@ -190,6 +190,8 @@ class Recorder:
             self._apply_plugin_sinks(settings)
         if self.on and not self.sync:
             self._start_writer()
+        if self.on:
+            _install_sigterm_handler()
 
     def _apply_plugin_sinks(self, settings: config_module.Settings) -> None:
         """Close the sinks the plugins gave for the previous settings; ask them again when on."""
@@ -396,6 +398,52 @@ def configure(**overrides: Any) -> config_module.Settings:
     settings = config_module.load(overrides)
     _RECORDER.apply(settings)
     return settings
+
+
+_sigterm_installed = False
+
+
+def _flush_on_sigterm(signum: int, frame: Any) -> None:
+    """Python's default for SIGTERM ends the process at once, without ``atexit``: what is in the
+    buffer would be lost. Store it (waiting at most 5 s for the writer), then end the process by
+    SIGTERM as it would have ended without telemetry (same exit status for the parent)."""
+    import signal
+
+    rec = _RECORDER
+    try:
+        owned = getattr(rec.lock, "_is_owned", lambda: False)()
+        # Interrupted inside a flush of this very thread: a second one would nest in its transaction.
+        if not owned and rec.lock.acquire(timeout=5.0):
+            try:
+                rec.close()
+            finally:
+                rec.lock.release()
+    except BaseException:
+        pass
+    finally:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _install_sigterm_handler() -> None:
+    """Flush on SIGTERM, only where the process left SIGTERM to its default action, and only from
+    the main thread (where Python lets handlers be set). A handler of the application's own, set
+    before or after, is left alone: it decides, and ``sys.exit`` from it runs ``atexit``, which
+    flushes."""
+    global _sigterm_installed
+    if _sigterm_installed:
+        return
+    try:
+        import signal
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        signal.signal(signal.SIGTERM, _flush_on_sigterm)
+        _sigterm_installed = True
+    except (AttributeError, ValueError, OSError):  # no SIGTERM here, or not allowed
+        pass
 
 
 def _initial_configure() -> None:

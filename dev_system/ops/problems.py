@@ -6,6 +6,7 @@ the user's code.
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 from collections import Counter
@@ -17,6 +18,16 @@ class TelemetryWarning(RuntimeWarning):
 
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
+
+
+def _after_fork_in_child() -> None:
+    # Another thread may have held the lock when the process forked: the child gets a fresh one.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def report_problem(key: str, message: str) -> None:

@@ -16,9 +16,10 @@ import pytest
 RUN_PLUGIN = "devtelemetry-run"
 BUDGET_PLUGIN = "devtelemetry-budgets"
 BUDGET_MARKER = "telemetry_budget"
+_HTML_WRITTEN = pytest.StashKey[object]()
 
 #: Command-line options that switch telemetry on by themselves (they ask for one of its features).
-_IMPLYING = ("telemetry_gate", "telemetry_json", "telemetry_compare", "telemetry_compare_fail")
+_IMPLYING = ("telemetry_gate", "telemetry_json", "telemetry_compare", "telemetry_compare_fail", "telemetry_html")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -51,6 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "0: none; ini: telemetry_top)")
     group.addoption("--telemetry-json", metavar="PATH", dest="telemetry_json", default=None,
                     help="write the run's report as JSON to PATH; implies --telemetry")
+    group.addoption("--telemetry-html", metavar="PATH", dest="telemetry_html", default=None,
+                    help="write the run's report as one self-contained HTML page with charts to PATH "
+                         "(against the baseline run when there is one); implies --telemetry")
     group.addoption("--telemetry-instrument", metavar="SDKS", dest="telemetry_instrument", default=None,
                     help="also record the calls of these provider SDKs with no decorator: 'openai', "
                          "'anthropic', 'openai,anthropic' or 'all' (the installed ones); ini: telemetry_instrument")
@@ -101,6 +105,31 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_devtelemetry.session import start
 
         start(config)
+
+
+def pytest_devtelemetry_summary(config: pytest.Config, report: Any) -> None:
+    """``--telemetry-html PATH``: write the run's HTML report (dev_system.ops.html_report)."""
+    path = config.getoption("telemetry_html", None)
+    if not path:
+        return
+    from pathlib import Path
+
+    target = config.invocation_params.dir / Path(path).expanduser()
+    try:
+        from dev_system.ops.html_report import write_run_report
+
+        write_run_report(target, report)
+    except Exception as exc:  # the report is a by-product: never a traceback, never a changed outcome
+        report.errors.append(f"cannot write the HTML report {target}: {type(exc).__name__}: {exc}")
+        return
+    config.stash[_HTML_WRITTEN] = target
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    target = config.stash.get(_HTML_WRITTEN, None)
+    if target is not None and config.get_verbosity() >= 0:
+        terminalreporter.write_line(f"telemetry: HTML report written to {target}")
 
 
 @pytest.hookimpl(trylast=True)

@@ -350,3 +350,77 @@ def test_the_command_reports_bad_input_in_one_line(tmp_path, argv, message):
     code, stdout, stderr = run_cli(*args)
     assert code == 2 and stdout == ""
     assert stderr.startswith("dev-system: error: ") and message in stderr and stderr.count("\n") == 1, stderr
+
+
+# --- pytest --telemetry-html ----------------------------------------------------------------------
+
+AGENT_APP = '''
+from dev_system.ops.telemetry import telemetry_decorator
+
+@telemetry_decorator(agent_name="writer", event_type="model_call", cost_calculator=lambda result: 0.01)
+def write(prompt):
+    return prompt.upper()
+
+@telemetry_decorator(agent_name="search", event_type="tool_call")
+def search(query):
+    if query == "boom":
+        raise TimeoutError("slow backend")
+    return [query]
+'''
+
+AGENT_TESTS = '''
+import pytest
+from agent_html_app import write, search
+
+def test_cheap():
+    write("a")
+
+def test_expensive():
+    for _ in range(5):
+        write("b")
+    search("c")
+
+def test_failing_call():
+    with pytest.raises(TimeoutError):
+        search("boom")
+'''
+
+
+def test_pytest_writes_the_run_report_against_its_baseline(pytester):
+    pytester.makepyfile(agent_html_app=AGENT_APP, test_agent_html=AGENT_TESTS)
+    pytester.makefile(".toml", pyproject="[tool.dev-system]\n")
+    pytester.syspathinsert()
+    db = pytester.path / "t.db"
+    first = pytester.runpytest("--telemetry-db", str(db), "--telemetry-html", "reports/first.html", "-p", "no:cacheprovider")
+    first.assert_outcomes(passed=3)
+    page = pytester.path / "reports" / "first.html"
+    first.stdout.fnmatch_lines([f"telemetry: HTML report written to {page}"])
+    data = page_data(page.read_text(encoding="utf-8"))
+    run = data["run"]
+    assert data["events"] == 8 and run["baseline"] is None and run["info"]["status"] == "passed"
+    assert run["expensive"]["labels"][0] == "test_agent_html.py::test_expensive"
+    assert run["expensive"]["values"][0] == pytest.approx(0.05)
+    assert {c["id"]: c["value"] for c in data["cards"]}["total_cost"] == "$0.06"
+    assert data["failed"]["rows"][0]["message"] == "slow backend"
+    assert data["failed"]["rows"][0]["trace_id"] == "test_agent_html.py::test_failing_call"
+
+    second = pytester.runpytest("--telemetry-db", str(db), "--telemetry-html", "second.html",
+                                "--telemetry-success-rate-min", "95", "-p", "no:cacheprovider")
+    second.assert_outcomes(passed=3)
+    data = page_data((pytester.path / "second.html").read_text(encoding="utf-8"))
+    assert data["run"]["baseline"]["id"] == run["id"] and data["run"]["baseline"]["shared_tests"] == 3
+    assert data["run"]["id"] != run["id"] and data["events"] == 8
+    assert [a["rule"] for a in data["alerts"]] == ["success_rate"]  # 7 of 8 calls succeeded: 87.5%
+
+
+def test_an_html_report_that_cannot_be_written_changes_no_outcome(pytester):
+    pytester.makepyfile(agent_html_app=AGENT_APP, test_agent_html=AGENT_TESTS)
+    pytester.makefile(".toml", pyproject="[tool.dev-system]\n")
+    pytester.syspathinsert()
+    (pytester.path / "taken").write_text("a file, not a folder")
+    result = pytester.runpytest("--telemetry-db", str(pytester.path / "t.db"), "--telemetry-html", "taken/r.html",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*cannot write the HTML report*taken/r.html*"])
+    assert "HTML report written" not in result.stdout.str()

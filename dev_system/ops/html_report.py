@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from dev_system.ops.alerts import AlertRule, CostScope, Thresholds, evaluate_alerts
+from dev_system.ops.alerts import Alert, AlertRule, CostScope, Thresholds, evaluate_alerts
 from dev_system.ops.formatting import format_int, format_ms, format_percent, format_usd
 from dev_system.ops.metrics import BreakdownRow, Summary, compute_breakdown, compute_summary, percentile, rate
 from dev_system.ops.periods import Window, day_bounds
@@ -469,16 +469,19 @@ def collect_report(conn: sqlite3.Connection, window: Window, filters: Filters = 
                    thresholds: Thresholds = Thresholds(), *, extra_rules: Iterable[AlertRule] = (),
                    cost_scope: CostScope = "day", run_id: str | None = None, baseline_run_id: str | None = None,
                    title: str | None = None, limits: Limits = Limits(), now: float | None = None,
-                   source: str | None = None) -> dict[str, Any]:
+                   source: str | None = None, alerts: Sequence[Alert] | None = None) -> dict[str, Any]:
     """Everything the page shows, as a JSON-ready dict (see docs/report.md).
 
     ``run_id`` adds the section of a pytest run (its tests; against ``baseline_run_id`` when given);
     pass ``Filters(run_id=run_id)`` and ``cost_scope="total"`` too for the figures of the run alone,
     as the plugin does. ``source`` names where the events came from (shown in the footer).
+    ``alerts``, when given, are shown instead of evaluating the thresholds again (the plugin passes
+    the alerts its own rules and hooks raised for the run).
     """
     now = time.time() if now is None else now
     summary = compute_summary(conn, window, filters)
-    alerts = evaluate_alerts(summary, thresholds, extra_rules, cost_scope=cost_scope)
+    if alerts is None:
+        alerts = evaluate_alerts(summary, thresholds, extra_rules, cost_scope=cost_scope)
     by_agent = compute_breakdown(conn, window, filters, "agent") if not summary.empty else []
     traces = _TraceSet(conn, window, filters, limits)
     data: dict[str, Any] = {
@@ -584,3 +587,31 @@ def write_html_report(path: str | os.PathLike[str], data: dict[str, Any]) -> Pat
             pass
         raise
     return path
+
+
+def write_run_report(path: str | os.PathLike[str], report: Any, *, limits: Limits = Limits()) -> Path:
+    """Write the page of a finished pytest run: ``report`` is the plugin's
+    :class:`pytest_devtelemetry.runreport.RunReport` (run id, database, thresholds, alerts, and the
+    comparison when ``--telemetry-compare`` made one). The baseline is the comparison's, else the
+    most recent earlier run of the same tests (:func:`dev_system.ops.compare.find_baseline`)."""
+    from dev_system.ops import store
+    from dev_system.ops.compare import find_baseline
+
+    conn = store.connect(report.db_path, readonly=True)
+    try:
+        comparison = getattr(report, "comparison", None)
+        if comparison is not None:
+            baseline: str | None = comparison.base.run_id
+        else:
+            tests = getattr(report, "tests", None) or []
+            found = find_baseline(conn, report.run_id, nodeids=[t.nodeid for t in tests] if tests else None)
+            baseline = None if found is None else found.run_id
+        data = collect_report(
+            conn, Window(None, None, f"Run {report.run_id}", "run"), Filters(run_id=report.run_id),
+            getattr(report, "thresholds", None) or Thresholds(), cost_scope="total", run_id=report.run_id,
+            baseline_run_id=baseline, limits=limits, source=str(report.db_path),
+            alerts=list(report.alerts) if getattr(report, "summary", None) is not None else None,
+        )
+    finally:
+        conn.close()
+    return write_html_report(path, data)

@@ -36,10 +36,31 @@ RAW_FIELDS = (
 )
 
 _BATCH = 5_000
-#: Seconds :meth:`Recorder.close` waits at exit for a writer busy in a sink.
-CLOSE_WAIT_S = 10.0
 _WAKE_AT = 2_000
 _LOCKED_RETRIES = 5
+
+# The writer's per-event work, made cheap. json.dumps(..., ensure_ascii=False, allow_nan=False)
+# builds a new encoder on every call; the C encoder is made once here instead. Its input is always
+# sanitized (fresh containers, no cycles), so it runs without the circular-reference markers.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+try:
+    from json.encoder import c_make_encoder as _c_make_encoder, encode_basestring as _encode_basestring
+
+    _c_encode = _c_make_encoder(None, _ENCODER.default, _encode_basestring, None, _ENCODER.key_separator,
+                                _ENCODER.item_separator, False, False, False)
+except (ImportError, TypeError):  # no C accelerator
+    _c_encode = None
+
+
+def _to_json(value: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, allow_nan=False)`` for sanitized data."""
+    if _c_encode is None:
+        return _ENCODER.encode(value)
+    return "".join(_c_encode(value, 0))
+
+
+_new_event = tuple.__new__
+
 
 
 class Sink(Protocol):
@@ -136,7 +157,6 @@ class Recorder:
         self.plugin_sinks: list[Any] = []  # from the dev_system_sinks hook (the OTLP exporter, ...)
         self.stored = 0
         self.dropped = 0
-        self.shedding = False
         self.dropped_by_reason: collections.Counter[str] = collections.Counter()
         self._new_process()
 
@@ -247,21 +267,11 @@ class Recorder:
         self.wake.set()
 
     def overflow(self, raw: tuple) -> None:
-        """The buffer is full: wait briefly for the writer (back-pressure), else count a drop.
-
-        When a wait ran out without the writer making any room (a sink that hangs, a database
-        locked for long), later calls drop at once until there is room again, instead of each
-        waiting its second: the calls go on at full speed, the drops are counted."""
+        """The buffer is full: wait briefly for the writer (back-pressure), else count a drop."""
         self.wake.set()
-        if self.shedding:
-            if len(self.buffer) >= self.limit:
-                self._count_drop(1, "buffer full")
-                return
-            self.shedding = False
         deadline = time.monotonic() + 1.0
         while len(self.buffer) >= self.limit:
             if time.monotonic() > deadline or self.thread is None or not self.thread.is_alive():
-                self.shedding = True
                 self._count_drop(1, "buffer full")
                 return
             time.sleep(0.001)
@@ -299,7 +309,7 @@ class Recorder:
                 sink.write(events)
                 if sink is self.store_sink:
                     self.stored += len(events)
-            except (Exception, SystemExit) as exc:  # a sink's sys.exit() must not end the writer thread
+            except Exception as exc:
                 name = type(sink).__name__
                 report_problem(f"sink:{name}:{type(exc).__name__}",
                                f"{name} could not store {len(events)} events ({exc}); they are counted as dropped")
@@ -328,7 +338,8 @@ class Recorder:
         if error_message is not None:
             metadata["error_message"] = redact_text(error_message)  # "Incorrect API key: sk-..."
         span_prefix = self.span_prefix
-        return TelemetryEvent(
+        process_prefix = self.process_prefix
+        return _new_event(TelemetryEvent, (
             start + self.epoch_offset,
             event_type,
             agent_name,
@@ -339,14 +350,14 @@ class Recorder:
             cost,
             success,
             error_type,
-            trace_id if trace_id is not None else f"{self.process_prefix}{span_prefix}{root & 0xFFFFFFFF:08x}",
-            json.dumps(metadata, ensure_ascii=False, allow_nan=False) if metadata else None,
-            f"{self.process_prefix}{span:x}",
+            trace_id if trace_id is not None else f"{process_prefix}{span_prefix}{root & 0xFFFFFFFF:08x}",
+            _to_json(metadata) if metadata else None,
+            f"{process_prefix}{span:x}",
             f"{span_prefix}{span & 0xFFFFFFFF:08x}",
             f"{span_prefix}{parent & 0xFFFFFFFF:08x}" if parent else None,
             run_id,
             model,
-        )
+        ))
 
     # -- reporting --------------------------------------------------------------------------
 
@@ -362,27 +373,16 @@ class Recorder:
         }
 
     def close(self) -> None:
-        """Flush and close every sink (at interpreter exit). Waits at most :data:`CLOSE_WAIT_S`
-        for a writer that is inside a sink: one that hangs must not keep the process from ending
-        (what is left is counted as dropped and reported)."""
+        """Flush and close every sink (at interpreter exit)."""
         try:
-            if not self.lock.acquire(timeout=CLOSE_WAIT_S):
-                left = len(self.buffer)
-                if left:
-                    self._count_drop(left, "exit: writer stuck in a sink")
-                report_problem("exit", f"{left} events were not stored: a sink was still busy after "
-                                       f"{CLOSE_WAIT_S:g} s at exit")
-                return
-            try:
+            with self.lock:
                 self._drain()
                 for sink in self.sinks:
                     try:
                         sink.close()
                     except Exception:
                         pass
-            finally:
-                self.lock.release()
-        except (Exception, SystemExit):
+        except Exception:
             pass
 
 

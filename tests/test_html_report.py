@@ -272,6 +272,7 @@ def test_a_run_against_its_baseline(tmp_path):
     assert base["id"] == "run-base" and base["shared_tests"] == 4
     rows = {row[0]: row for row in base["totals"]["rows"]}
     assert rows["Calls"][1:] == ["12", "12", "no change"]
+    assert rows["Success rate"][1:] == ["100.0%", "91.7%", "-8.3 points"]
     assert rows["Total cost"][3].startswith("+$") and rows["Total cost"][3].endswith("(+50.0%)")
     assert len(base["cost"]["labels"]) == 4
     assert base["cost"]["current"][0] == pytest.approx(1.5 * base["cost"]["baseline"][0])

@@ -106,14 +106,21 @@ def _signed(value: float, fmt: Any) -> str:
     return ("+" if value > 0 else "-" if value < 0 else "±") + fmt(abs(value))
 
 
-def change_text(current: float | None, baseline: float | None, fmt: Any) -> str:
-    """``+$0.12 (+15.0%)``: the change from ``baseline`` to ``current``, for people."""
+def _points(value: float) -> str:
+    return f"{value:.1f} points"
+
+
+def change_text(current: float | None, baseline: float | None, fmt: Any, *, relative: bool = True) -> str:
+    """``+$0.12 (+15.0%)``: the change from ``baseline`` to ``current``, for people (without the
+    relative part when ``relative`` is false, as for a rate already in percent)."""
     if current is None or baseline is None:
         return "n/a"
     delta = current - baseline
     if delta == 0:
         return "no change"
     text = _signed(delta, fmt)
+    if not relative:
+        return text
     if baseline:
         text += f" ({_signed(100.0 * delta / abs(baseline), format_percent)})"
     elif delta:
@@ -408,7 +415,9 @@ def _run_section(conn: sqlite3.Connection, run_id: str, baseline_run_id: str | N
                    "cost": format_usd, "tokens": format_int}
         labels = {"calls": "Calls", "success_rate": "Success rate", "p50": "P50 latency", "p95": "P95 latency",
                   "cost": "Total cost", "tokens": "Tokens"}
-        totals = [[labels[k], _opt(base_row[k], f), _opt(now_row[k], f), change_text(now_row[k], base_row[k], f)]
+        totals = [[labels[k], _opt(base_row[k], f), _opt(now_row[k], f),
+                   change_text(now_row[k], base_row[k], _points, relative=False) if k == "success_rate"
+                   else change_text(now_row[k], base_row[k], f)]
                   for k, f in formats.items()]
         shared = [k for k in tests if k in base_tests]
         cost_keys = sorted(set(tests) | set(base_tests),

@@ -103,8 +103,14 @@
     return instance;
   }
 
+  /* Axis ticks in dollars with as many digits as the step between ticks needs ($0.005, $0.010, ...). */
+  function usdTick(v, i, ticks) {
+    var step = ticks && ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) : 0;
+    var digits = step > 0 && step < 0.01 ? Math.min(12, Math.ceil(-Math.log10(step) - 1e-9)) : 2;
+    return (v < 0 ? "-$" : "$") + group(Math.abs(v), Math.max(2, digits));
+  }
   function moneyAxis(stacked) {
-    return { stacked: !!stacked, beginAtZero: true, ticks: { callback: function (v) { return fmtUsd(v); } } };
+    return { stacked: !!stacked, beginAtZero: true, ticks: { callback: usdTick } };
   }
   function tooltip(fmt) {
     return { callbacks: { label: function (ctx) {
@@ -163,7 +169,7 @@
     chart("time-charts", "calls", "Calls per " + per + " by agent", "Stacked bars, one per " + per + ", one colour per agent.", {
       type: "bar", _fmt: fmtInt,
       data: { labels: s.labels, datasets: stacked(s.calls) },
-      options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { callback: fmtInt } } },
+      options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { callback: fmtInt, precision: 0 } } },
         plugins: { tooltip: tooltip(fmtInt) } },
     });
     var latency = [
@@ -200,6 +206,8 @@
   var run = data.run;
   if (run) {
     show("run-section");
+    var main = byId("main");  // a run's own figures come before its (short) timeline
+    main.insertBefore(byId("run-section"), byId("charts-section"));
     byId("run-title").textContent = "Test run " + run.id;
     var info = run.info;
     if (info) {
@@ -241,7 +249,7 @@
           data: { labels: part.labels, datasets: [
             { label: "Baseline", data: part.baseline, backgroundColor: "#999999" },
             { label: "This run", data: part.current, backgroundColor: "#0072B2" }] },
-          options: { indexAxis: axis, scales: axis === "y" ? { x: { beginAtZero: true, ticks: { callback: fmt } }, y: longLabelAxis() }
+          options: { indexAxis: axis, scales: axis === "y" ? { x: { beginAtZero: true, ticks: { callback: fmt === fmtUsd ? usdTick : fmt } }, y: longLabelAxis() }
             : { y: { beginAtZero: true, ticks: { callback: fmt } } }, plugins: { tooltip: tooltip(fmt) } },
         }, axis === "y");
       };

@@ -36,6 +36,8 @@ RAW_FIELDS = (
 )
 
 _BATCH = 5_000
+#: Seconds :meth:`Recorder.close` waits at exit for a writer busy in a sink.
+CLOSE_WAIT_S = 10.0
 _WAKE_AT = 2_000
 _LOCKED_RETRIES = 5
 
@@ -157,6 +159,7 @@ class Recorder:
         self.plugin_sinks: list[Any] = []  # from the dev_system_sinks hook (the OTLP exporter, ...)
         self.stored = 0
         self.dropped = 0
+        self.shedding = False
         self.dropped_by_reason: collections.Counter[str] = collections.Counter()
         self._new_process()
 
@@ -267,11 +270,21 @@ class Recorder:
         self.wake.set()
 
     def overflow(self, raw: tuple) -> None:
-        """The buffer is full: wait briefly for the writer (back-pressure), else count a drop."""
+        """The buffer is full: wait briefly for the writer (back-pressure), else count a drop.
+
+        When a wait ran out without the writer making any room (a sink that hangs, a database
+        locked for long), later calls drop at once until there is room again, instead of each
+        waiting its second: the calls go on at full speed, the drops are counted."""
         self.wake.set()
+        if self.shedding:
+            if len(self.buffer) >= self.limit:
+                self._count_drop(1, "buffer full")
+                return
+            self.shedding = False
         deadline = time.monotonic() + 1.0
         while len(self.buffer) >= self.limit:
             if time.monotonic() > deadline or self.thread is None or not self.thread.is_alive():
+                self.shedding = True
                 self._count_drop(1, "buffer full")
                 return
             time.sleep(0.001)
@@ -309,7 +322,7 @@ class Recorder:
                 sink.write(events)
                 if sink is self.store_sink:
                     self.stored += len(events)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # a sink's sys.exit() must not end the writer thread
                 name = type(sink).__name__
                 report_problem(f"sink:{name}:{type(exc).__name__}",
                                f"{name} could not store {len(events)} events ({exc}); they are counted as dropped")
@@ -373,16 +386,27 @@ class Recorder:
         }
 
     def close(self) -> None:
-        """Flush and close every sink (at interpreter exit)."""
+        """Flush and close every sink (at interpreter exit). Waits at most :data:`CLOSE_WAIT_S`
+        for a writer that is inside a sink: one that hangs must not keep the process from ending
+        (what is left is counted as dropped and reported)."""
         try:
-            with self.lock:
+            if not self.lock.acquire(timeout=CLOSE_WAIT_S):
+                left = len(self.buffer)
+                if left:
+                    self._count_drop(left, "exit: writer stuck in a sink")
+                report_problem("exit", f"{left} events were not stored: a sink was still busy after "
+                                       f"{CLOSE_WAIT_S:g} s at exit")
+                return
+            try:
                 self._drain()
                 for sink in self.sinks:
                     try:
                         sink.close()
                     except Exception:
                         pass
-        except Exception:
+            finally:
+                self.lock.release()
+        except (Exception, SystemExit):
             pass
 
 

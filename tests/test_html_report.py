@@ -425,3 +425,18 @@ def test_an_html_report_that_cannot_be_written_changes_no_outcome(pytester):
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*cannot write the HTML report*taken/r.html*"])
     assert "HTML report written" not in result.stdout.str()
+
+
+@pytest.mark.slow
+def test_pytest_with_xdist_writes_one_report_on_the_controller(pytester):
+    pytest.importorskip("xdist")
+    pytester.makepyfile(agent_html_app=AGENT_APP, test_agent_html=AGENT_TESTS)
+    pytester.makefile(".toml", pyproject="[tool.dev-system]\n")
+    db = pytester.path / "t.db"
+    result = pytester.runpytest_subprocess("--telemetry-db", str(db), "--telemetry-html", "x.html", "-n", "2",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines([f"telemetry: HTML report written to {pytester.path / 'x.html'}"])
+    data = page_data((pytester.path / "x.html").read_text(encoding="utf-8"))
+    assert data["events"] == 8 and len(data["run"]["tests"]["rows"]) == 3
+    assert [p.name for p in pytester.path.glob("*.html")] == ["x.html"]

@@ -363,5 +363,6 @@
   window.addEventListener("beforeprint", function () {
     Object.keys(report.charts).forEach(function (k) { report.charts[k].resize(); });
   });
+  report.drawnMs = performance.now();  // from navigation start to everything drawn
   document.body.setAttribute("data-ready", "1");
 })();

@@ -413,6 +413,7 @@ def test_command_line_errors_are_one_line(tmp_path: Path) -> None:
         (["combine", "notes.db", "--into", "m.db"], "notes.db is not a usable telemetry database"),
         (["combine", "x*.db", "--into", "m.db"], "no files match 'x*.db'"),
         (["combine", "notes.db"], "--into"),
+        (["combine", "new\nline.db", "--into", "m.db"], "new\\nline.db: no such file"),
     ]:
         done = dev_system(*args, cwd=tmp_path)
         assert done.returncode == 2

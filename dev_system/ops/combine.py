@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from dev_system.ops import store
+from dev_system.ops.store import shown
 from dev_system.ops.events import DOCUMENTED_COLUMNS, EXTRA_COLUMNS
 
 __all__ = ["CombineError", "CombineResult", "InputReport", "combine", "expand_inputs"]
@@ -126,19 +127,19 @@ def expand_inputs(patterns: Iterable[str | os.PathLike[str]]) -> list[Path]:
                 elif match.is_file():
                     matches.append(match)
             if not matches:
-                raise CombineError(f"no files match {text!r}")
+                raise CombineError(f"no files match {shown(repr(text))}")
             found.extend(matches)
             continue
         path = Path(text).expanduser()
         if path.is_dir():
             matches = sorted(p for p in path.rglob("*.db") if p.is_file())
             if not matches:
-                raise CombineError(f"no *.db files in folder {text}")
+                raise CombineError(f"no *.db files in folder {shown(text)}")
             found.extend(matches)
         elif path.is_file():
             found.append(path)
         else:
-            raise CombineError(f"{text}: no such file")
+            raise CombineError(f"{shown(text)}: no such file")
     seen: set[Path] = set()
     unique = []
     for path in found:
@@ -190,7 +191,7 @@ def _check_input(path: Path) -> None:
     except store.StoreError as exc:
         raise CombineError(str(exc)) from None
     except sqlite3.Error as exc:
-        raise CombineError(f"{path} cannot be read: {exc}") from None
+        raise CombineError(f"{shown(path)} cannot be read: {exc}") from None
     conn.close()
 
 
@@ -429,13 +430,13 @@ def combine(inputs: Iterable[str | os.PathLike[str]], into: str | os.PathLike[st
         if path.resolve() != out_key:
             _check_input(path)
     if output.exists() and output.is_dir():
-        raise CombineError(f"{output} is a folder; give the path of the database to write")
+        raise CombineError(f"{shown(output)} is a folder; give the path of the database to write")
     try:
         store.connect(output).close()  # create the output or migrate it to the current schema
     except store.StoreError as exc:
         raise CombineError(str(exc)) from None
     except sqlite3.Error as exc:
-        raise CombineError(f"{output} cannot be written: {exc}") from None
+        raise CombineError(f"{shown(output)} cannot be written: {exc}") from None
 
     result = CombineResult(output)
     conn = sqlite3.connect(_uri(output), uri=True, isolation_level=None,
@@ -452,7 +453,7 @@ def combine(inputs: Iterable[str | os.PathLike[str]], into: str | os.PathLike[st
             if path.resolve() == out_key:
                 result.inputs.append(InputReport(path, "self"))
                 if message:
-                    message(f"Skipped {path}: it is the output")
+                    message(f"Skipped {shown(path)}: it is the output")
                 continue
             conn.execute("ATTACH DATABASE ? AS src", (_uri(path, "ro"),))
             try:
@@ -467,13 +468,13 @@ def combine(inputs: Iterable[str | os.PathLike[str]], into: str | os.PathLike[st
                 conn.execute("DETACH DATABASE src")
             result.inputs.append(report)
             if message:
-                message(f"Combined {path}: {report.events} new events, {report.test_results} test results, "
+                message(f"Combined {shown(path)}: {report.events} new events, {report.test_results} test results, "
                         f"{report.run_parts} new run parts")
         result.total_events = conn.execute("SELECT COUNT(*) FROM telemetry_events").fetchone()[0]
         result.total_runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         result.total_test_results = conn.execute("SELECT COUNT(*) FROM test_results").fetchone()[0]
     except sqlite3.Error as exc:
-        raise CombineError(f"combining into {output} failed: {exc}") from None
+        raise CombineError(f"combining into {shown(output)} failed: {exc}") from None
     finally:
         conn.close()
     if delete_inputs:

@@ -448,3 +448,14 @@ def test_calls_from_many_threads_are_each_recorded_once(on, openai_client):
     events = on.events()
     assert len(events) == 40 and len({e.event_id for e in events}) == 40
     assert all((e.input_tokens, e.output_tokens) == (42, 7) for e in events)
+
+
+def test_parse_methods_are_recorded(on, openai_client, anthropic_client):
+    parsed = openai_client.chat.completions.parse(model="gpt-4o-mini", messages=MESSAGES)
+    assert parsed.choices[0].message.content == "Hello!"
+    openai_client.responses.parse(model="gpt-4.1-mini", input="hi")
+    anthropic_client.messages.parse(model=CLAUDE, max_tokens=8, messages=MESSAGES)
+    events = on.events()
+    assert [(e.function_name, e.input_tokens, e.output_tokens) for e in events] == [
+        ("openai.chat.completions.parse", 42, 7), ("openai.responses.parse", 36, 87),
+        ("anthropic.messages.parse", 25, 12)]

@@ -25,7 +25,6 @@ from dev_system.ops.costs import (
     openai_cost_calculator,
     price_calculator,
     unknown_price_calls,
-    usage_from,
 )
 from dev_system.ops.problems import TelemetryWarning, problem_counts
 from dev_system.ops.telemetry import configure, telemetry_decorator

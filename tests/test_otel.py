@@ -425,3 +425,30 @@ def test_export_command(tmp_path, receiver) -> None:
     assert down.returncode == 1 and down.stderr.count("\n") == 1 and "did not accept 4 of 4 spans" in down.stderr
     missing = export()
     assert missing.returncode == 2 and "no OTLP endpoint" in missing.stderr and down.stderr.count("\n") == 1
+
+
+def test_a_plugin_sink_through_the_hook(tmp_path) -> None:
+    from dev_system.ops.hookspecs import get_plugin_manager, hookimpl
+    from dev_system.ops.recorder import MemorySink
+    from dev_system.ops.telemetry import configure
+
+    memory = MemorySink()
+
+    class Plugin:
+        @hookimpl
+        def dev_system_sinks(self, settings):
+            return [memory] if settings.enabled else None
+
+    plugin = Plugin()
+    manager = get_plugin_manager()
+    manager.register(plugin)
+    try:
+        configure(enabled=True, db_path=tmp_path / "t.db")
+        assert memory in get_recorder().sinks
+        search("q")
+        flush()
+        assert [event.function_name for event in memory.events] == ["search"]
+        configure(enabled=False)
+        assert memory not in get_recorder().sinks
+    finally:
+        manager.unregister(plugin)

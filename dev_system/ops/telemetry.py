@@ -22,6 +22,16 @@ from dev_system.ops.events import TelemetryEvent
 from dev_system.ops.problems import TelemetryWarning, problem_counts
 from dev_system.ops.recorder import MemorySink, SQLiteSink
 from dev_system.ops.spans import Span
+from dev_system.ops.costs import (
+    StreamUsage,
+    Usage,
+    anthropic_cost_calculator,
+    cost_calculator,
+    model_cost_calculator,
+    openai_cost_calculator,
+    price_calculator,
+    usage_from,
+)
 
 
 def configure(*, enabled: bool | None = None, db_path: str | Path | None = None, sync: bool | None = None,
@@ -67,6 +77,14 @@ def remove_sink(sink: Any) -> None:
 
 
 __all__ = [
+    "StreamUsage",
+    "Usage",
+    "anthropic_cost_calculator",
+    "cost_calculator",
+    "model_cost_calculator",
+    "openai_cost_calculator",
+    "price_calculator",
+    "usage_from",
     "MemorySink",
     "SQLiteSink",
     "Span",

@@ -509,6 +509,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         conn.close()
     try:
         html_report.write_html_report(args.html, data)
+    except html_report.AssetsMissing as exc:
+        raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot write {args.html}: {exc.strerror or exc}") from None
     from dev_system.ops.formatting import plural

@@ -440,3 +440,17 @@ def test_pytest_with_xdist_writes_one_report_on_the_controller(pytester):
     data = page_data((pytester.path / "x.html").read_text(encoding="utf-8"))
     assert data["events"] == 8 and len(data["run"]["tests"]["rows"]) == 3
     assert [p.name for p in pytester.path.glob("*.html")] == ["x.html"]
+
+
+def test_missing_assets_are_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    from dev_system import cli
+    from dev_system.ops import html_report
+
+    db = demo_db(tmp_path / "t.db", 20)
+    monkeypatch.setattr(html_report, "ASSETS", tmp_path / "nowhere")
+    with pytest.raises(html_report.AssetsMissing, match="reinstall pytest-devtelemetry"):
+        html_report.render_html({})
+    assert cli.main(["report", "--html", str(tmp_path / "r.html"), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dev-system: error: the HTML report's ") and err.count("\n") == 1
+    assert not (tmp_path / "r.html").exists()

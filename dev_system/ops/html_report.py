@@ -565,15 +565,27 @@ def _hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
+class AssetsMissing(RuntimeError):
+    """The page's files (``dev_system/ops/assets``) are not installed; the message is one line."""
+
+
+def _asset(name: str) -> str:
+    try:
+        return (ASSETS / name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AssetsMissing(f"the HTML report's {name} is missing from {ASSETS} ({exc.strerror or exc}): "
+                            "reinstall pytest-devtelemetry") from None
+
+
 def render_html(data: dict[str, Any]) -> str:
     """The page of :func:`collect_report`'s ``data``: one HTML document, nothing to fetch."""
-    library = _script_body((ASSETS / CHART_JS).read_text(encoding="utf-8"))
-    script = _script_body((ASSETS / SCRIPT).read_text(encoding="utf-8"))
-    styles = (ASSETS / STYLES).read_text(encoding="utf-8").replace("</", "<\\/")
+    library = _script_body(_asset(CHART_JS))
+    script = _script_body(_asset(SCRIPT))
+    styles = _asset(STYLES).replace("</", "<\\/")
     csp = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
            f"script-src {_hash(library)} {_hash(script)}; base-uri 'none'; form-action 'none'")
     values = {"CSP": csp, "STYLES": styles, "CHART_JS": library, "SCRIPT": script, "DATA": embed_json(data)}
-    template = (ASSETS / TEMPLATE).read_text(encoding="utf-8")
+    template = _asset(TEMPLATE)
     return _MARKER.sub(lambda m: values[m.group(1)], template)
 
 

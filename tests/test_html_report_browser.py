@@ -371,8 +371,13 @@ def test_a_click_on_a_trace_opens_it(browser, period_page):
     # the trace id in the failed-calls table opens the same trace
     browser.click("#close-trace, #trace-view .close")
     assert browser.evaluate("document.getElementById('trace-view').hidden") is True
+    assert browser.evaluate("document.activeElement.matches('#traces-table button.trace-link')")  # focus back
     browser.click(f'#failed-table button[data-trace="{index}"]')
     assert browser.evaluate("document.getElementById('trace-view').getAttribute('data-trace-shown')") == str(index)
+    for kind in ("keyDown", "keyUp"):  # Escape closes it too
+        browser.call("Input.dispatchKeyEvent", {"type": kind, "key": "Escape", "code": "Escape",
+                                                "windowsVirtualKeyCode": 27})
+    assert browser.evaluate("document.getElementById('trace-view').hidden") is True
     assert browser.problems() == []
 
 

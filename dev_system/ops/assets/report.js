@@ -318,7 +318,7 @@
     var view = byId("trace-view");
     while (view.firstChild) view.removeChild(view.firstChild);
     var close = el("button", { type: "button", cls: "close", text: "Close" });
-    close.addEventListener("click", function () { view.hidden = true; });
+    close.addEventListener("click", closeTrace);
     view.appendChild(el("div", { cls: "trace-head" }, [el("h3", { text: "Trace " + t.id }), close]));
     var facts = [t.calls.toLocaleString("en-US") + " calls", t.failed + " failed", t.duration, t.cost, "started " + t.start];
     if (t.run_id) facts.push("run " + t.run_id);
@@ -354,10 +354,23 @@
     view.scrollIntoView({ block: "start" });
     view.focus({ preventScroll: true });
   }
+  var opener = null;
+  function closeTrace() {
+    var view = byId("trace-view");
+    if (view.hidden) return;
+    view.hidden = true;
+    if (opener && document.contains(opener)) opener.focus();
+  }
   report.openTrace = renderTrace;
   document.addEventListener("click", function (event) {
     var target = event.target.closest && event.target.closest("button.trace-link");
-    if (target) renderTrace(Number(target.getAttribute("data-trace")));
+    if (target) {
+      opener = target;
+      renderTrace(Number(target.getAttribute("data-trace")));
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") closeTrace();
   });
 
   window.addEventListener("beforeprint", function () {

@@ -302,8 +302,9 @@ class Budget:
         slowest = figures["max_latency_ms"]
         if self.max_latency_ms is not None and slowest is not None and slowest > self.max_latency_ms:
             shown, limit = format_crossing(format_ms, slowest, self.max_latency_ms, 0)
+            over = slowest - self.max_latency_ms
             out.append(f"slowest call {shown} > max_latency_ms {limit}"
-                       f" (over by {format_ms(slowest - self.max_latency_ms, 1)})")
+                       f" (over by {format_ms(over, 0 if over >= 10 else 3)})")
         return out
 
 

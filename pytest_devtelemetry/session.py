@@ -153,7 +153,7 @@ def start(config: pytest.Config) -> None:
 
 def _distributed(config: pytest.Config) -> bool:
     """Whether pytest-xdist will run the tests in workers (its own test, made before it registers)."""
-    if not config.pluginmanager.has_plugin("xdist.plugin") or config.getoption("collectonly", False):
+    if config.getoption("collectonly", False):
         return False
     return config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
 
@@ -270,9 +270,12 @@ def check_budget(item: pytest.Item) -> None:
         return
     try:
         budget = Budget.from_marker(marker)
+        problem = None
     except BudgetError as exc:
+        budget, problem = None, str(exc)
+    if budget is None:
         item.stash[_BUDGET_DONE] = True
-        pytest.fail(str(exc), pytrace=False)
+        pytest.fail(problem or "telemetry_budget: unusable", pytrace=False)
     figures = captured.figures()
     problems = budget.exceeded(figures)
     if problems:

@@ -273,7 +273,8 @@ def format_value(kind: str, value: float | None) -> str:
     if kind == "usd":
         return format_usd(value)
     if kind == "ms":
-        return format_ms(value)
+        size = abs(value)
+        return format_ms(value, 0 if size >= 100 or size == 0 else 1 if size >= 1 else 3)
     return format_int(int(value))
 
 

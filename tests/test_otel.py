@@ -452,3 +452,27 @@ def test_a_plugin_sink_through_the_hook(tmp_path) -> None:
         assert memory not in get_recorder().sinks
     finally:
         manager.unregister(plugin)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_exports_its_own_spans(recording, receiver, sinks) -> None:
+    import os
+
+    sinks.append(sink := live_sink(receiver.endpoint))
+    search("parent")
+    flush()
+    sink.flush(15)
+    pid = os.fork()
+    if pid == 0:  # the child: record, then exit through the normal exit path (atexit flushes)
+        try:
+            search("child")
+            flush()
+            ok = sink.flush(15) and sink.exported == 1 and sink.dropped == 0
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    spans = receiver.wait_for(2)
+    assert sorted(span.attributes["code.function.name"] for span in spans) == ["search", "search"]
+    assert len({span.span_id for span in spans}) == 2

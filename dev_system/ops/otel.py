@@ -436,6 +436,12 @@ class OtlpSink:
         self._abandoned = False  # set by close(): what is still in flight was counted as dropped
         self._failing = False  # the last export failed: close() does not wait for the collector
 
+    def _forked(self) -> None:
+        """In a forked child: its own queue, counts, thread and connection (what the parent had
+        queued is the parent's to send)."""
+        self.exported = self.dropped = 0
+        self._reset()
+
     def stats(self) -> dict[str, Any]:
         """Spans exported, dropped, and waiting, for summaries."""
         return {"endpoint": self.endpoint, "exported": self.exported, "dropped": self.dropped,
@@ -449,8 +455,8 @@ class OtlpSink:
     def write(self, events: list[TelemetryEvent]) -> None:
         if self.closed:
             return
-        if os.getpid() != self._pid:  # a forked child: its own queue, thread and connection
-            self._reset()
+        if os.getpid() != self._pid:
+            self._forked()
         with self._cond:
             room = self.max_queue - len(self._queue)
             if room < len(events):
@@ -537,8 +543,9 @@ class OtlpSink:
         if self.closed:
             return
         try:
-            if os.getpid() == self._pid and (self._queue or self._busy) and not self._failing \
-                    and _reachable(self.endpoint):
+            if os.getpid() != self._pid:
+                self._forked()
+            if (self._queue or self._busy) and not self._failing and _reachable(self.endpoint):
                 self.flush(self.close_timeout)
             self.closed = True
             with self._cond:

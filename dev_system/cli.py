@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(prune)
     _add_combine(commands)
     _add_report(commands)
+    _add_runs(commands)
     return parser
 
 
@@ -522,6 +523,87 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 1 if data["alerts"] and args.fail_on_alert else 0
 
 
+# -- test runs and their comparison (issue 5) -----------------------------------------------------
+
+
+def _add_runs(commands: Any) -> None:
+    runs = commands.add_parser("runs", help="recent pytest runs recorded with --telemetry",
+                               description="The pytest runs recorded with --telemetry, newest first.")
+    runs.add_argument("--limit", type=_positive_int, default=20, help="at most this many (default 20; 0: no limit)")
+    runs.add_argument("--branch", help="only the runs of this git branch")
+    runs.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    _add_db(runs)
+    compare = commands.add_parser(
+        "compare", help="compare two pytest runs: cost, tokens, calls, latency",
+        description="Compare run NEW with run BASE: the totals and the tests that changed. A run is an id, a "
+                    "unique prefix of one, 'latest', 'latest~N' or 'previous'.")
+    compare.add_argument("base", metavar="BASE", help="the baseline run")
+    compare.add_argument("new", metavar="NEW", nargs="?", default="latest", help="the run to judge (default: latest)")
+    compare.add_argument("--fail", metavar="LIMITS",
+                         help="exit with status 1 when NEW regressed beyond LIMITS, e.g. cost:10%%,p95:20%%,calls:0")
+    compare.add_argument("--tests", type=_positive_int, default=10,
+                         help="list at most this many changed tests (default 10; 0: none)")
+    compare.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    _add_db(compare)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """``runs``: recent runs with their status, tests, events and cost."""
+    import json
+
+    from dev_system.ops import runs
+
+    conn = _open_readonly(args)
+    try:
+        records = runs.list_runs(conn, limit=args.limit or None, branch=args.branch)
+        totals = runs.event_totals(conn, [r.run_id for r in records])
+    finally:
+        conn.close()
+    if args.format == "json":
+        _write(json.dumps([{**r.as_dict(), "events": totals.get(r.run_id, runs.RunTotals()).events,
+                            "cost_usd": totals.get(r.run_id, runs.RunTotals()).cost_usd,
+                            "unknown_cost_events": totals.get(r.run_id, runs.RunTotals()).unknown_cost}
+                           for r in records], indent=2) + "\n")
+    elif not records:
+        _write(f"No pytest runs in {_db_path(args)}: run 'pytest --telemetry' first.\n")
+    else:
+        _write(runs.runs_table(records, totals) + "\n")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``compare BASE [NEW]``: totals and per-test changes; ``--fail`` judges the regressions."""
+    import json
+
+    from dev_system.ops import compare, runs
+
+    limits = []
+    if args.fail:
+        try:
+            limits = compare.parse_limits(args.fail)
+        except compare.LimitError as exc:
+            raise UsageError(f"--fail: {exc}") from None
+    conn = _open_readonly(args)
+    try:
+        try:
+            base, new = runs.resolve_run(conn, args.base), runs.resolve_run(conn, args.new)
+        except runs.RunNotFound as exc:
+            raise UsageError(str(exc)) from None
+        if base.run_id == new.run_id:
+            raise UsageError(f"{args.base!r} and {args.new!r} are the same run ({base.run_id})")
+        comparison = compare.compare_runs(conn, base.run_id, new.run_id)
+    finally:
+        conn.close()
+    found = compare.regressions(comparison, limits)
+    if args.format == "json":
+        _write(json.dumps(comparison.as_dict(found), indent=2) + "\n")
+    else:
+        lines = compare.comparison_lines(comparison, max_tests=args.tests)
+        lines.extend(f"FAIL {r.message}" for r in found)
+        _write("\n".join(lines) + "\n")
+    return 1 if found else 0
+
+
 COMMANDS = {
     "init": cmd_init,
     "metrics": cmd_metrics,
@@ -531,6 +613,8 @@ COMMANDS = {
     "prune": cmd_prune,
     "combine": cmd_combine,
     "report": cmd_report,
+    "runs": cmd_runs,
+    "compare": cmd_compare,
 }
 
 

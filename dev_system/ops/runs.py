@@ -332,3 +332,53 @@ def default_db_path(start: str | os.PathLike[str] | None = None) -> Path:
     from dev_system import config
 
     return config.default_db_path(None if start is None else Path(start))
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    """The events of one run, counted: how many, their known cost, how many of unknown cost."""
+
+    events: int = 0
+    cost_usd: float = 0.0
+    unknown_cost: int = 0
+
+
+def event_totals(conn: "sqlite3.Connection", run_ids: Iterable[str]) -> dict[str, RunTotals]:
+    """:class:`RunTotals` of each run in ``run_ids`` (runs without events are left out)."""
+    ids = list(dict.fromkeys(run_ids))
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(telemetry_events)")}
+    if not ids or "run_id" not in columns:
+        return {}
+    out = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = conn.execute(
+            "SELECT run_id, COUNT(*), TOTAL(cost_usd), COUNT(*) - COUNT(cost_usd) FROM telemetry_events"
+            f" WHERE run_id IN ({', '.join('?' * len(chunk))}) GROUP BY run_id", chunk)
+        out.update({row[0]: RunTotals(row[1], row[2], row[3]) for row in rows})
+    return out
+
+
+def runs_table(records: Iterable[RunRecord], totals: Mapping[str, RunTotals]) -> str:
+    """The runs as a text table (``dev-system runs``), newest first as given."""
+    from datetime import datetime
+
+    from tabulate import tabulate
+
+    from dev_system.ops.formatting import format_int, format_usd
+
+    rows = []
+    for run in records:
+        total = totals.get(run.run_id, RunTotals())
+        tests = "" if run.passed is None else (
+            f"{run.passed} passed" + "".join(f", {n} {label}" for n, label in (
+                (run.failed, "failed"), (run.errors, "errors"), (run.skipped, "skipped")) if n))
+        cost = format_usd(total.cost_usd) + (f" (+{total.unknown_cost} unknown)" if total.unknown_cost else "")
+        rows.append([
+            run.run_id, datetime.fromtimestamp(run.started_at).strftime("%Y-%m-%d %H:%M:%S"),
+            "" if run.duration_s is None else f"{run.duration_s:.1f}s", run.status, tests,
+            format_int(total.events), cost,
+            " ".join(part for part in (run.git_branch or "", (run.git_commit or "")[:10]) if part),
+        ])
+    return tabulate(rows, headers=("run", "started", "took", "status", "tests", "events", "cost", "git"),
+                    tablefmt="simple", disable_numparse=True)

@@ -253,7 +253,8 @@ def regressions(comparison: Comparison, limits: Iterable[Limit]) -> list[Regress
         if delta is None or delta <= 0:
             continue
         grown = change.relative if limit.relative else delta
-        if grown is None or grown <= limit.value:
+        # a hair of float rounding (1.1 / 1.0 is 10.000000000000009%) is not a regression
+        if grown is None or grown <= limit.value + 1e-9 * max(1.0, abs(limit.value)):
             continue
         label, kind = TOTALS[limit.metric]
         allowed = f"{_number(limit.value)}%" if limit.relative else format_value(kind, limit.value)

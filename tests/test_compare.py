@@ -144,7 +144,7 @@ def test_compare_runs_totals_are_the_metrics_summaries(db: Path) -> None:
     lines = compare.comparison_lines(result)
     assert lines[0] == "Compared with run 20260101-000000-aaaa0001 (main abc123):"
     assert "  cost: $0.03 -> $0.05  +$0.02 (+67%)" in lines
-    assert "  p95 latency: 100ms -> 150ms  +50ms (+50%)" in lines
+    assert "  p95 latency: 100ms -> 150ms  +50.0ms (+50%)" in lines
 
 
 def test_runs_command(db: Path, capsys: pytest.CaptureFixture[str]) -> None:

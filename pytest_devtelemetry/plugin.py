@@ -101,7 +101,7 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{BUDGET_MARKER}(max_cost_usd=None, max_calls=None, max_tokens=None, max_latency_ms=None): "
         "fail the test when the telemetry events it records exceed this budget (pytest-devtelemetry)",
     )
-    if telemetry_requested(config):
+    if telemetry_requested(config) and not config.getoption("collectonly", False):
         from pytest_devtelemetry.session import start
 
         start(config)

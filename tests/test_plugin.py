@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dev_system.cli import main as cli_main
+from fake_llm_server import llm, llm_server  # noqa: F401  (fixtures)
 
 APP = '''
 """The application under test: an agent with a priced model call, an unpriced one and a tool."""
@@ -576,3 +577,27 @@ def test_no_telemetry_means_no_database_and_no_summary(project: pytest.Pytester)
     result.assert_outcomes(passed=1)
     assert "- telemetry -" not in result.stdout.str() and "telemetry: run" not in result.stdout.str()
     assert not list(project.path.rglob("*.db"))
+
+
+def test_instrument_option_records_sdk_calls_and_restores_the_sdk(project: pytest.Pytester, llm) -> None:
+    pytest.importorskip("openai")
+    from dev_system.ops.instrument import instrumented
+
+    project.makepyfile(test_sdk=f'''
+import openai
+
+def test_chat():
+    client = openai.OpenAI(base_url="{llm.url}/v1", api_key="sk-test", max_retries=0, timeout=5.0)
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{{"role": "user", "content": "hi"}}])
+    client.close()
+''')
+    result = project.runpytest("--telemetry", "--telemetry-db=t.db", "--telemetry-instrument=openai")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["telemetry: instrumented openai"])
+    rows = query(project.path / "t.db", "SELECT trace_id, event_type, input_tokens, output_tokens, model"
+                                        " FROM telemetry_events")
+    assert rows == [("test_sdk.py::test_chat", "model_call", 42, 7, "gpt-4o-mini")]
+    assert instrumented() == []  # the SDK is restored when the session ends
+    bad = project.runpytest("--telemetry", "--telemetry-instrument=cohere")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*--telemetry-instrument: unknown provider 'cohere'*"])

@@ -97,6 +97,10 @@ def resolve(config: pytest.Config, run_id: str) -> tuple[config_module.Settings,
         raise pytest.UsageError(f"telemetry: --telemetry-top must be a whole number >= 0, not {top_text!r}") from None
 
     compare = config.getoption("telemetry_compare", None)
+    if compare not in (None, "auto") and ("::" in compare or (config.invocation_params.dir / compare).exists()):
+        raise pytest.UsageError(
+            f"telemetry: --telemetry-compare took {compare!r} as the run to compare with; write "
+            f"--telemetry-compare={compare} for a run, or put --telemetry-compare after the test paths")
     if compare is None and config.getini("telemetry_compare"):
         compare = "auto"
     limits_text = config.getoption("telemetry_compare_fail", None) or _ini(config, "telemetry_compare_fail")

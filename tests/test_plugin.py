@@ -497,6 +497,9 @@ def test_compare_with_the_baseline_and_fail_on_regression(project: pytest.Pytest
                               "--telemetry-compare-fail=calls:0,cost:0.001")
     assert third.ret == 0
     third.stdout.fnmatch_lines([f"Compared with run {second_id}*", "  cost: $0.03 -> $0.03  =", "  calls: 3 -> 3  ="])
+    swallowed = project.runpytest(*base, "--telemetry-compare", "test_cmp.py")
+    assert swallowed.ret == pytest.ExitCode.USAGE_ERROR
+    swallowed.stderr.fnmatch_lines(["*--telemetry-compare took 'test_cmp.py' as the run to compare with*"])
     bad = project.runpytest(*base, "--telemetry-compare-fail=speed:5%")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*unknown metric 'speed'*"])

@@ -476,3 +476,29 @@ def test_a_forked_child_exports_its_own_spans(recording, receiver, sinks) -> Non
     spans = receiver.wait_for(2)
     assert sorted(span.attributes["code.function.name"] for span in spans) == ["search", "search"]
     assert len({span.span_id for span in spans}) == 2
+
+
+_ANY = st.one_of(st.none(), st.text(max_size=30), st.integers(-2**70, 2**70), st.booleans(), st.binary(max_size=10),
+                 st.floats(allow_nan=True, allow_infinity=True))
+
+
+@given(st.fixed_dictionaries({name: _ANY for name in ("timestamp", "event_type", "agent_name", "function_name",
+                                                      "input_tokens", "output_tokens", "latency_ms", "cost_usd",
+                                                      "success", "error_type", "trace_id", "metadata", "event_id",
+                                                      "span_id", "parent_span_id", "run_id", "model")}))
+def test_any_stored_row_becomes_a_valid_span(values: dict) -> None:
+    """A database edited by hand or written by another tool may hold anything in any column: the
+    export still makes a span the protobuf encoder takes (or the whole CLI export would fail)."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from dev_system.ops.events import TelemetryEvent
+
+    event = TelemetryEvent(**values)
+    fields = otel.span_fields(event)
+    assert 0 < fields.trace_id < 2**128 and 0 < fields.span_id < 2**64
+    assert 0 <= fields.start_ns <= fields.end_ns < 2**64
+    assert all(isinstance(v, (str, int, float, bool)) for v in fields.attributes.values())
+    assert encode_spans([_BUILDER.span(fields)]).SerializeToString()
+
+
+_BUILDER = otel._Builder()

@@ -164,9 +164,48 @@ def _int_or_none(value: Any) -> int | None:
     return None
 
 
+_TEXT_FIELDS = ("event_type", "agent_name", "function_name", "error_type", "trace_id", "metadata", "event_id",
+                "span_id", "parent_span_id", "run_id", "model")
+_MAX_NS = 2**63 - 1
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)  # a number stored as text in a hand-edited database
+        except (TypeError, ValueError, OverflowError):
+            return None
+    value = float(value)
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def _clean(event: TelemetryEvent) -> TelemetryEvent:
+    """``event`` with every field of the type the mapping expects (a database edited by hand, or
+    written by another tool, may hold anything): text as text, numbers as numbers or None."""
+    changes: dict[str, Any] = {}
+    for name in _TEXT_FIELDS:
+        value = getattr(event, name)
+        if value is not None and not isinstance(value, str):
+            changes[name] = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    for name in ("input_tokens", "output_tokens"):
+        value = getattr(event, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            number = _number(value)
+            changes[name] = int(number) if number is not None and number.is_integer() else None
+    for name in ("timestamp", "latency_ms", "cost_usd"):
+        value = getattr(event, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, float) or value != value
+                                  or abs(value) == float("inf")):
+            changes[name] = _number(value)
+    if not isinstance(event.success, bool):
+        changes["success"] = bool(event.success)
+    return event._replace(**changes) if changes else event
+
+
 def span_fields(event: TelemetryEvent, *, traceparent: tuple[int, int] | None = None) -> SpanFields:
     """The span for ``event``; ``traceparent`` (trace id, span id) puts it in that trace, under
     that span when the event has no parent of its own."""
+    event = _clean(event)
     meta = event.metadata_dict
     usage = meta.get("usage") if isinstance(meta.get("usage"), dict) else {}
     args = meta.get("args") if isinstance(meta.get("args"), dict) else {}
@@ -198,15 +237,18 @@ def span_fields(event: TelemetryEvent, *, traceparent: tuple[int, int] | None = 
         attrs["gen_ai.usage.cache_creation.input_tokens"] = written
     if event.agent_name:
         attrs["gen_ai.agent.name"] = event.agent_name
-    if operation == "execute_tool":
+    if operation == "execute_tool" and event.function_name:
         attrs["gen_ai.tool.name"] = event.function_name
     if not event.success:
         attrs["error.type"] = event.error_type or "_OTHER"
     if event.cost_usd is not None:
         attrs[COST_ATTRIBUTE] = float(event.cost_usd)
-    attrs["code.function.name"] = event.function_name
-    attrs["dev_system.event_type"] = event.event_type
-    attrs["dev_system.event_id"] = event.event_id
+    if event.function_name:
+        attrs["code.function.name"] = event.function_name
+    if event.event_type:
+        attrs["dev_system.event_type"] = event.event_type
+    if event.event_id:
+        attrs["dev_system.event_id"] = event.event_id
     if event.run_id:
         attrs["dev_system.run_id"] = event.run_id
     nodeid = meta.get("nodeid") if isinstance(meta.get("nodeid"), str) else None
@@ -215,8 +257,8 @@ def span_fields(event: TelemetryEvent, *, traceparent: tuple[int, int] | None = 
     if nodeid:
         attrs[NODEID_ATTRIBUTE] = nodeid
 
-    trace_id = otel_trace_id(event.trace_id, event.event_id)
-    span_id = otel_span_id(event.span_id, event.event_id)
+    trace_id = otel_trace_id(event.trace_id, event.event_id or "")
+    span_id = otel_span_id(event.span_id, event.event_id or "")
     parent = otel_span_id(event.parent_span_id, "") if event.parent_span_id else None
     if traceparent is not None:
         trace_id = traceparent[0]
@@ -233,8 +275,8 @@ def span_fields(event: TelemetryEvent, *, traceparent: tuple[int, int] | None = 
         name = f"{operation} {request_model}" if request_model else operation
     else:
         name = f"{event.event_type} {event.function_name}"
-    start_ns = int(event.timestamp * 1e9)
-    end_ns = start_ns + max(int((event.latency_ms or 0.0) * 1e6), 0)
+    start_ns = min(max(int((event.timestamp or 0.0) * 1e9), 0), _MAX_NS)
+    end_ns = min(start_ns + max(int(min(event.latency_ms or 0.0, 1e15) * 1e6), 0), _MAX_NS)
     message = meta.get("error_message") if not event.success else None
     return SpanFields(name, trace_id, span_id, parent, start_ns, end_ns,
                       "client" if operation == "chat" else "internal", attrs,

@@ -236,7 +236,7 @@ def test_missing_input_leaves_the_output_alone(shards: list[Path], tmp_path: Pat
     assert not merged.exists()
 
 
-@pytest.mark.parametrize("kind", ["text", "empty-sqlite", "other-sqlite"])
+@pytest.mark.parametrize("kind", ["text", "empty-sqlite", "other-sqlite", "other-events-table"])
 def test_a_file_that_is_not_a_telemetry_database(kind: str, shards: list[Path], tmp_path: Path) -> None:
     bad = tmp_path / "bad.db"
     if kind == "text":
@@ -245,6 +245,9 @@ def test_a_file_that_is_not_a_telemetry_database(kind: str, shards: list[Path], 
         conn = sqlite3.connect(bad)
         if kind == "other-sqlite":
             conn.execute("CREATE TABLE coverage (line INTEGER)")
+        if kind == "other-events-table":  # someone else's table of the same name
+            conn.execute("CREATE TABLE telemetry_events (id INTEGER PRIMARY KEY, name TEXT)")
+            conn.execute("INSERT INTO telemetry_events (name) VALUES ('x')")
         conn.commit()
         conn.close()
     merged = tmp_path / "merged.db"

@@ -185,6 +185,10 @@ def _uri(path: Path, mode: str | None = None) -> str:
 # -- the merge ------------------------------------------------------------------------------------
 
 
+#: Columns an input's events must have: the output's NOT NULL columns.
+_REQUIRED = ("timestamp", "event_type", "agent_name", "function_name", "latency_ms", "success")
+
+
 def _check_input(path: Path) -> None:
     try:
         conn = store.connect(path, readonly=True)
@@ -192,7 +196,15 @@ def _check_input(path: Path) -> None:
         raise CombineError(str(exc)) from None
     except sqlite3.Error as exc:
         raise CombineError(f"{shown(path)} cannot be read: {exc}") from None
-    conn.close()
+    try:
+        missing = [name for name in _REQUIRED if name not in _columns(conn, "main", "telemetry_events")]
+        conn.execute("SELECT COUNT(*) FROM telemetry_events").fetchone()
+    except sqlite3.Error as exc:
+        raise CombineError(f"{shown(path)} cannot be read: {exc}") from None
+    finally:
+        conn.close()
+    if missing:
+        raise CombineError(f"{shown(path)} is not a telemetry database: telemetry_events has no {', '.join(missing)}")
 
 
 def _backfill_event_ids(conn: sqlite3.Connection, schema: str) -> None:

@@ -430,3 +430,15 @@ def test_command_line_delete_inputs(shards: list[Path], tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "deleted 3 inputs" in done.stdout
     assert not any(db.exists() for db in shards)
+
+
+def test_hand_edited_runs_are_combined_without_a_traceback(shards: list[Path], tmp_path: Path) -> None:
+    add_run(shards[0], "ci-42", started_at=1000.0, host="a", passed=1, failed=0, results={})
+    add_run(shards[1], "ci-42", started_at=1001.0, host="b", passed=2, failed=0, results={})
+    conn = sqlite3.connect(shards[1])
+    conn.execute("UPDATE runs SET passed = 'two', ended_at = 'later', status = 42")
+    conn.commit()
+    conn.close()
+    merged = tmp_path / "merged.db"
+    combine(shards, merged)
+    assert count(merged, "SELECT passed FROM runs WHERE run_id = 'ci-42'") == 1  # 'two' is no count

@@ -302,7 +302,35 @@ def _parts_of(conn: sqlite3.Connection, schema: str) -> list[dict[str, Any]]:
         if row["run_id"] not in with_parts:
             row["part_id"] = _part_id(row)
             parts.append(row)
-    return parts
+    return [_typed(part) for part in parts if part["run_id"] is not None]
+
+
+def _as_number(value: Any, kind: type) -> Any:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if number != number or abs(number) == float("inf"):
+        return None
+    return number if kind is float else int(number)
+
+
+def _typed(part: dict[str, Any]) -> dict[str, Any]:
+    """A part with numbers as numbers (a hand-edited database may hold text there)."""
+    for name in ("started_at", "ended_at"):
+        part[name] = _as_number(part[name], float)
+    if part["started_at"] is None:
+        part["started_at"] = 0.0
+    for name in ("passed", "failed", "skipped", "errors", "exit_status"):
+        part[name] = _as_number(part[name], int)
+    for name in ("run_id", "part_id", "status", "command", "git_commit", "git_branch", "host", "metadata"):
+        if part.get(name) is not None and not isinstance(part[name], str):
+            part[name] = str(part[name])
+    if part["status"] is None:
+        part["status"] = "running"
+    return part
 
 
 def _store_parts(conn: sqlite3.Connection, parts: Sequence[dict[str, Any]]) -> tuple[int, set[str]]:

@@ -173,6 +173,7 @@ class Recorder:
         self.next_span = itertools.count(1).__next__
         self.lock = threading.RLock()
         self.wake = threading.Event()
+        self.flush_wanted = threading.Event()
         self.space = threading.Condition(threading.Lock())
         self.thread: threading.Thread | None = None
         self.pid = os.getpid()
@@ -261,6 +262,8 @@ class Recorder:
             if self.buffer:
                 with self.lock:
                     self._drain()
+                if self.flush_wanted.is_set():  # let a waiting flush() take the lock (locks are not fair)
+                    time.sleep(0.001)
 
     def wake_writer(self) -> None:
         """Called from the calling path when the buffer is filling; may wait if it is full."""
@@ -292,19 +295,25 @@ class Recorder:
 
     def flush(self) -> None:
         """Deliver every buffered event to the sinks now; returns when they have it."""
+        self.flush_wanted.set()
         with self.lock:
+            self.flush_wanted.clear()
             self._drain()
 
     def _drain(self) -> None:
+        # Only what is buffered now: threads that keep recording must not keep the writer (and the
+        # lock) here for ever, nor keep flush() from returning.
         buffer = self.buffer
-        while buffer:
+        todo = len(buffer)
+        while todo > 0 and buffer:
             raws = []
             pop = buffer.popleft
             try:
-                for _ in range(_BATCH):
+                for _ in range(min(_BATCH, todo)):
                     raws.append(pop())
             except IndexError:
                 pass
+            todo -= len(raws)
             self._deliver(raws)
 
     def _deliver(self, raws: list[tuple]) -> None:
@@ -332,8 +341,17 @@ class Recorder:
     def _count_drop(self, count: int, reason: str) -> None:
         self.dropped += count
         self.dropped_by_reason[reason] += count
-        if self.store_sink is not None:
-            self.store_sink.pending_drops.append((time.time(), count, reason, self.run_id))
+        sink = self.store_sink
+        if sink is not None:
+            # One pending record per run of drops of one reason, not one per event: a buffer that
+            # overflows for a while dropped one event per call, and a record for each made the
+            # list grow by millions (gigabytes) and the writer slower still, one INSERT per drop.
+            pending = sink.pending_drops
+            last = pending[-1] if pending else None
+            if last is not None and last[2] == reason and last[3] == self.run_id:
+                pending[-1] = (last[0], last[1] + count, reason, last[3])
+            else:
+                pending.append((time.time(), count, reason, self.run_id))
 
     def finish(self, raw: tuple) -> TelemetryEvent:
         """Turn a raw record into a :class:`TelemetryEvent` (ids, timestamp, metadata JSON)."""

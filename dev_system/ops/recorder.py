@@ -62,6 +62,44 @@ def _to_json(value: Any) -> str:
 
 
 _new_event = tuple.__new__
+#: Rows sent in one INSERT statement: the most whose parameters fit SQLite's oldest limit (999).
+_ROWS_PER_STATEMENT = max(1, 999 // len(TelemetryEvent._fields))
+_multi_insert_sql: str | None = None
+
+
+def _insert_events(conn: sqlite3.Connection, events: list[TelemetryEvent]) -> None:
+    """What ``store.insert_events`` does (one transaction; an event whose ``event_id`` is stored
+    already is skipped), with the rows sent many to a statement: ``executemany`` costs one
+    statement step, and one hand-off of the GIL, per row; this is a third faster."""
+    from dev_system.ops import store
+
+    global _multi_insert_sql
+    if _multi_insert_sql is None:
+        one = store._INSERT_EVENT[store._INSERT_EVENT.rindex("("):]
+        _multi_insert_sql = store._INSERT_EVENT + ("," + one) * (_ROWS_PER_STATEMENT - 1)
+    step = _ROWS_PER_STATEMENT
+    whole = len(events) - len(events) % step
+    flat: list[Any] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        before = conn.total_changes
+        for i in range(0, whole, step):
+            flat.clear()
+            for event in events[i:i + step]:
+                flat.extend(event)
+            conn.execute(_multi_insert_sql, flat)
+        if whole < len(events):
+            conn.executemany(store._INSERT_EVENT, events[whole:])
+        inserted = conn.total_changes - before
+        conn.execute("COMMIT")
+    except store._VALUE_ERRORS:  # a value SQLite refuses: store.insert_events makes each event storable
+        store._rollback(conn)
+        inserted = -1
+    except BaseException:
+        store._rollback(conn)  # not conn.execute("ROLLBACK"): SQLite may have ended it (disk full)
+        raise
+    if inserted != len(events):  # also NULL in a NOT NULL column, which INSERT OR IGNORE skips silently
+        store.insert_events(conn, events)
 
 
 
@@ -82,6 +120,30 @@ class SQLiteSink:
         self._conn: sqlite3.Connection | None = None
         self._inode: int | None = None
         self.pending_drops: list[tuple[float, int, str, str | None]] = []
+        self.drops_lock = threading.Lock()
+
+    def add_drop(self, count: int, reason: str, run_id: str | None) -> None:
+        """Remember that ``count`` events were dropped, to be stored with the next write. One record
+        per run of drops of one reason, not one per event (a buffer that overflows for a while drops
+        one event per call: a record for each made the list grow by millions and the writer slower)."""
+        with self.drops_lock:
+            pending = self.pending_drops
+            last = pending[-1] if pending else None
+            if last is not None and last[2] == reason and last[3] == run_id:
+                pending[-1] = (last[0], last[1] + count, reason, run_id)
+            else:
+                pending.append((time.time(), count, reason, run_id))
+
+    def take_drops(self) -> list[tuple[float, int, str, str | None]]:
+        """The pending drop records, which are forgotten here (give them back if storing fails)."""
+        with self.drops_lock:
+            drops = self.pending_drops[:]
+            self.pending_drops.clear()
+        return drops
+
+    def give_back_drops(self, drops: list[tuple[float, int, str, str | None]]) -> None:
+        with self.drops_lock:
+            self.pending_drops[:0] = drops
 
     def _connection(self) -> sqlite3.Connection:
         try:
@@ -102,11 +164,13 @@ class SQLiteSink:
         for attempt in range(_LOCKED_RETRIES):
             try:
                 conn = self._connection()
-                store.insert_events(conn, events)
-                if self.pending_drops:
-                    for drop in self.pending_drops:
-                        store.record_dropped(conn, *drop)
-                    self.pending_drops.clear()
+                _insert_events(conn, events)
+                drops = self.take_drops()
+                if drops:
+                    try:
+                        store.record_drops(conn, drops)
+                    except Exception:  # the events are stored; the counts wait for the next write
+                        self.give_back_drops(drops)
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc) or attempt == _LOCKED_RETRIES - 1:
@@ -186,6 +250,7 @@ class Recorder:
             _INHERITED.append(self.store_sink._conn)
             self.store_sink._conn = None
             self.store_sink.pending_drops.clear()
+            self.store_sink.drops_lock = threading.Lock()
         self._new_process()
         if self.on and not self.sync:
             self._start_writer()
@@ -343,15 +408,7 @@ class Recorder:
         self.dropped_by_reason[reason] += count
         sink = self.store_sink
         if sink is not None:
-            # One pending record per run of drops of one reason, not one per event: a buffer that
-            # overflows for a while dropped one event per call, and a record for each made the
-            # list grow by millions (gigabytes) and the writer slower still, one INSERT per drop.
-            pending = sink.pending_drops
-            last = pending[-1] if pending else None
-            if last is not None and last[2] == reason and last[3] == self.run_id:
-                pending[-1] = (last[0], last[1] + count, reason, last[3])
-            else:
-                pending.append((time.time(), count, reason, self.run_id))
+            sink.add_drop(count, reason, self.run_id)
 
     def finish(self, raw: tuple) -> TelemetryEvent:
         """Turn a raw record into a :class:`TelemetryEvent` (ids, timestamp, metadata JSON)."""
@@ -417,6 +474,11 @@ class Recorder:
                 return
             try:
                 self._drain()
+                if self.store_sink is not None and self.store_sink.pending_drops:
+                    try:  # drops after the last write would otherwise never reach the database
+                        self.store_sink.write([])
+                    except Exception:
+                        pass
                 for sink in self.sinks:
                     try:
                         sink.close()

@@ -136,6 +136,16 @@ def _make_private_file(path: Path) -> None:
         os.close(fd)
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open: SQLite ends it by itself on some errors (a full
+    disk during COMMIT), and a failing ROLLBACK would hide the error that matters."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
 def _columns(conn: sqlite3.Connection) -> list[str]:
     return [row[1] for row in conn.execute("PRAGMA table_info(telemetry_events)")]
 
@@ -165,7 +175,7 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
 
 
@@ -220,6 +230,13 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
             path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:  # before anything changes the file (even its journal mode)
+            conn.close()
+            raise NewerSchema(
+                f"{shown(path)} has schema version {version}; this dev-system knows up to {SCHEMA_VERSION}: "
+                "upgrade pytest-devtelemetry"
+            )
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         _ensure_schema(conn, path)
@@ -286,7 +303,7 @@ def _insert(conn: sqlite3.Connection, events: Sequence[TelemetryEvent]) -> int:
         inserted = conn.total_changes - before
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
     return inserted
 
@@ -313,6 +330,17 @@ def record_dropped(conn: sqlite3.Connection, timestamp: float, count: int, reaso
         "INSERT INTO dropped_events (timestamp, run_id, count, reason) VALUES (?, ?, ?, ?)",
         (timestamp, run_id, count, reason),
     )
+
+
+def record_drops(conn: sqlite3.Connection, drops: Sequence[tuple[float, int, str, str | None]]) -> None:
+    """:func:`record_dropped` for many ``(timestamp, count, reason, run_id)`` records, in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany("INSERT INTO dropped_events (timestamp, count, reason, run_id) VALUES (?, ?, ?, ?)", drops)
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
 
 
 def row_to_event(row: Iterable[object]) -> TelemetryEvent:

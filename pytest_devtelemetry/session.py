@@ -150,8 +150,8 @@ def start(config: pytest.Config) -> None:
             config.pluginmanager.register(_SwitchedOff(), RUN_PLUGIN)
             return
         role = Controller(config, settings, options) if _distributed(config) else SingleProcess(config, settings, options)
+    config.add_cleanup(role.end)  # first: a usage error found by begin() still restores the recorder
     role.begin()
-    config.add_cleanup(role.end)
     config.pluginmanager.register(role, RUN_PLUGIN)
 
 

@@ -604,3 +604,6 @@ def test_chat():
     bad = project.runpytest("--telemetry", "--telemetry-instrument=cohere")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*--telemetry-instrument: unknown provider 'cohere'*"])
+    from dev_system.ops.recorder import get_recorder
+
+    assert not get_recorder().on and get_recorder().store_sink is None  # the recorder is as it was

@@ -168,10 +168,10 @@ def test_a_short_window_is_drawn_per_hour(tmp_path):
 
 
 def test_many_agents_and_error_types_are_bounded(tmp_path):
-    events = [event(NOW - i * 60, agent_name=f"agent-{i % 40:02d}", success=i % 2 == 0,
-                    error_type=None if i % 2 == 0 else f"Error{i % 30}") for i in range(2000)]
+    events = [event(NOW - i * 60, agent_name=f"agent-{i % 40:02d}", success=i % 2 == 0, trace_id=f"t{i}",
+                    latency_ms=float(i), error_type=None if i % 2 == 0 else f"Error{i % 30}") for i in range(2000)]
     path = write_events(tmp_path / "t.db", events)
-    limits = Limits(agents=5, error_types=6, table_rows=7, failed_events=9, traces=3)
+    limits = Limits(agents=5, error_types=6, table_rows=7, failed_events=9, traces=3, slow_traces=2)
     with store.connect(path, readonly=True) as conn:
         data = collect_report(conn, Window(), limits=limits, now=NOW)
     agents = data["series"]["agents"]
@@ -181,7 +181,9 @@ def test_many_agents_and_error_types_are_bounded(tmp_path):
     assert sum(data["errors"]["counts"]) == 1000
     assert len(data["tables"]["agent"]["rows"]) == 7 and data["tables"]["agent"]["more"] == 33
     assert len(data["failed"]["rows"]) == 9 and data["failed"]["total"] == 1000
-    assert len(data["traces"]) <= 3
+    reasons = [t["reason"] for t in data["traces"]]
+    assert reasons == ["failed"] * 3 + ["slowest"] * 2
+    assert [r["trace"] is not None for r in data["failed"]["rows"]] == [True] * 3 + [False] * 6
 
 
 def test_hostile_strings_stay_data(conn, tmp_path):

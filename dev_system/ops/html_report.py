@@ -68,8 +68,8 @@ class Limits:
     error_types: int = 12  #: error types drawn; the others are summed as one bar
     table_rows: int = 50  #: rows of each breakdown table
     failed_events: int = 100  #: newest failed events listed
-    traces: int = 40  #: traces embedded (failed first, then the slowest)
-    slow_traces: int = 10  #: of which the traces of the slowest calls
+    traces: int = 20  #: traces embedded for the failed calls listed, and as many for a run's tests
+    slow_traces: int = 10  #: traces embedded for the slowest calls
     trace_events: int = 300  #: calls drawn per trace
     tests: int = 10  #: tests in the "most expensive" and "slowest" charts
     text_chars: int = 300  #: longest message or name kept
@@ -235,6 +235,7 @@ class _TraceSet:
         self.conn, self.window, self.filters, self.limits = conn, window, filters, limits
         self.keys: dict[tuple[str, str | None], int] = {}
         self.traces: list[dict[str, Any]] = []
+        self.count: dict[str, int] = {}
 
     def add(self, trace_id: str | None, run_id: str | None, reason: str) -> int | None:
         """The index of the trace in the page (``None`` when there is no id or no room left)."""
@@ -244,13 +245,14 @@ class _TraceSet:
         key = (trace_id, run)
         if key in self.keys:
             return self.keys[key]
-        if len(self.traces) >= self.limits.traces:
+        if self.count.get(reason, 0) >= (self.limits.slow_traces if reason == "slowest" else self.limits.traces):
             return None
         trace = self._load(trace_id, run, reason)
         if trace is None:
             return None
         self.keys[key] = len(self.traces)
         self.traces.append(trace)
+        self.count[reason] = self.count.get(reason, 0) + 1
         return self.keys[key]
 
     def _load(self, trace_id: str, run_id: str | None, reason: str) -> dict[str, Any] | None:
@@ -315,8 +317,6 @@ def _slowest_traces(conn: sqlite3.Connection, window: Window, filters: Filters, 
     sql = (f"SELECT trace_id, {column_expr('run_id', present)} FROM telemetry_events{where}"
            " ORDER BY latency_ms DESC LIMIT ?")
     for trace_id, run_id in conn.execute(sql, [*params, limits.slow_traces * 3]).fetchall():
-        if sum(1 for t in traces.traces if t["reason"] == "slowest") >= limits.slow_traces:
-            break
         traces.add(trace_id, run_id, "slowest")
 
 

@@ -180,7 +180,8 @@ def _bucket_series(conn: sqlite3.Connection, window: Window, filters: Filters, s
             unknown[b] += count - cost_known
             events[b] += count
             ok[b] += int(good)
-        latencies.append(sorted(row[0] for row in conn.execute(f"SELECT latency_ms FROM telemetry_events{where}", params)))
+        latencies.append(sorted(row[0] for row in conn.execute(f"SELECT latency_ms FROM telemetry_events{where}", params)
+                                if isinstance(row[0], (int, float))))  # a hand-edited row may hold text
     p50, p95 = [], []
     for values in latencies:
         p50.append(_num(percentile(values, 50)))
@@ -247,7 +248,10 @@ class _TraceSet:
             return self.keys[key]
         if self.count.get(reason, 0) >= (self.limits.slow_traces if reason == "slowest" else self.limits.traces):
             return None
-        trace = self._load(trace_id, run, reason)
+        try:
+            trace = self._load(trace_id, run, reason)
+        except (TypeError, ValueError):  # hand-edited rows with text in number columns: not drawn
+            trace = None
         if trace is None:
             return None
         self.keys[key] = len(self.traces)

@@ -50,6 +50,9 @@ class RunReport:
     crashed_workers: dict[str, str] = field(default_factory=dict)
     workers: int = 0
     problems: int = 0
+    #: Events dropped in this run: the larger of what the database holds and what the processes counted
+    #: (a database that cannot be written cannot hold its own drop counts either).
+    dropped: int = 0
     pytest_exit_status: int | None = None
     exit_status: int | None = None
     top: int = 5
@@ -76,6 +79,7 @@ class RunReport:
             "crashed_workers": dict(self.crashed_workers),
             "workers": self.workers,
             "telemetry_problems": self.problems,
+            "dropped_events": self.dropped,
         }
 
     def write_json(self, path: Path) -> None:
@@ -154,8 +158,6 @@ def terminal_lines(report: RunReport, verbosity: int, *, ascii_only: bool = Fals
                     out.append(_plain(f"Slowest tests with telemetry (top {len(slow)}):"))
                     out.extend(_plain(f"  {t.duration_s or 0.0:>9.2f}s  slowest call {_ms(t.max_latency_ms):>9}"
                                       f"  {t.nodeid}") for t in slow)
-        if summary.dropped_events:
-            out.append((f"Dropped events: {format_int(summary.dropped_events)} (never stored)", yellow))
     if verbosity >= 0:
         if report.comparison is not None:
             out.append(_plain(""))
@@ -165,6 +167,8 @@ def terminal_lines(report: RunReport, verbosity: int, *, ascii_only: bool = Fals
                 report.comparison, max_tests=None if verbosity > 0 else report.top or 0))
         if report.compare_note:
             out.append(_plain(report.compare_note))
+    if report.dropped and verbosity >= 0:
+        out.append((f"Dropped events: {format_int(report.dropped)} (never stored)", yellow))
     for worker, error in report.crashed_workers.items():
         out.append((f"worker {worker} crashed ({error}); the events it had not stored are lost", red))
     if report.problems and verbosity >= 0:
@@ -198,8 +202,8 @@ def _one_line(report: RunReport) -> str:
     parts.append(format_usd(summary.total_cost_usd))
     if summary.unknown_cost_events:
         parts.append(f"{format_int(summary.unknown_cost_events)} of unknown cost")
-    if summary.dropped_events:
-        parts.append(f"{format_int(summary.dropped_events)} dropped")
+    if report.dropped:
+        parts.append(f"{format_int(report.dropped)} dropped")
     if report.alerts:
         parts.append(f"{len(report.alerts)} alert{'s' if len(report.alerts) != 1 else ''}")
     return f"telemetry: {', '.join(parts)} (run {report.run_id})"

@@ -181,6 +181,7 @@ class _Role:
         self.rec = get_recorder()
         self._previous: config_module.Settings | None = None
         self._previous_trace: str | None = None
+        self.dropped_before = 0
         self.instrumented: list[str] = []
         self.instrument_note: str | None = None
 
@@ -188,6 +189,7 @@ class _Role:
         rec = self.rec
         self._previous = rec.settings
         self._previous_trace = rec.default_trace
+        self.dropped_before = rec.dropped
         rec.apply(self.settings)
         if self.options.instrument is not None and self.records:
             self._instrument(self.options.instrument)
@@ -402,6 +404,11 @@ class _Reporting(_Role):
     def _local_flush(self) -> None:
         """Store what this process still buffers (overridden where tests run here)."""
 
+    def _counted_drops(self) -> int:
+        """Events this session's processes counted as dropped."""
+        return (self.rec.dropped - self.dropped_before
+                + sum(int(i.get("dropped", 0)) for i in self.worker_info.values()))
+
     def _problems(self) -> int:
         from dev_system.ops.problems import problem_counts
 
@@ -420,6 +427,7 @@ class _Reporting(_Role):
         try:
             self._finish(session, report, pytest_status)
         except Exception as exc:
+            report.dropped = max(report.dropped, self._counted_drops())
             report.errors.append(f"the run's telemetry could not be stored or read ({self.db_path}):"
                                  f" {type(exc).__name__}: {exc}")
             if self.options.gate or self.options.compare_limits:
@@ -481,6 +489,7 @@ class _Reporting(_Role):
 
         self._local_flush()
         report.problems = self._problems()
+        report.dropped = self._counted_drops()
         tests = []
         for nodeid, state in self.outcomes.items():
             f = state.figures or {}
@@ -496,6 +505,7 @@ class _Reporting(_Role):
             window = Window(None, None, f"Run {self.run_id}", "run")
             filters = Filters(run_id=self.run_id)
             summary = report.summary = compute_summary(conn, window, filters)
+            report.dropped = max(report.dropped, summary.dropped_events)
             report.agents = compute_breakdown(conn, window, filters, "agent")
             if self.config.get_verbosity() > 0:
                 report.event_types = compute_breakdown(conn, window, filters, "event_type")
@@ -518,7 +528,7 @@ class _Reporting(_Role):
                 pytest_exit_status=pytest_status, workers=report.workers or None,
                 crashed_workers=dict(self.crashed) or None, gate=self.options.gate or None,
                 gate_failures=list(report.failures) or None, alerts=[a.message for a in report.alerts] or None,
-                dropped_events=summary.dropped_events or None,
+                dropped_events=report.dropped or None,
             )
             report.run = replace(self.run_record, ended_at=time.time(), status=runs.status_for_exit(final),
                                  exit_status=final, metadata=metadata, **counts)
@@ -580,7 +590,10 @@ class SingleProcess(_Recording, _Reporting):
         from dev_system.ops.runs import flush_pending_drops
 
         self.rec.flush()
-        flush_pending_drops(self.rec)
+        try:
+            flush_pending_drops(self.rec)
+        except Exception:  # the database is unusable: the drops stay counted in memory, and shown
+            pass
 
 
 class Controller(_Reporting):
@@ -605,7 +618,10 @@ class Controller(_Reporting):
         from dev_system.ops.runs import flush_pending_drops
 
         self.rec.flush()
-        flush_pending_drops(self.rec)
+        try:
+            flush_pending_drops(self.rec)
+        except Exception:
+            pass
 
 
 class Worker(_Recording):
@@ -620,7 +636,7 @@ class Worker(_Recording):
             self.rec.flush()
             flush_pending_drops(self.rec)
             stats = self.rec.stats()
-            info = {"stored": stats["stored"], "dropped": stats["dropped"]}
+            info = {"stored": stats["stored"], "dropped": stats["dropped"] - self.dropped_before}
         except Exception as exc:
             info = {"error": f"{type(exc).__name__}: {exc}"}
         info["problems"] = sum(problem_counts().values())

@@ -7,7 +7,7 @@ number of points; a click on a trace id opens the trace; hostile strings stay te
 window has no horizontal scroll; the page prints to PDF; screenshots are taken.
 
 Skipped, with the reason, when no Chromium is installed (``apt-get install chromium``). Set
-``DEV_SYSTEM_CHROMIUM`` to use another binary. Regenerate the README picture with
+``DEVTELEMETRY_CHROMIUM`` to use another binary. Regenerate the README picture with
 ``python tests/test_html_report_browser.py docs/report.png``.
 """
 
@@ -40,8 +40,8 @@ from dev_system.ops.queries import Filters  # noqa: E402
 
 
 def find_chromium() -> str | None:
-    """The Chromium binary: ``$DEV_SYSTEM_CHROMIUM``, else ``chromium`` (Debian) or its other names."""
-    explicit = os.environ.get("DEV_SYSTEM_CHROMIUM")
+    """The Chromium binary: ``$DEVTELEMETRY_CHROMIUM``, else ``chromium`` (Debian) or its other names."""
+    explicit = os.environ.get("DEVTELEMETRY_CHROMIUM")
     if explicit:
         return explicit if os.access(explicit, os.X_OK) else None
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
@@ -55,7 +55,7 @@ CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="needs a headless Chromium: install Debian's package (apt-get install -y chromium) "
-           "or set DEV_SYSTEM_CHROMIUM to a Chromium binary",
+           "or set DEVTELEMETRY_CHROMIUM to a Chromium binary",
 )
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -461,5 +461,5 @@ def write_readme_picture(target: Path) -> Path:
 
 if __name__ == "__main__":
     if CHROMIUM is None:
-        sys.exit("no Chromium found: apt-get install -y chromium, or set DEV_SYSTEM_CHROMIUM")
+        sys.exit("no Chromium found: apt-get install -y chromium, or set DEVTELEMETRY_CHROMIUM")
     print(write_readme_picture(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/report.png")))

@@ -6,7 +6,8 @@ loads without a console error, an exception or a CSP violation; every chart draw
 number of points; a click on a trace id opens the trace; hostile strings stay text; a narrow
 window has no horizontal scroll; the page prints to PDF; screenshots are taken.
 
-Skipped, with the reason, when no Chromium is installed (``apt-get install chromium``). Set
+Skipped, with the reason, when no Chromium is installed (``apt-get install chromium``), unless
+``DEVTELEMETRY_REQUIRE_CHROMIUM=1`` (CI), which makes a missing browser a failure. Set
 ``DEVTELEMETRY_CHROMIUM`` to use another binary. Regenerate the README picture with
 ``python tests/test_html_report_browser.py docs/report.png``.
 """
@@ -52,8 +53,10 @@ def find_chromium() -> str | None:
 
 
 CHROMIUM = find_chromium()
+#: CI sets ``DEVTELEMETRY_REQUIRE_CHROMIUM=1`` so that a missing browser fails instead of skipping.
+REQUIRED = os.environ.get("DEVTELEMETRY_REQUIRE_CHROMIUM", "") not in ("", "0")
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
+    CHROMIUM is None and not REQUIRED,
     reason="needs a headless Chromium: install Debian's package (apt-get install -y chromium) "
            "or set DEVTELEMETRY_CHROMIUM to a Chromium binary",
 )
@@ -249,6 +252,9 @@ class Browser:
 
 @pytest.fixture(scope="module")
 def browser():
+    if CHROMIUM is None:
+        pytest.fail("DEVTELEMETRY_REQUIRE_CHROMIUM is set but no Chromium was found: apt-get install -y chromium, "
+                    "or set DEVTELEMETRY_CHROMIUM", pytrace=False)
     instance = Browser(CHROMIUM)
     try:
         yield instance

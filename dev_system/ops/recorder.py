@@ -38,6 +38,10 @@ RAW_FIELDS = (
 _BATCH = 5_000
 #: Seconds :meth:`Recorder.close` waits at exit for a writer busy in a sink.
 CLOSE_WAIT_S = 10.0
+#: Seconds after which a writer that has not come back from a sink counts as stuck (longer than a
+#: database lock is waited for, so slow is not stuck): a full buffer then drops at once instead of
+#: holding each call for a second of back-pressure.
+STUCK_WRITER_S = 30.0
 _WAKE_AT = 2_000
 _LOCKED_RETRIES = 5
 
@@ -223,7 +227,7 @@ class Recorder:
         self.plugin_sinks: list[Any] = []  # from the dev_system_sinks hook (the OTLP exporter, ...)
         self.stored = 0
         self.dropped = 0
-        self.shedding = False
+        self.writer_beat = time.monotonic()  # when the writer last started a round
         self.dropped_by_reason: collections.Counter[str] = collections.Counter()
         self._new_process()
 
@@ -316,6 +320,7 @@ class Recorder:
         with self.lock:
             if self.thread is not None and self.thread.is_alive():
                 return
+            self.writer_beat = time.monotonic()
             self.thread = threading.Thread(target=self._run, name="dev-system-writer", daemon=True)
             self.thread.start()
 
@@ -324,6 +329,7 @@ class Recorder:
         while self.pid == pid:
             self.wake.wait(self.settings.flush_interval_s)
             self.wake.clear()
+            self.writer_beat = time.monotonic()
             if self.buffer:
                 with self.lock:
                     self._drain()
@@ -340,19 +346,17 @@ class Recorder:
     def overflow(self, raw: tuple) -> None:
         """The buffer is full: wait briefly for the writer (back-pressure), else count a drop.
 
-        When a wait ran out without the writer making any room (a sink that hangs, a database
-        locked for long), later calls drop at once until there is room again, instead of each
-        waiting its second: the calls go on at full speed, the drops are counted."""
+        When the writer has been stuck for :data:`STUCK_WRITER_S` (inside a sink that hangs, or
+        waiting for a database locked for long), calls drop at once instead of each waiting its
+        second: they go on at full speed, and the drops are counted."""
         self.wake.set()
-        if self.shedding:
-            if len(self.buffer) >= self.limit:
-                self._count_drop(1, "buffer full")
-                return
-            self.shedding = False
-        deadline = time.monotonic() + 1.0
+        now = time.monotonic()
+        if now - self.writer_beat > STUCK_WRITER_S:
+            self._count_drop(1, "buffer full")
+            return
+        deadline = now + 1.0
         while len(self.buffer) >= self.limit:
             if time.monotonic() > deadline or self.thread is None or not self.thread.is_alive():
-                self.shedding = True
                 self._count_drop(1, "buffer full")
                 return
             time.sleep(0.001)

@@ -108,7 +108,7 @@ class TestTelemetry:
     def events(self) -> list["TelemetryEvent"]:
         """The events so far, oldest delivery first (a copy)."""
         if self._open:
-            get_recorder().flush()
+            get_recorder().flush(store=False)  # seen now; in the database with the writer's next batch
         return list(self._sink.events)
 
     def __iter__(self) -> Iterator["TelemetryEvent"]:
@@ -134,7 +134,7 @@ class TestTelemetry:
     def clear(self) -> None:
         """Forget the events so far (a test can then measure one step on its own)."""
         if self._open:
-            get_recorder().flush()
+            get_recorder().flush(store=False)
         self._sink.events.clear()
 
     # -- totals -----------------------------------------------------------------------------

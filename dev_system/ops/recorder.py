@@ -220,6 +220,8 @@ class Recorder:
         self.redactor = Redactor(self.settings.redact_keys)
         self.max_chars = self.settings.max_value_chars
         self.buffer: collections.deque = collections.deque()
+        #: Events delivered to the other sinks by ``flush(store=False)``, not yet to the database.
+        self.unstored: list[TelemetryEvent] = []
         self.limit = self.settings.buffer_size
         self.wake_at = _WAKE_AT
         self.sinks: list[Any] = []
@@ -249,6 +251,7 @@ class Recorder:
     def after_fork_in_child(self) -> None:
         """Start the child afresh: the parent stores what it had buffered."""
         self.buffer.clear()
+        self.unstored = []
         if self.store_sink is not None:
             # The parent's connection must be neither used nor closed here: keep it alive, unused.
             _INHERITED.append(self.store_sink._conn)
@@ -304,13 +307,13 @@ class Recorder:
     def add_sink(self, sink: Any) -> None:
         """Send every event recorded from now on to ``sink`` as well."""
         with self.lock:
-            self._drain()
+            self._drain(store=False)
             self.sinks.append(sink)
 
     def remove_sink(self, sink: Any) -> None:
         """Stop sending events to ``sink`` (what is buffered is delivered to it first)."""
         with self.lock:
-            self._drain()
+            self._drain(store=False)
             if sink in self.sinks:
                 self.sinks.remove(sink)
 
@@ -330,7 +333,7 @@ class Recorder:
             self.wake.wait(self.settings.flush_interval_s)
             self.wake.clear()
             self.writer_beat = time.monotonic()
-            if self.buffer:
+            if self.buffer or self.unstored:
                 with self.lock:
                     self._drain()
                 if self.flush_wanted.is_set():  # let a waiting flush() take the lock (locks are not fair)
@@ -362,14 +365,30 @@ class Recorder:
             time.sleep(0.001)
         self.buffer.append(raw)
 
-    def flush(self) -> None:
-        """Deliver every buffered event to the sinks now; returns when they have it."""
-        self.flush_wanted.set()
-        with self.lock:
-            self.flush_wanted.clear()
-            self._drain()
+    def flush(self, *, store: bool = True) -> None:
+        """Deliver every buffered event to the sinks now; returns when they have it.
 
-    def _drain(self) -> None:
+        ``store=False``: to every sink but the database, which gets them from the writer thread
+        like any other event (within ``flush_interval_s``). For a caller that only needs to see
+        the events (the pytest plugin after each test), without a database transaction each time.
+        """
+        lock = self.lock
+        if not lock.acquire(blocking=False):  # busy: ask the writer to let go (setting an Event costs)
+            self.flush_wanted.set()
+            lock.acquire()
+            self.flush_wanted.clear()
+        try:
+            self._drain(store)
+        finally:
+            lock.release()
+
+    def _drain(self, store: bool = True) -> None:
+        if store or self.sync:
+            if self.unstored:
+                events, self.unstored = self.unstored, []
+                if self.store_sink is not None:
+                    self._write(self.store_sink, events)
+            store = True
         # Only what is buffered now: threads that keep recording must not keep the writer (and the
         # lock) here for ever, nor keep flush() from returning.
         buffer = self.buffer
@@ -383,9 +402,9 @@ class Recorder:
             except IndexError:
                 pass
             todo -= len(raws)
-            self._deliver(raws)
+            self._deliver(raws, store)
 
-    def _deliver(self, raws: list[tuple]) -> None:
+    def _deliver(self, raws: list[tuple], store: bool = True) -> None:
         events = []
         for raw in raws:
             try:
@@ -396,16 +415,24 @@ class Recorder:
         if not events:
             return
         for sink in list(self.sinks):
-            try:
-                sink.write(events)
-                if sink is self.store_sink:
-                    self.stored += len(events)
-            except (Exception, SystemExit) as exc:  # a sink's sys.exit() must not end the writer thread
-                name = type(sink).__name__
-                report_problem(f"sink:{name}:{type(exc).__name__}",
-                               f"{name} could not store {len(events)} events ({exc}); they are counted as dropped")
-                if sink is self.store_sink:
-                    self._count_drop(len(events), f"store: {type(exc).__name__}: {exc}"[:200])
+            if not store and sink is self.store_sink:
+                self.unstored.extend(events)
+                if len(self.unstored) >= self.wake_at:
+                    self.wake.set()
+                continue
+            self._write(sink, events)
+
+    def _write(self, sink: Any, events: list[TelemetryEvent]) -> None:
+        try:
+            sink.write(events)
+            if sink is self.store_sink:
+                self.stored += len(events)
+        except (Exception, SystemExit) as exc:  # a sink's sys.exit() must not end the writer thread
+            name = type(sink).__name__
+            report_problem(f"sink:{name}:{type(exc).__name__}",
+                           f"{name} could not store {len(events)} events ({exc}); they are counted as dropped")
+            if sink is self.store_sink:
+                self._count_drop(len(events), f"store: {type(exc).__name__}: {exc}"[:200])
 
     def _count_drop(self, count: int, reason: str) -> None:
         self.dropped += count
@@ -460,7 +487,7 @@ class Recorder:
             "stored": self.stored,
             "dropped": self.dropped,
             "dropped_by_reason": dict(self.dropped_by_reason),
-            "buffered": len(self.buffer),
+            "buffered": len(self.buffer) + len(self.unstored),
             "db_path": str(self.store_sink.path) if self.store_sink else None,
         }
 

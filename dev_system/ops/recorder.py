@@ -248,6 +248,23 @@ class Recorder:
         self.thread: threading.Thread | None = None
         self.pid = os.getpid()
 
+    def before_fork(self) -> None:
+        """Let the writer finish the batch it is writing before the process forks (waiting at most
+        :data:`CLOSE_WAIT_S`). A child forked in the middle of a write transaction inherits the
+        parent's connection with SQLite's in-process record of holding the write lock: the child's
+        own connection to the same file then finds the database busy for ever."""
+        self.flush_wanted.set()
+        try:
+            self._fork_locked = self.lock.acquire(timeout=CLOSE_WAIT_S)
+        except BaseException:
+            self._fork_locked = False
+        self.flush_wanted.clear()
+
+    def after_fork_in_parent(self) -> None:
+        if getattr(self, "_fork_locked", False):
+            self._fork_locked = False
+            self.lock.release()
+
     def after_fork_in_child(self) -> None:
         """Start the child afresh: the parent stores what it had buffered."""
         self.buffer.clear()
@@ -614,5 +631,6 @@ def _initial_configure() -> None:
 
 atexit.register(_RECORDER.close)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_RECORDER.after_fork_in_child)
+    os.register_at_fork(before=_RECORDER.before_fork, after_in_parent=_RECORDER.after_fork_in_parent,
+                        after_in_child=_RECORDER.after_fork_in_child)
 _initial_configure()

@@ -569,7 +569,7 @@ def test_3():
     run = last_run(db)
     assert [r[0] for r in query(db, "SELECT nodeid FROM test_results WHERE run_id = ?", run["run_id"])] == [
         "test_x.py::test_2"]
-    third = project.runpytest(*args, "-p", "no:cacheprovider")
+    third = project.runpytest(*args, "-p", "no:cacheprovider", "-p", "no:xdist")
     third.assert_outcomes(passed=2, failed=1)
     assert "Warning" not in third.stdout.str()
 

@@ -204,3 +204,27 @@ def test_status_and_run_ids() -> None:
     first, second = runs.new_run_id(T0), runs.new_run_id(T0)
     assert first != second and first[:15] == second[:15]
     assert runs.tests_digest(["b", "a", "a"]) == runs.tests_digest(["a", "b"])
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+_amount = st.floats(min_value=0, max_value=1e6, allow_nan=False)
+
+
+@given(before=_amount, after=_amount, tight=st.floats(0, 1e3), extra=st.floats(0, 1e3), relative=st.booleans())
+def test_regressions_only_for_growth_and_monotone_in_the_limit(before: float, after: float, tight: float,
+                                                               extra: float, relative: bool) -> None:
+    base, new = runs.RunRecord("base", T0), runs.RunRecord("new", T0 + 1)
+    totals = {name: compare.Change(name, 1, 1) for name in compare.TOTALS}
+    totals["cost"] = compare.Change("cost", before, after)
+    comparison = compare.Comparison(base, new, totals)
+
+    def fails(limit: float) -> bool:
+        return bool(compare.regressions(comparison, [compare.Limit("cost", limit, relative)]))
+
+    if after <= before:
+        assert not fails(tight)  # a decrease, or no change, is never a regression
+    if fails(tight + extra):
+        assert fails(tight)  # whatever fails a loose limit fails a tighter one
+    if not relative and after - before > tight * (1 + 1e-6) + 1e-9:
+        assert fails(tight)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from eventgen import event, write_events
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dev_system.cli import main as cli_main
 from dev_system.ops import compare, runs, store
@@ -204,9 +206,6 @@ def test_status_and_run_ids() -> None:
     first, second = runs.new_run_id(T0), runs.new_run_id(T0)
     assert first != second and first[:15] == second[:15]
     assert runs.tests_digest(["b", "a", "a"]) == runs.tests_digest(["a", "b"])
-
-
-from hypothesis import given, strategies as st  # noqa: E402
 
 _amount = st.floats(min_value=0, max_value=1e6, allow_nan=False)
 

@@ -145,7 +145,11 @@ def start(config: pytest.Config) -> None:
     else:
         from dev_system.ops.runs import new_run_id
 
-        settings, options = resolve(config, new_run_id())
+        try:  # CI shards share one run through DEV_SYSTEM_RUN_ID; a bad value is reported by resolve()
+            shared = config_module.from_environment().get("run_id")
+        except config_module.ConfigError:
+            shared = None
+        settings, options = resolve(config, shared or new_run_id())
         if not settings.enabled:
             config.pluginmanager.register(_SwitchedOff(), RUN_PLUGIN)
             return

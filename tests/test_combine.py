@@ -394,8 +394,6 @@ def test_real_pytest_runs_combined_and_reported(pytester: pytest.Pytester) -> No
         assert json.loads(report.stdout)["events"] == calls
 
 
-@pytest.mark.xfail(strict=True, reason="the pytest plugin does not take the run id from DEV_SYSTEM_RUN_ID yet "
-                                       "(pytest_devtelemetry/session.py start() always calls new_run_id())")
 def test_real_pytest_jobs_sharing_a_run_id_are_one_run(pytester: pytest.Pytester, monkeypatch) -> None:
     monkeypatch.setenv("DEV_SYSTEM_RUN_ID", "ci-7")
     shard_a = pytest_shard(pytester, "alpha", 3, fail=False)

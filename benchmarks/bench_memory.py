@@ -1,7 +1,7 @@
 """memory.rss_growth_mb: resident memory growth while one thread records N events flat out.
 
 A fresh interpreter records 10,000 events first (imports done, database open, caches warm), then
-the kernel's peak-RSS mark is reset and 1,000,000 events are recorded (``--quick``: 300,000; the
+the kernel's peak-RSS mark is reset and 1,000,000 events are recorded (``--quick``: 200,000; the
 buffer is full long before either) with the default decorator (three small arguments captured)
 as fast as the thread can call. The figure is the peak RSS during that run minus the RSS before
 it. The buffer is bounded (``buffer_size``, 50,000 records): when the writer falls behind, the
@@ -28,7 +28,7 @@ def measure(quick: bool, scratch: Path) -> dict:
     from dev_system.ops import telemetry
     from dev_system.ops.recorder import get_recorder
 
-    n = 300_000 if quick else 1_000_000
+    n = 200_000 if quick else 1_000_000
     settings = telemetry.configure(enabled=True, db_path=scratch / "memory.db")
     fn = telemetry.telemetry_decorator("bench", "tool_call")(target)
     for _ in range(10_000):

@@ -87,7 +87,7 @@ def measure(quick: bool, scratch: Path) -> dict:
     py = [sys.executable, "-m", "pytest", "-q"]
     plain_cmd = py + ["-p", "no:devtelemetry"]
     telemetry_cmd = py + ["--telemetry", "--telemetry-db", str(db)]
-    repeats = 2 if quick else 7
+    repeats = 3 if quick else 9
 
     run(plain_cmd, suite)  # warm: bytecode caches, the database created
     run(telemetry_cmd, suite)
@@ -106,7 +106,7 @@ def measure(quick: bool, scratch: Path) -> dict:
     imports = [import_ms(scratch) for _ in range(5 if quick else 15)]
 
     with_plugin, without = [], []
-    for _ in range(5 if quick else 15):
+    for _ in range(3 if quick else 15):
         with_plugin.append(run(py + ["--co"], empty))
         without.append(run(py + ["--co", "-p", "no:devtelemetry"], empty))
 

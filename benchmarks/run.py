@@ -107,7 +107,8 @@ def table(results: dict, errors: dict[str, str]) -> tuple[str, bool]:
             target_rows.append([t.name, t.shown, "", t.limit_text(), verdict])
             continue
         all_pass &= ok
-        shown = f"{value:.2f} {t.unit}" if t.unit != "x" else f"{value:.2f}x"
+        number = f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
+        shown = f"{number} {t.unit}" if t.unit != "x" else f"{number}x"
         target_rows.append([t.name, t.shown, shown, t.limit_text(), "PASS" if ok else "FAIL"])
     figures = tabulate([r[:2] for r in rows], headers=["figure", "median"], tablefmt="github", disable_numparse=True)
     targets = tabulate(target_rows, headers=["target", "measure", "value", "limit", "result"], tablefmt="github",

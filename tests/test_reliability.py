@@ -604,3 +604,44 @@ def test_a_database_locked_by_another_writer_delays_no_call(tmp_path):
     flush()
     assert rows(db) == 5000 and stats()["dropped"] == dropped_before
     note_fault("database write-locked by another process for 2 s", recorded=5000, stored=rows(db))
+
+
+class BrokenPlugin:
+    """A ``dev_system`` plugin whose every hook raises."""
+
+    from dev_system.ops.hookspecs import hookimpl
+
+    @hookimpl
+    def dev_system_sinks(self, settings):
+        raise RuntimeError("plugin cannot make its sink")
+
+    @hookimpl
+    def dev_system_alerts(self, summary, thresholds):
+        raise RuntimeError("plugin rule crashed")
+
+
+def test_plugin_hooks_that_raise_leave_recording_and_reports_working(tmp_path, capsys):
+    from dev_system import cli
+    from dev_system.ops.hookspecs import get_plugin_manager
+
+    manager = get_plugin_manager()
+    plugin = BrokenPlugin()
+    manager.register(plugin, name="broken-for-test")
+    try:
+        db = tmp_path / "t.db"
+        with pytest.warns(TelemetryWarning, match="plugin"):
+            configure(enabled=True, db_path=db)
+        failing = telemetry_decorator(agent_name="svc")(lambda: 1 / 0)
+        for _ in range(5):
+            with pytest.raises(ZeroDivisionError):
+                failing()
+        flush()
+        assert rows(db) == 5
+        capsys.readouterr()
+        code = cli.main(["metrics", "--period", "all", "--db", str(db)])
+        out, err = capsys.readouterr()
+    finally:
+        manager.unregister(name="broken-for-test")
+    assert code == 0 and "Low success rate: 0.0%" in out  # the built-in alerts are still there
+    assert "plugin" in err and err.count("\n") == 1
+    note_fault("plugin hooks (sinks, alert rules) that raise", recorded=5, stored=5, count=2)

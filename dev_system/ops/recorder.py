@@ -43,6 +43,8 @@ CLOSE_WAIT_S = 10.0
 #: holding each call for a second of back-pressure.
 STUCK_WRITER_S = 30.0
 _WAKE_AT = 2_000
+#: Flush intervals an event delivered by ``flush(store=False)`` may wait for the database.
+_UNSTORED_WAIT = 10
 _LOCKED_RETRIES = 5
 
 # The writer's per-event work, made cheap. json.dumps(..., ensure_ascii=False, allow_nan=False)
@@ -222,6 +224,7 @@ class Recorder:
         self.buffer: collections.deque = collections.deque()
         #: Events delivered to the other sinks by ``flush(store=False)``, not yet to the database.
         self.unstored: list[TelemetryEvent] = []
+        self.unstored_since = 0.0
         self.limit = self.settings.buffer_size
         self.wake_at = _WAKE_AT
         self.sinks: list[Any] = []
@@ -350,9 +353,13 @@ class Recorder:
             self.wake.wait(self.settings.flush_interval_s)
             self.wake.clear()
             self.writer_beat = time.monotonic()
-            if self.buffer or self.unstored:
+            # Events some flush(store=False) left for the database go there in larger batches.
+            unstored = self.unstored
+            store = not unstored or len(unstored) + len(self.buffer) >= self.wake_at or (
+                time.monotonic() - self.unstored_since >= _UNSTORED_WAIT * self.settings.flush_interval_s)
+            if self.buffer or unstored and store:
                 with self.lock:
-                    self._drain()
+                    self._drain(store)
                 if self.flush_wanted.is_set():  # let a waiting flush() take the lock (locks are not fair)
                     time.sleep(0.001)
 
@@ -386,8 +393,9 @@ class Recorder:
         """Deliver every buffered event to the sinks now; returns when they have it.
 
         ``store=False``: to every sink but the database, which gets them from the writer thread
-        like any other event (within ``flush_interval_s``). For a caller that only needs to see
-        the events (the pytest plugin after each test), without a database transaction each time.
+        in larger batches (when ``wake_at`` of them wait, or after ``_UNSTORED_WAIT`` flush
+        intervals), from the next ``flush()`` or at exit. For a caller that only needs to see the
+        events (the pytest plugin after each test), without a database transaction each time.
         """
         lock = self.lock
         if not lock.acquire(blocking=False):  # busy: ask the writer to let go (setting an Event costs)
@@ -433,6 +441,8 @@ class Recorder:
             return
         for sink in list(self.sinks):
             if not store and sink is self.store_sink:
+                if not self.unstored:
+                    self.unstored_since = time.monotonic()
                 self.unstored.extend(events)
                 if len(self.unstored) >= self.wake_at:
                     self.wake.set()

@@ -315,3 +315,61 @@ def test_settings_and_stored_data_are_read_as_data(tmp_path, monkeypatch):
                  ["trace", payload], ["export", "--run", payload]):
         cli.main(argv)
     assert not marker.exists()
+
+
+PYTEST_LEAK_TESTS = '''
+import os
+import pytest
+from dev_system.ops.telemetry import telemetry_decorator
+
+KEY = os.environ["OPENAI_API_KEY"]
+
+
+@telemetry_decorator(agent_name="app", event_type="model_call")
+def ask(prompt, client_config):
+    raise PermissionError(f"401: Incorrect API key provided: {client_config['key']}")
+
+
+@telemetry_decorator(agent_name="app")
+def tool(token_value, headers):
+    return headers
+
+
+def test_calls():
+    tool(KEY, {"Authorization": f"Bearer {KEY}"})
+    with pytest.raises(PermissionError):
+        ask(f"use {KEY}", {"key": KEY})
+'''
+
+PARAMETRIZED_BY_THE_KEY = '''
+
+@pytest.mark.parametrize("key", [KEY])
+def test_with_the_key_as_a_parameter(key):
+    tool("x", {})
+'''
+
+
+def _pytest_run_leaks(pytester, tests: str, events: int) -> bool:
+    secret = SHAPES["openai project"]
+    pytester.makepyfile(test_leak=tests)
+    pytester.makefile(".toml", pyproject="[tool.dev-system]\n")
+    pytester._monkeypatch.setenv("OPENAI_API_KEY", secret)
+    result = pytester.runpytest_subprocess("--telemetry", "--telemetry-db=t.db", "-p", "no:cacheprovider")
+    assert result.ret == 0, result.stdout.str()
+    with sqlite3.connect(pytester.path / "t.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM telemetry_events").fetchone()[0] == events
+    files = [p for p in pytester.path.iterdir() if p.name.startswith("t.db")]
+    return secret.encode() in b"".join(p.read_bytes() for p in files)
+
+
+def test_a_pytest_run_never_stores_a_key_from_its_environment(pytester):
+    """A test session with the key in its environment, in the arguments of recorded calls and in
+    the errors they raise: no byte of the database holds it."""
+    assert not _pytest_run_leaks(pytester, PYTEST_LEAK_TESTS, 2)
+    note_fault("security: a pytest --telemetry run with the key in its environment", recorded=2, stored=2)
+
+
+@pytest.mark.xfail(strict=True, reason="helper-3 (plugin): a test id holding a key (parametrized by it) is stored "
+                   "raw as the events' trace_id and as test_results.nodeid; ids are not redacted")
+def test_a_key_in_a_test_id_is_not_stored(pytester):
+    assert not _pytest_run_leaks(pytester, PYTEST_LEAK_TESTS + PARAMETRIZED_BY_THE_KEY, 3)

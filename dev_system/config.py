@@ -150,6 +150,8 @@ def _convert(key: str, value: Any, where: str) -> Any:
                 raise ValueError(value)
             if key == "sample_rate" and not 0.0 <= number <= 1.0:
                 raise ValueError(value)
+            if key == "flush_interval_s" and number <= 0:  # 0 or less made the writer spin a core
+                raise ValueError(value)
             return number
         if key in _INT_KEYS:
             number = int(value)
@@ -161,12 +163,24 @@ def _convert(key: str, value: Any, where: str) -> Any:
                 value = [part.strip() for part in value.split(",") if part.strip()]
             return tuple(str(part) for part in value)
         if key == "db_path":
+            if not str(value).strip():  # Path("") is the working directory, not a database
+                raise ValueError(value)
             return Path(value).expanduser()
         if key == "prices":
             return _parse_prices(value, where)
         return str(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: invalid value {value!r} for {key.replace('_', '-')}") from exc
+
+
+def _price(value: Any) -> float:
+    """A price in USD per million tokens: a finite number, 0 or more (NaN, inf and -1 are refused)."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    number = float(value)
+    if not (number >= 0 and number != float("inf")):
+        raise ValueError(value)
+    return number
 
 
 def _parse_prices(table: Any, where: str) -> dict[str, ModelPrice]:
@@ -177,9 +191,8 @@ def _parse_prices(table: Any, where: str) -> dict[str, ModelPrice]:
         if not isinstance(entry, dict) or "input" not in entry or "output" not in entry:
             raise ConfigError(f"{where}: prices.{model} needs 'input' and 'output' (USD per million tokens)")
         cached = entry.get("cached-input", entry.get("cached_input"))
-        prices[str(model)] = ModelPrice(
-            float(entry["input"]), float(entry["output"]), None if cached is None else float(cached)
-        )
+        values = [_price(entry["input"]), _price(entry["output"]), None if cached is None else _price(cached)]
+        prices[str(model)] = ModelPrice(*values)
     return prices
 
 
@@ -217,6 +230,8 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         if not name.startswith("DEV_SYSTEM_"):
             continue
         key = _ALIASES.get(name[len("DEV_SYSTEM_"):].lower(), name[len("DEV_SYSTEM_"):].lower())
+        if key == "db_path" and not value.strip():
+            continue  # DEV_SYSTEM_DB_PATH= (set but empty, as CI files often leave it): not set
         if key in _FIELDS and key != "prices":
             values[key] = _convert(key, value, f"environment {name}")
     return values

@@ -479,3 +479,44 @@ def test_reports_skip_unusable_rows_and_say_so(hand_edited, capsys):
     assert re.search(r"skipp", out + err)
     code, out, err = run_cli(capsys, "events", "--db", str(hand_edited))
     assert code == 0 and re.search(r"skipp", out + err)
+
+
+# --- settings --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, value", [
+    ("DEV_SYSTEM_FLUSH_INTERVAL_S", "0"), ("DEV_SYSTEM_FLUSH_INTERVAL_S", "-1"),
+    ("DEV_SYSTEM_FLUSH_INTERVAL_S", "nan"), ("DEV_SYSTEM_SAMPLE_RATE", "1.5"), ("DEV_SYSTEM_BUFFER_SIZE", "0"),
+    ("DEV_SYSTEM_MAX_VALUE_CHARS", "-5"), ("DEV_SYSTEM_TELEMETRY", "maybe"), ("DEV_SYSTEM_SYNC", "2"),
+    ("DEV_SYSTEM_SUCCESS_RATE_MIN", "inf"),
+])
+def test_unusable_settings_are_refused_in_one_line_naming_them(tmp_path, name, value):
+    """A flush interval of 0 or less used to make the writer spin a whole core."""
+    from dev_system import config
+
+    with pytest.raises(config.ConfigError) as info:
+        config.load(cwd=tmp_path, environ={name: value})
+    message = str(info.value)
+    assert "\n" not in message and name in message
+    note_fault("bad input: unusable setting")
+
+
+@pytest.mark.parametrize("table", [
+    'input = nan\noutput = 1', 'input = 1\noutput = -1', 'input = inf\noutput = 1', 'input = "cheap"\noutput = 1',
+    'input = true\noutput = 1', 'output = 1', 'input = 1\noutput = 1\ncached-input = -0.5',
+])
+def test_unusable_prices_are_refused(tmp_path, table):
+    from dev_system import config
+
+    (tmp_path / "pyproject.toml").write_text(f'[tool.dev-system.prices."m"]\n{table}\n')
+    with pytest.raises(config.ConfigError) as info:
+        config.load(cwd=tmp_path, environ={})
+    assert "\n" not in str(info.value) and "prices" in str(info.value)
+    note_fault("bad input: unusable model price")
+
+
+def test_a_set_but_empty_database_path_in_the_environment_means_unset(tmp_path):
+    from dev_system import config
+
+    assert config.load(cwd=tmp_path, environ={"DEV_SYSTEM_DB_PATH": " "}).db_path == tmp_path / config.DB_RELATIVE
+    with pytest.raises(config.ConfigError):
+        config.load({"db_path": ""}, cwd=tmp_path, environ={})

@@ -531,6 +531,9 @@ class Recorder:
                                        f"{CLOSE_WAIT_S:g} s at exit")
                 return
             try:
+                # Recording ends here: daemon threads still calling decorated functions while the
+                # interpreter exits are not recorded, rather than recorded into a buffer no one writes.
+                self.on = False
                 self._drain()
                 if self.store_sink is not None and self.store_sink.pending_drops:
                     try:  # drops after the last write would otherwise never reach the database

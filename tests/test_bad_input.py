@@ -342,10 +342,12 @@ def cli_files(tmp_path_factory) -> dict[str, str]:
             "newline": str(tmp / "new\nline.db"), "escape": str(tmp / "\x1b[31mred.db")}
 
 
-COMMANDS = ["init", "metrics", "events", "trace", "export", "prune", "nope", "--help", "-h", "--version", ""]
+COMMANDS = ["init", "metrics", "events", "trace", "export", "prune", "combine", "report", "runs", "compare",
+            "nope", "--help", "-h", "--version", ""]
 FLAGS = ["--period", "--by", "--format", "--fail-on-alert", "--success-rate-min", "--p95-latency-ms-max",
          "--daily-cost-usd-max", "--agent", "--event-type", "--function", "--trace", "--run", "--db", "--failed",
-         "--limit", "--output", "-o", "--older-than", "--dry-run", "--telemetry", "--", "-", "--bogus", "-x"]
+         "--limit", "--output", "-o", "--older-than", "--dry-run", "--telemetry", "--", "-", "--bogus", "-x",
+         "--into", "--baseline", "--branch", "--fail", "--html", "--title", "--tests", "--quiet", "--endpoint"]
 VALUES = ["1d", "7d", "24h", "30m", "2w", "today", "all", "0d", "-1d", "1e3d", "1.5d", "9999999d",
           "1 d", "", " ", "d", "7", "nan", "inf", "-inf", "1e309", "-5", "0", "1e-400", "text", "json", "csv",
           "markdown", "jsonl", "xml", "agent", "day", "model", "error_type", "colour", "a\nb", "\x1b[31m",
@@ -375,7 +377,7 @@ def _check_outcome(code: int, out: str, err: str, argv: list[str], *, inert: boo
             assert not _control_chars(err.rstrip("\n")), (argv, err)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(argv=argv_strategy)
 @example(argv=("metrics", ["--db", "{newline}"]))
 @example(argv=("events", ["--db", "{escape}"]))
@@ -389,6 +391,28 @@ def test_fuzzed_command_lines_answer_or_fail_in_one_line(cli_files, capsys, monk
     code, out, err = run_cli(capsys, *full)
     _check_outcome(code, out, err, full)
     note_fault("bad input: fuzzed dev-system command line")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(["metrics", "events", "export", "report", "runs", "compare", "trace", "prune"]),
+       pairs=st.lists(st.tuples(st.sampled_from(FLAGS), st.sampled_from(VALUES)), max_size=3),
+       positional=st.lists(st.sampled_from(VALUES), max_size=2))
+def test_fuzzed_flags_on_a_real_database_answer_or_fail_in_one_line(cli_files, capsys, monkeypatch, tmp_path_factory,
+                                                                    command, pairs, positional):
+    """Well-formed commands on a real database with one to three odd flag values: deeper than the
+    parser. Writing commands get a copy of the database."""
+    import shutil
+
+    monkeypatch.chdir(cli_files["tmp"])
+    db = tmp_path_factory.mktemp("copy") / "good.db"
+    shutil.copy(cli_files["good"], db)
+    argv = [command, *[a.format(**cli_files) if "{" in a and "}" in a else a for a in positional]]
+    for flag, value in pairs:
+        argv += [flag, value.format(**cli_files) if "{" in value and "}" in value else value]
+    argv += ["--db", str(db)]
+    code, out, err = run_cli(capsys, *argv)
+    _check_outcome(code, out, err, argv)
+    note_fault("bad input: fuzzed flags of a well-formed command on a real database")
 
 
 @pytest.mark.xfail(strict=True, reason="helper-1 (cli.py): argparse's messages echo a bad argument raw "

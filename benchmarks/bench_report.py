@@ -2,7 +2,8 @@
 
 The database is generated once (plausible agents, functions, models, 8% failures, 2% unknown
 costs, log-normal latencies) and cached in ``benchmarks/.cache/``; it is made again when it is
-more than a day old, so that the 7-day window always holds about 7/30 of it.
+more than a day old or was made with another schema version, so that the 7-day window always
+holds about 7/30 of it.
 
 - ``report.ours_ms``: ``dev-system metrics --period 7d --db ...`` run in this process (argument
   parsing, read-only open, summary, alerts, the text report), interpreter start excluded.
@@ -10,7 +11,7 @@ more than a day old, so that the 7-day window always holds about 7/30 of it.
   them by hand; the percentiles by ``ORDER BY latency_ms LIMIT 1 OFFSET n``.
 
 Both run alternately on the same file with a warm page cache; figures are medians. The two
-results are checked against each other (events, failures, cost, top agent).
+results are checked against each other (events, top agent, cost, p95).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def generate(path: Path, n: int, days: int, now: float) -> None:
     os.replace(tmp, path)
     for suffix in ("-wal", "-shm"):
         Path(str(tmp) + suffix).unlink(missing_ok=True)
-    path.with_suffix(".json").write_text(json.dumps({"events": n, "days": days, "generated_at": now}))
+    path.with_suffix(".json").write_text(json.dumps({"events": n, "days": days, "generated_at": now,
+                                                     "schema": store.SCHEMA_VERSION}))
 
 
 def cached_db() -> tuple[Path, float]:
@@ -89,7 +91,10 @@ def cached_db() -> tuple[Path, float]:
     meta = path.with_suffix(".json")
     try:
         info = json.loads(meta.read_text())
-        fresh = path.is_file() and info["events"] == EVENTS and time.time() - info["generated_at"] < MAX_AGE_S
+        from dev_system.ops import store
+
+        fresh = (path.is_file() and info["events"] == EVENTS and info.get("schema") == store.SCHEMA_VERSION
+                 and time.time() - info["generated_at"] < MAX_AGE_S)
     except (OSError, ValueError, KeyError):
         fresh = False
     if fresh:

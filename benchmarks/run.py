@@ -72,7 +72,7 @@ FIGURES = [
     ("writer.concurrent_events_per_s", "/s"), ("writer.caller_max_us_db_locked", "us"), ("writer.db_lock_ms", "ms"),
     ("memory.rss_growth_mb", "MB"), ("memory.events", ""), ("memory.dropped", ""),
     ("report.ours_ms", "ms"), ("report.naive_sql_ms", "ms"), ("report.window_events", ""),
-    ("pytest.plain_s", "s"), ("pytest.telemetry_s", "s"), ("pytest.import_ms", "ms"), ("pytest.start_delta_ms", "ms"),
+    ("pytest.plain_s", "s"), ("pytest.telemetry_s", "s"), ("pytest.paired_ratio", "x"), ("pytest.import_ms", "ms"), ("pytest.start_delta_ms", "ms"),
 ]
 
 

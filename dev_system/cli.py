@@ -3,7 +3,10 @@
 A thin front end: the figures come from :mod:`dev_system.ops.metrics`, the alerts from
 :mod:`dev_system.ops.alerts`, the layout from :mod:`dev_system.ops.report`. Exit status: 0 done,
 1 an alert fired under ``--fail-on-alert`` (or a trace was not found), 2 bad input — always one
-line on stderr, never a traceback. Reading commands open the database read-only.
+line on stderr, never a traceback. Reading commands open the database read-only. Everything
+written for people (text, Markdown, tables, messages) goes through
+:func:`~dev_system.ops.formatting.printable`, so a stored name or a typed argument holding ESC,
+BEL or CR shows as an escape; JSON and CSV are written exact.
 """
 
 from __future__ import annotations
@@ -164,9 +167,19 @@ def _filters(args: argparse.Namespace) -> Any:
                    trace_id=args.trace, run_id=args.run)
 
 
-def _write(text: str) -> None:
-    sys.stdout.write(text)
+def _write(text: str, *, exact: bool = False) -> None:
+    """Write ``text`` to stdout; control characters as visible escapes unless ``exact`` (CSV)."""
+    from dev_system.ops.formatting import printable
+
+    sys.stdout.write(text if exact else printable(text, keep_newlines=True))
     sys.stdout.flush()
+
+
+def _error(text: str) -> None:
+    """One line on stderr, control characters (a newline too) as visible escapes."""
+    from dev_system.ops.formatting import printable
+
+    print(printable(text), file=sys.stderr)
 
 
 def _ascii_only() -> bool:
@@ -250,7 +263,7 @@ def _safe_rules() -> list[Any]:
             try:
                 return list(rule(summary, thresholds) or ())
             except Exception as exc:  # a broken plugin must not hide the built-in alerts
-                print(f"{PROG}: warning: an alert plugin failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                _error(f"{PROG}: warning: an alert plugin failed: {type(exc).__name__}: {exc}")
                 return []
         return run
 
@@ -275,7 +288,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     if args.format == "json":
         _write(report.render_json(summary, alerts, thresholds, breakdown))
     elif args.format == "csv":
-        _write(report.render_csv(summary, alerts, breakdown))
+        _write(report.render_csv(summary, alerts, breakdown), exact=True)
     elif args.format == "markdown":
         text = report.render_markdown(summary, alerts, breakdown)
         if _ascii_only():
@@ -320,7 +333,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     if not events:
-        print(f"{PROG}: no events with trace id {args.trace_id!r} in {_db_path(args)}", file=sys.stderr)
+        _error(f"{PROG}: no events with trace id {args.trace_id!r} in {_db_path(args)}")
         return 1
     if args.format == "json":
         _write(report.trace_json(events))
@@ -349,7 +362,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                     count = write(events, handle)
             except OSError as exc:
                 raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-            print(f"Exported {count:,} event{'' if count == 1 else 's'} to {args.output}", file=sys.stderr)
+            _error(f"Exported {count:,} event{'' if count == 1 else 's'} to {args.output}")
     finally:
         conn.close()
     return 0
@@ -432,11 +445,10 @@ def _export_otlp(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     if outcome.failed:
-        print(f"{PROG}: error: {outcome.endpoint} did not accept {outcome.failed:,} of "
-              f"{outcome.sent + outcome.failed:,} spans (unreachable, slow or refusing); {outcome.sent:,} sent",
-              file=sys.stderr)
+        _error(f"{PROG}: error: {outcome.endpoint} did not accept {outcome.failed:,} of "
+               f"{outcome.sent + outcome.failed:,} spans (unreachable, slow or refusing); {outcome.sent:,} sent")
         return 1
-    print(f"Exported {outcome.sent:,} span{'' if outcome.sent == 1 else 's'} to {outcome.endpoint}", file=sys.stderr)
+    _error(f"Exported {outcome.sent:,} span{'' if outcome.sent == 1 else 's'} to {outcome.endpoint}")
     return 0
 
 

@@ -576,8 +576,10 @@ class _Reporting(_Role):
             return
         if verbosity >= 0:
             terminalreporter.write_sep("-", "telemetry")
-        for text, markup in lines:
-            terminalreporter.write_line(text, **markup)
+        from dev_system.ops.formatting import printable
+
+        for text, markup in lines:  # a stored name or test id holding ESC/CR shows as an escape
+            terminalreporter.write_line(printable(text), **markup)
 
 
 def _can_print_emoji(terminalreporter: Any) -> bool:

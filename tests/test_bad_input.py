@@ -293,8 +293,6 @@ def test_hostile_filter_flags_select_exactly_and_are_data(recording, capsys, nam
     assert code == 0 and json.loads(out) == []
 
 
-@pytest.mark.xfail(strict=True, reason="helper-1 (report.py/cli.py): text output writes stored names raw, so an "
-                   "agent name, error message or trace id holding ESC/BEL/CR sequences reaches the terminal")
 def test_text_reports_neutralise_terminal_control_characters(recording, capsys):
     names = [n for n in HOSTILE_NAMES if _control_chars(n)]
 

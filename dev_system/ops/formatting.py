@@ -44,3 +44,24 @@ def format_crossing(fmt: Callable[..., str], value: float, threshold: float, dig
         if shown != limit:
             return shown, limit
     return repr(value), repr(threshold)
+
+
+def _escape(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+#: C0 and C1 control characters, DEL, the bidirectional overrides and isolates, and lone
+#: surrogates (a command-line byte that is not UTF-8): each becomes a visible escape such as ``\x1b``.
+_UNSAFE = [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A), *range(0xD800, 0xE000)]
+_PRINTABLE = {code: _escape(code) for code in _UNSAFE} | {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
+_PRINTABLE_LINES = {code: text for code, text in _PRINTABLE.items() if code != 0x0A}
+
+
+def printable(text: object, *, keep_newlines: bool = False) -> str:
+    """``text`` safe to show on a terminal: control characters (ESC, BEL, CR, ...), bidi overrides
+    and lone surrogates written as visible escapes (``\\x1b``), so a stored name cannot move the
+    cursor, retitle the window or split a line. ``keep_newlines`` keeps ``\\n`` (for whole reports).
+
+    For human-readable output only: JSON, CSV and JSON lines keep values exact.
+    """
+    return str(text).translate(_PRINTABLE_LINES if keep_newlines else _PRINTABLE)

@@ -2,7 +2,9 @@
 
 Knows nothing of SQLite: it is given :class:`~dev_system.ops.metrics.Summary` objects, alerts and
 events. Every format is made from the same values (text and Markdown round them for people;
-JSON and CSV keep them whole for machines), so they agree with each other.
+JSON and CSV keep them whole for machines), so they agree with each other. Text and Markdown
+write stored names through :func:`~dev_system.ops.formatting.printable`: a control character in
+an agent name, an error message or a trace id is shown as an escape, never sent to the terminal.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Iterable, Sequence, TextIO
 
 from dev_system.ops.alerts import Alert, Thresholds
 from dev_system.ops.events import EVENT_COLUMNS, TelemetryEvent
-from dev_system.ops.formatting import format_int, format_ms, format_percent, format_usd, plural
+from dev_system.ops.formatting import format_int, format_ms, format_percent, format_usd, plural, printable
 from dev_system.ops.metrics import BreakdownRow, Summary
 
 FORMATS = ("text", "json", "markdown", "csv")
@@ -50,7 +52,7 @@ def summary_lines(summary: Summary) -> list[tuple[str, str]]:
     ]
     if summary.unknown_cost_events:
         lines.append(("Unknown Cost", f"{plural(summary.unknown_cost_events, 'event')} (not in the total)"))
-    lines.append(("Top Agent", summary.top_agent or "n/a"))
+    lines.append(("Top Agent", "n/a" if summary.top_agent is None else printable(summary.top_agent)))
     lines.append(("Failed Calls", format_int(summary.failures)))
     return lines
 
@@ -65,13 +67,14 @@ def render_text(summary: Summary, alerts: Sequence[Alert], breakdown: tuple[str,
         for label, value in summary_lines(summary):
             out.append(f"{label}: {value}")
             if label == "Failed Calls":
-                out.extend(f"  {name}: {format_int(count)}" for name, count in summary.failures_by_error_type.items())
+                out.extend(f"  {printable(name)}: {format_int(count)}"
+                           for name, count in summary.failures_by_error_type.items())
     if summary.dropped_events:
         out.append(f"Dropped Events: {format_int(summary.dropped_events)} (lost before storage)")
     if alerts:
         out.append("")
         out.append(f"{_icon('alert', ascii_only)}Alerts:")
-        out.extend(f"  - {alert.message}" for alert in alerts)
+        out.extend(f"  - {printable(alert.message)}" for alert in alerts)
     if breakdown is not None and not summary.empty:
         by, rows = breakdown
         out.append("")
@@ -88,7 +91,7 @@ def breakdown_table(by: str, rows: Sequence[BreakdownRow], tablefmt: str = "simp
 
     body = [
         [
-            "(none)" if row.key is None else row.key, format_int(row.calls), format_percent(row.success_rate),
+            "(none)" if row.key is None else printable(row.key), format_int(row.calls), format_percent(row.success_rate),
             format_ms(row.p50_latency_ms), format_ms(row.p95_latency_ms), format_ms(row.p99_latency_ms),
             format_int(row.input_tokens), format_int(row.output_tokens), format_usd(row.cost_usd),
             format_int(row.unknown_cost_events),
@@ -109,7 +112,7 @@ def render_markdown(summary: Summary, alerts: Sequence[Alert],
         out.append("No events in this period.")
     else:
         rows = [[label, value] for label, value in summary_lines(summary)]
-        rows.extend([f"Failed: {name}", format_int(count)] for name, count in summary.failures_by_error_type.items())
+        rows.extend([f"Failed: {printable(name)}", format_int(count)] for name, count in summary.failures_by_error_type.items())
         if summary.dropped_events:
             rows.append(["Dropped Events", format_int(summary.dropped_events)])
         out.append(tabulate(rows, headers=("Metric", "Value"), tablefmt="github", disable_numparse=True))
@@ -118,7 +121,7 @@ def render_markdown(summary: Summary, alerts: Sequence[Alert],
         out.append(f"Dropped events: {format_int(summary.dropped_events)} (lost before storage)")
     if alerts:
         out.extend(["", f"### {EMOJI['alert']} Alerts", ""])
-        out.extend(f"- {alert.message}" for alert in alerts)
+        out.extend(f"- {printable(alert.message)}" for alert in alerts)
     if breakdown is not None and not summary.empty:
         by, table = breakdown
         out.extend(["", f"### By {by}", "", breakdown_table(by, table, "github")])
@@ -229,7 +232,7 @@ def error_text(event: TelemetryEvent, width: int | None = 120) -> str:
     text = " ".join(str(text).split())
     if width is not None and len(text) > width:
         text = text[: width - 3] + "..."
-    return text
+    return printable(text)
 
 
 def _tokens(event: TelemetryEvent) -> str:
@@ -254,9 +257,9 @@ def render_events(events: Sequence[TelemetryEvent], *, show_errors: bool = False
         headers.append("error")
     body = []
     for event in events:
-        row = [local_time(event.timestamp), event.agent_name, event.event_type, event.function_name,
-               event.model or "", format_ms(event.latency_ms), _tokens(event), _cost(event),
-               "ok" if event.success else "FAILED", event.trace_id or ""]
+        row = [local_time(event.timestamp), printable(event.agent_name), printable(event.event_type),
+               printable(event.function_name), printable(event.model or ""), format_ms(event.latency_ms),
+               _tokens(event), _cost(event), "ok" if event.success else "FAILED", printable(event.trace_id or "")]
         if show_errors:
             row.append("" if event.success else error_text(event))
         body.append(row)
@@ -331,10 +334,11 @@ def render_trace(trace_id: str, events: Sequence[TelemetryEvent]) -> str:
     cost = sum(e.cost_usd for e in events if e.cost_usd is not None)
     unknown = sum(1 for e in events if e.cost_usd is None)
     root_ms = sum(e.latency_ms for depth, e in tree if depth == 0)
-    lines = [f"Trace {trace_id}"]
+    lines = [f"Trace {printable(trace_id)}"]
     for depth, event in tree:
-        parts = [f"{'  ' * depth}- {event.agent_name}.{event.function_name}",
-                 f"[{event.event_type}{' ' + event.model if event.model else ''}]", format_ms(event.latency_ms)]
+        parts = [f"{'  ' * depth}- {printable(event.agent_name)}.{printable(event.function_name)}",
+                 f"[{printable(event.event_type)}{' ' + printable(event.model) if event.model else ''}]",
+                 format_ms(event.latency_ms)]
         if event.input_tokens is not None or event.output_tokens is not None:
             parts.append(f"{_tokens(event)} tokens")
         parts.append(_cost(event) if event.cost_usd is not None else "cost ?")

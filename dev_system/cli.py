@@ -28,7 +28,11 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
+        """argparse echoes the bad argument raw ('unrecognized arguments: a<newline>b', an ESC
+        sequence): the message becomes one inert line, ``dev-system: error: ...``, exit status 2."""
+        from dev_system.ops.formatting import printable
+
+        raise UsageError(f"{printable(message)} (see '{self.prog} --help')")
 
 
 def _period(text: str) -> Any:
@@ -645,10 +649,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"choose a command: {', '.join(COMMANDS)} (see '{PROG} --help')")
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, StoreError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _error(f"{PROG}: error: {exc}")  # one line: a path or name in the message is made inert
         return 2
     except sqlite3.Error as exc:
-        print(f"{PROG}: error: the telemetry database cannot be read: {exc}", file=sys.stderr)
+        _error(f"{PROG}: error: the telemetry database cannot be read: {exc}")
         return 2
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)

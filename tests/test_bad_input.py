@@ -413,9 +413,6 @@ def test_fuzzed_flags_on_a_real_database_answer_or_fail_in_one_line(cli_files, c
     note_fault("bad input: fuzzed flags of a well-formed command on a real database")
 
 
-@pytest.mark.xfail(strict=True, reason="helper-1 (cli.py): argparse's messages echo a bad argument raw "
-                   "('unrecognized arguments: a<newline>b', an ESC sequence), so the one line becomes two or "
-                   "reaches the terminal as an escape")
 @pytest.mark.parametrize("argv", [["init", "a\nb"], ["events", "\x1b[2J"], ["metrics", "--db", "x", "\x1b]0;t\x07"]])
 def test_bad_arguments_are_echoed_inertly(cli_files, capsys, argv):
     code, out, err = run_cli(capsys, *argv)

@@ -44,13 +44,22 @@ def _period(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+#: The longest ``prune --older-than``: its cut-off must stay a date a calendar can show.
+MAX_DURATION_DAYS = 365_000
+#: The largest count a flag takes: one below SQLite's largest integer (``events`` asks for one more).
+MAX_COUNT = 2**63 - 2
+
+
 def _duration(text: str) -> tuple[float, str]:
     from dev_system.ops.periods import PeriodError, parse_duration
 
     try:
-        return parse_duration(text)
+        seconds, label = parse_duration(text)
     except PeriodError as exc:
         raise argparse.ArgumentTypeError(str(exc).replace("unknown period", "unknown duration")) from None
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise argparse.ArgumentTypeError(f"duration {text!r} is too long: at most {MAX_DURATION_DAYS}d (1,000 years)")
+    return seconds, label
 
 
 def _positive_int(text: str) -> int:
@@ -58,8 +67,8 @@ def _positive_int(text: str) -> int:
         value = int(text)
     except ValueError:
         value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
+    if not 0 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to {MAX_COUNT:,}, not {text!r}")
     return value
 
 

@@ -419,9 +419,6 @@ def test_bad_arguments_are_echoed_inertly(cli_files, capsys, argv):
     _check_outcome(code, out, err, argv, inert=True)
 
 
-@pytest.mark.xfail(strict=True, reason="helper-1 (cli.py): numbers past SQLite's and time_t's range escape as "
-                   "OverflowError tracebacks: 'events --limit 99999999999999999999' (LIMIT ? binding) and "
-                   "'prune --older-than 99999999999999999999d' (local_time of the cut-off)")
 @pytest.mark.parametrize("argv", [["events", "--limit", "99999999999999999999"],
                                   ["prune", "--older-than", "99999999999999999999d", "--dry-run"]])
 def test_numbers_out_of_range_fail_in_one_line(cli_files, capsys, argv):

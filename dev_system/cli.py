@@ -72,6 +72,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _text(text: str) -> str:
+    """A name to match stored text against: a byte that is not UTF-8 on the command line arrives
+    as a lone surrogate, which no stored name holds and sqlite3 cannot bind; say so in one line."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not UTF-8 text") from None
+    return text
+
+
 def _version() -> str:
     from dev_system import __version__
 
@@ -85,11 +95,11 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("filters (exact match)")
-    group.add_argument("--agent", help="only this agent_name")
-    group.add_argument("--event-type", help="only this event_type (model_call, tool_call, ...)")
-    group.add_argument("--function", help="only this function_name")
-    group.add_argument("--trace", help="only this trace_id")
-    group.add_argument("--run", help="only this run_id (one pytest session)")
+    group.add_argument("--agent", type=_text, help="only this agent_name")
+    group.add_argument("--event-type", type=_text, help="only this event_type (model_call, tool_call, ...)")
+    group.add_argument("--function", type=_text, help="only this function_name")
+    group.add_argument("--trace", type=_text, help="only this trace_id")
+    group.add_argument("--run", type=_text, help="only this run_id (one pytest session)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     trace = commands.add_parser("trace", help="one trace as a tree of calls",
                                 description="One trace as a tree of calls with latency, tokens, cost and errors.")
-    trace.add_argument("trace_id", metavar="ID", help="the trace id")
+    trace.add_argument("trace_id", metavar="ID", type=_text, help="the trace id")
     trace.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     _add_db(trace)
 
@@ -478,7 +488,7 @@ def _add_report(commands: Any) -> None:
     report.add_argument("--html", required=True, type=Path, metavar="PATH", help="the HTML file to write")
     report.add_argument("--period", type=_period, default=None,
                         help=f"{PERIOD_HELP} (default: 30d; with --run: the whole run)")
-    report.add_argument("--baseline", metavar="RUN",
+    report.add_argument("--baseline", metavar="RUN", type=_text,
                         help="with --run: the run to compare with (default: the previous run of the same tests; "
                              "'none' for no comparison)")
     report.add_argument("--title", help="the page title")
@@ -555,15 +565,16 @@ def _add_runs(commands: Any) -> None:
     runs = commands.add_parser("runs", help="recent pytest runs recorded with --telemetry",
                                description="The pytest runs recorded with --telemetry, newest first.")
     runs.add_argument("--limit", type=_positive_int, default=20, help="at most this many (default 20; 0: no limit)")
-    runs.add_argument("--branch", help="only the runs of this git branch")
+    runs.add_argument("--branch", type=_text, help="only the runs of this git branch")
     runs.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     _add_db(runs)
     compare = commands.add_parser(
         "compare", help="compare two pytest runs: cost, tokens, calls, latency",
         description="Compare run NEW with run BASE: the totals and the tests that changed. A run is an id, a "
                     "unique prefix of one, 'latest', 'latest~N' or 'previous'.")
-    compare.add_argument("base", metavar="BASE", help="the baseline run")
-    compare.add_argument("new", metavar="NEW", nargs="?", default="latest", help="the run to judge (default: latest)")
+    compare.add_argument("base", metavar="BASE", type=_text, help="the baseline run")
+    compare.add_argument("new", metavar="NEW", nargs="?", default="latest", type=_text,
+                         help="the run to judge (default: latest)")
     compare.add_argument("--fail", metavar="LIMITS",
                          help="exit with status 1 when NEW regressed beyond LIMITS, e.g. cost:10%%,p95:20%%,calls:0")
     compare.add_argument("--tests", type=_positive_int, default=10,

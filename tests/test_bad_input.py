@@ -433,9 +433,6 @@ def test_arguments_that_are_not_utf8_are_answered(cli_files, capsys):
         assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
 
 
-@pytest.mark.xfail(strict=True, reason="helper-1 (queries.py/cli.py): a filter flag that is not UTF-8 "
-                   "(--agent $'\\xff' arrives as a lone surrogate) reaches sqlite3 and escapes as a "
-                   "UnicodeEncodeError traceback")
 def test_filter_flags_that_are_not_utf8_are_answered(cli_files, capsys):
     code, out, err = run_cli(capsys, "events", "--agent", "\udcff", "--db", cli_files["good"])
     _check_outcome(code, out, err, ["--agent"])

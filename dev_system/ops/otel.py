@@ -275,12 +275,24 @@ def span_fields(event: TelemetryEvent, *, traceparent: tuple[int, int] | None = 
         name = f"{operation} {request_model}" if request_model else operation
     else:
         name = f"{event.event_type} {event.function_name}"
-    start_ns = min(max(int((event.timestamp or 0.0) * 1e9), 0), _MAX_NS)
-    end_ns = min(start_ns + max(int(min(event.latency_ms or 0.0, 1e15) * 1e6), 0), _MAX_NS)
+    start_ns = _clamped_ns(event.timestamp, 1e9)
+    end_ns = min(start_ns + _clamped_ns(event.latency_ms, 1e6), _MAX_NS)
     message = meta.get("error_message") if not event.success else None
     return SpanFields(name, trace_id, span_id, parent, start_ns, end_ns,
                       "client" if operation == "chat" else "internal", attrs,
                       not event.success, message if isinstance(message, str) else None)
+
+
+def _clamped_ns(value: object, scale: float) -> int:
+    """``value`` (seconds or milliseconds) times ``scale`` as nanoseconds within ``[0, _MAX_NS]``,
+    whatever a hand-edited row holds (text, NaN, infinities, numbers past any clock)."""
+    try:
+        nanos = float(value or 0.0) * scale  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+    if nanos != nanos or nanos <= 0:
+        return 0
+    return _MAX_NS if nanos >= _MAX_NS else int(nanos)
 
 
 def _maybe_hex(text: str) -> int | None:

@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -233,6 +234,8 @@ class Recorder:
         self.stored = 0
         self.dropped = 0
         self.writer_beat = time.monotonic()  # when the writer last started a round
+        self.closing = False
+        self.term_pending = 0
         self.dropped_by_reason: collections.Counter[str] = collections.Counter()
         self._new_process()
 
@@ -281,6 +284,18 @@ class Recorder:
         self._new_process()
         if self.on and not self.sync:
             self._start_writer()
+        if self.on:
+            _watch_multiprocessing(self)
+
+    def close_at_multiprocessing_exit(self) -> None:
+        """Flush when this multiprocessing child ends: it ends with ``os._exit``, without ``atexit``
+        (the fork and forkserver start methods), but it runs multiprocessing's finalizers."""
+        try:
+            from multiprocessing import util
+
+            util.Finalize(None, self.close, exitpriority=100)
+        except Exception:
+            pass
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -311,6 +326,7 @@ class Recorder:
             self._start_writer()
         if self.on:
             _install_sigterm_handler()
+            _watch_multiprocessing(self)
 
     def _apply_plugin_sinks(self, settings: config_module.Settings) -> None:
         """Close the sinks the plugins gave for the previous settings; ask them again when on."""
@@ -522,6 +538,7 @@ class Recorder:
         """Flush and close every sink (at interpreter exit). Waits at most :data:`CLOSE_WAIT_S`
         for a writer that is inside a sink: one that hangs must not keep the process from ending
         (what is left is counted as dropped and reported)."""
+        self.closing = True
         try:
             if not self.lock.acquire(timeout=CLOSE_WAIT_S):
                 left = len(self.buffer)
@@ -549,6 +566,11 @@ class Recorder:
                 self.lock.release()
         except (Exception, SystemExit):
             pass
+        if self.term_pending:  # a SIGTERM came while closing (a multiprocessing pool terminating)
+            import signal
+
+            signal.signal(self.term_pending, signal.SIG_DFL)
+            os.kill(os.getpid(), self.term_pending)
 
 
 def _plugin_sinks(settings: config_module.Settings) -> list[Any]:
@@ -590,6 +612,22 @@ def configure(**overrides: Any) -> config_module.Settings:
 
 
 _sigterm_installed = False
+_multiprocessing_watched = False
+
+
+def _watch_multiprocessing(rec: Recorder) -> None:
+    """Have every multiprocessing child flush at its end (see
+    :meth:`Recorder.close_at_multiprocessing_exit`). Registered once, when multiprocessing is in
+    use; multiprocessing runs the registered function in each child it starts."""
+    global _multiprocessing_watched
+    util = sys.modules.get("multiprocessing.util")
+    if util is None or _multiprocessing_watched:
+        return
+    try:
+        util.register_after_fork(rec, Recorder.close_at_multiprocessing_exit)
+        _multiprocessing_watched = True
+    except Exception:
+        pass
 
 
 def _flush_on_sigterm(signum: int, frame: Any) -> None:
@@ -601,6 +639,9 @@ def _flush_on_sigterm(signum: int, frame: Any) -> None:
     rec = _RECORDER
     try:
         owned = getattr(rec.lock, "_is_owned", lambda: False)()
+        if owned and rec.closing:  # interrupted inside close() at exit: let it finish, then end
+            rec.term_pending = signum
+            return
         # Interrupted inside a flush of this very thread: a second one would nest in its transaction.
         if not owned and rec.lock.acquire(timeout=5.0):
             try:

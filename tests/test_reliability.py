@@ -645,3 +645,56 @@ def test_plugin_hooks_that_raise_leave_recording_and_reports_working(tmp_path, c
     assert code == 0 and "Low success rate: 0.0%" in out  # the built-in alerts are still there
     assert "plugin" in err and err.count("\n") == 1
     note_fault("plugin hooks (sinks, alert rules) that raise", recorded=5, stored=5, count=2)
+
+
+MULTIPROCESSING = """
+    import json, multiprocessing as mp, os, sqlite3, sys
+    from dev_system.ops.telemetry import configure, flush, telemetry_decorator
+    configure(enabled=True, db_path={db!r}, flush_interval_s=3600)
+
+    @telemetry_decorator(agent_name="mp")
+    def work(who, i):
+        return i
+
+    def child(n, who):
+        for i in range(n):
+            work(who, i)
+        return n
+
+    def pooled(n):
+        return child(n, "pool")
+
+    if __name__ == "__main__":
+        ctx = mp.get_context({method!r})
+        processes = [ctx.Process(target=child, args=(100, "process")) for _ in range(3)]
+        for p in processes:
+            p.start()
+        for p in processes:
+            p.join()
+        pool = ctx.Pool(2)
+        done = sum(pool.map(pooled, [50] * 4))
+        pool.close()
+        pool.join()
+        conn = sqlite3.connect({db!r})
+        print(json.dumps({{"done": done, "stored": dict(conn.execute(
+            "SELECT json_extract(metadata, '$.args.who'), COUNT(*) FROM telemetry_events GROUP BY 1"))}}))
+"""
+
+
+@posix_only
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_multiprocessing_children_flush_when_they_end(tmp_path, method):
+    """multiprocessing's fork and forkserver children end with os._exit, without atexit: what they
+    recorded is flushed by a multiprocessing finalizer instead. (A pool ended by ``terminate()``,
+    as its ``with`` block does, sends SIGTERM to workers that may be exiting; close() and join()
+    first.)"""
+    db = tmp_path / f"{method}.db"
+    script = tmp_path / "mp_app.py"
+    script.write_text(textwrap.dedent(MULTIPROCESSING.format(db=str(db), method=method)))
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=child_env(), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["done"] == 200
+    assert outcome["stored"] == {"process": 300, "pool": 200}
+    note_fault(f"multiprocessing children ({method}) ending without atexit", recorded=500, stored=500)

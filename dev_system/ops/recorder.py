@@ -639,9 +639,12 @@ def _flush_on_sigterm(signum: int, frame: Any) -> None:
     rec = _RECORDER
     try:
         owned = getattr(rec.lock, "_is_owned", lambda: False)()
-        if owned and rec.closing:  # interrupted inside close() at exit: let it finish, then end
-            rec.term_pending = signum
-            return
+    except Exception:
+        owned = False
+    if owned and getattr(rec, "closing", False):  # interrupted inside close() at exit: it ends the process
+        rec.term_pending = signum
+        return
+    try:
         # Interrupted inside a flush of this very thread: a second one would nest in its transaction.
         if not owned and rec.lock.acquire(timeout=5.0):
             try:

@@ -326,12 +326,13 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     """``events``: newest first, optionally failures only."""
     from dev_system.ops import report
-    from dev_system.ops.queries import list_events
+    from dev_system.ops.queries import count_unusable, list_events
 
     conn = _open_readonly(args)
     try:
         events = list_events(conn, args.period, _filters(args), failed_only=args.failed,
                              limit=args.limit + 1 if args.limit else None)  # one more: is there more?
+        skipped = count_unusable(conn, args.period, _filters(args))
     finally:
         conn.close()
     more = bool(args.limit) and len(events) > args.limit
@@ -342,19 +343,38 @@ def cmd_events(args: argparse.Namespace) -> int:
         _write(report.render_events(events, show_errors=args.failed or any(not e.success for e in events)))
         if more:
             _write(f"(the {args.limit:,} newest shown; --limit N for more, --limit 0 for all)\n")
+    if skipped:
+        _skipped(skipped, to_stderr=args.format == "json")
     return 0
+
+
+def _skipped(count: int, *, to_stderr: bool) -> None:
+    """Say how many rows were left out as unusable: a line of the text output, or a note on
+    stderr when stdout is JSON."""
+    from dev_system.ops.formatting import plural
+    from dev_system.ops.report import UNUSABLE
+
+    note = f"{plural(count, 'unusable row')} skipped ({UNUSABLE})"
+    if to_stderr:
+        _error(f"{PROG}: note: {note}")
+    else:
+        _write(f"{note}\n")
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
     """``trace ID``: the tree of one trace."""
     from dev_system.ops import report
-    from dev_system.ops.queries import trace_events
+    from dev_system.ops.periods import Window
+    from dev_system.ops.queries import Filters, count_unusable, trace_events
 
     conn = _open_readonly(args)
     try:
         events = trace_events(conn, args.trace_id)
+        skipped = count_unusable(conn, Window(), Filters(trace_id=args.trace_id))
     finally:
         conn.close()
+    if skipped:
+        _skipped(skipped, to_stderr=args.format == "json" or not events)
     if not events:
         _error(f"{PROG}: no events with trace id {args.trace_id!r} in {_db_path(args)}")
         return 1

@@ -481,9 +481,6 @@ def test_reports_read_valid_rows_among_hand_edited_ones_without_a_traceback(hand
         _check_outcome(code, out, err, argv)
 
 
-@pytest.mark.xfail(strict=True, reason="helper-1 (metrics.py/report.py): rows with text in number columns or a "
-                   "string timestamp crash metrics/events with a TypeError traceback; reports should skip such rows "
-                   "and say how many they skipped")
 def test_reports_skip_unusable_rows_and_say_so(hand_edited, capsys):
     code, out, err = run_cli(capsys, "metrics", "--period", "all", "--format", "json", "--db", str(hand_edited))
     assert code == 0, err

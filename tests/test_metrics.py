@@ -266,3 +266,31 @@ def test_bad_periods(text):
 def test_window_edges_are_half_open(ts):
     window = Window(ts, ts + 1)
     assert window.contains(ts) and not window.contains(ts + 1)
+
+
+def test_unusable_rows_are_left_out_of_every_figure_and_counted(tmp_path):
+    """Rows edited by hand into values no figure can use change nothing but ``skipped_rows``;
+    negative numbers are numbers and are used."""
+    good = [event(NOW - i * 3600, agent_name=f"a{i % 3}", latency_ms=10.0 * i - 50, cost_usd=None if i == 4 else 0.01 * i,
+                  success=i % 5 != 0, error_type=None if i % 5 else "ValueError") for i in range(30)]
+    clean = store.connect(write_events(tmp_path / "clean.db", good), readonly=True)
+    edited_path = write_events(tmp_path / "edited.db", good)
+    bad = [("x", "2026-01-01", 5.0, 1, 0.1, 1), ("slow", NOW, "slow", 1, 0.1, 1), ("y", NOW, 5.0, "yes", 0.1, 1),
+           ("z", NOW, 5.0, 1, "cheap", 1), ("w", NOW, 5.0, 1, 0.1, "ten"), ("v", NOW, 5.0, 2, 0.1, 1),
+           ("u", 1e300, 5.0, 1, 0.1, 1)]
+    with sqlite3.connect(edited_path) as conn:
+        conn.executemany("INSERT INTO telemetry_events (agent_name, timestamp, latency_ms, success, cost_usd,"
+                         " input_tokens, event_type, function_name) VALUES (?, ?, ?, ?, ?, ?, 'model_call', 'f')", bad)
+    edited = store.connect(edited_path, readonly=True)
+    for window in (Window(), parse_period("7d", now=NOW + 1)):
+        want, got = compute_summary(clean, window), compute_summary(edited, window)
+        assert got.skipped_rows == len(bad)  # a text timestamp and 1e300 sort after any window start
+        sums = ("total_cost_usd", "daily_cost_usd", "skipped_rows")  # sums: added in another order
+        assert {k: v for k, v in got.__dict__.items() if k not in sums} == \
+               {k: v for k, v in want.__dict__.items() if k not in sums}
+        assert close(got.total_cost_usd, want.total_cost_usd)
+        assert got.daily_cost_usd.keys() == want.daily_cost_usd.keys()
+        assert all(close(got.daily_cost_usd[day], cost) for day, cost in want.daily_cost_usd.items())
+        for by in ("agent", "day", "error_type"):
+            assert compute_breakdown(edited, window, Filters(), by) == compute_breakdown(clean, window, Filters(), by)
+    assert compute_summary(clean, Window()).skipped_rows == 0

@@ -12,10 +12,16 @@ Definitions (also in docs/cli.md):
 - total cost: the sum of known costs; events whose cost is NULL are counted separately;
 - top agent: the agent with the most events, ties broken by name (smallest first);
 - failed calls: unsuccessful events, also counted by ``error_type`` (``"unknown"`` when NULL);
-- daily cost: the known cost of each local calendar day, counting the window's events only.
+- daily cost: the known cost of each local calendar day, counting the window's events only;
+- skipped rows: rows edited by hand into values no figure can use (text in a number column, a
+  date string as timestamp, NULL where a number is required; :data:`~dev_system.ops.queries.USABLE`)
+  are left out of every figure and counted.
 
 Speed: the counts come from one grouped SQL scan over the timestamp index, the latencies from
-one more scan sorted in Python, the daily costs from one indexed range query per day.
+one more scan sorted in Python, the daily costs from one indexed range query per day. The grouped
+scan also returns each group's MAX of the number columns (text sorts after numbers) and counts of
+the required ones, so clean data is known clean at no extra scan; only a window holding unusable
+rows is read again with the :data:`~dev_system.ops.queries.USABLE` condition.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from datetime import timedelta
 from typing import Any, Sequence
 
 from dev_system.ops.periods import Window, day_bounds, local_day, local_midnight
-from dev_system.ops.queries import Filters, column_expr, table_columns, where_clause
+from dev_system.ops.queries import MAX_TIMESTAMP, USABLE, Filters, and_where, column_expr, table_columns, where_clause
 
 #: The keys ``compute_breakdown`` can group by, and the column each one reads.
 BREAKDOWN_KEYS = {
@@ -85,6 +91,7 @@ class Summary:
     failures_by_error_type: dict[str, int] = field(default_factory=dict)
     daily_cost_usd: dict[str, float] = field(default_factory=dict)
     dropped_events: int = 0
+    skipped_rows: int = 0
     first_timestamp: float | None = None
     last_timestamp: float | None = None
 
@@ -124,25 +131,46 @@ def top_by_count(counts: dict[str, int]) -> tuple[str | None, int]:
     return key, counts[key]
 
 
+_GROUPED = ("SELECT agent_name, success, error_type, COUNT(*), TOTAL(cost_usd), COUNT(cost_usd),"
+            " TOTAL(input_tokens), TOTAL(output_tokens), MIN(timestamp), MAX(timestamp),"
+            " COUNT(timestamp), COUNT(latency_ms), MAX(latency_ms), MAX(cost_usd), MAX(input_tokens), MAX(output_tokens)"
+            " FROM telemetry_events{} GROUP BY agent_name, success, error_type")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float))
+
+
+def _usable_group(row: Sequence[Any]) -> bool:
+    """True when every row of a group of :data:`_GROUPED` is usable (the test of ``USABLE``,
+    read from the group's aggregates: a text value in a number column makes its MAX a text)."""
+    agent, success, _, count, _, _, _, _, lo, hi, stamps, latencies, latency_max, *maxima = row
+    return (isinstance(agent, str) and success in (0, 1)
+            and stamps == count and _is_number(lo) and _is_number(hi) and 0 <= lo and hi <= MAX_TIMESTAMP
+            and latencies == count and _is_number(latency_max)
+            and all(value is None or _is_number(value) for value in maxima))
+
+
 def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters = Filters()) -> Summary:
-    """The :class:`Summary` of the events in ``window`` that pass ``filters``."""
+    """The :class:`Summary` of the usable events in ``window`` that pass ``filters``."""
     present = table_columns(conn)
     where, params = where_clause(window, filters, present)
-    rows = conn.execute(
-        "SELECT agent_name, success, error_type, COUNT(*), TOTAL(cost_usd), COUNT(cost_usd),"
-        " TOTAL(input_tokens), TOTAL(output_tokens), MIN(timestamp), MAX(timestamp)"
-        f" FROM telemetry_events{where} GROUP BY agent_name, success, error_type",
-        params,
-    ).fetchall()
+    rows = conn.execute(_GROUPED.format(where), params).fetchall()
+    skipped = 0
+    if not all(_usable_group(row) for row in rows):
+        skipped = sum(row[3] for row in rows)
+        where = and_where(where, USABLE)
+        rows = conn.execute(_GROUPED.format(where), params).fetchall()
+        skipped -= sum(row[3] for row in rows)
     dropped = _dropped(conn, window, filters)
     if not rows:
-        return Summary(window, filters, dropped_events=dropped)
+        return Summary(window, filters, dropped_events=dropped, skipped_rows=skipped)
     events = successes = unknown_cost = 0
     cost = in_tokens = out_tokens = 0.0
     agents: dict[str, int] = {}
     errors: dict[str, int] = {}
     first, last = math.inf, -math.inf
-    for agent, success, error_type, count, cost_sum, cost_known, tin, tout, lo, hi in rows:
+    for agent, success, error_type, count, cost_sum, cost_known, tin, tout, lo, hi, *_ in rows:
         events += count
         cost += cost_sum
         unknown_cost += count - cost_known
@@ -174,20 +202,23 @@ def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters =
         top_agent=top,
         top_agent_events=top_count,
         failures_by_error_type=dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))),
-        daily_cost_usd=_daily_costs(conn, window, filters, present, first, last),
+        daily_cost_usd=_daily_costs(conn, window, filters, present, first, last, usable_only=bool(skipped)),
         dropped_events=dropped,
+        skipped_rows=skipped,
         first_timestamp=first,
         last_timestamp=last,
     )
 
 
 def _daily_costs(conn: sqlite3.Connection, window: Window, filters: Filters, present: set[str],
-                 first: float, last: float) -> dict[str, float]:
+                 first: float, last: float, *, usable_only: bool = False) -> dict[str, float]:
     out = {}
     for day, start, end in day_bounds(first, last):
         lo = start if window.start is None else max(start, window.start)
         hi = end if window.end is None else min(end, window.end)
         where, params = where_clause(Window(lo, hi), filters, present)
+        if usable_only:
+            where = and_where(where, USABLE)
         count, total = conn.execute(
             f"SELECT COUNT(*), TOTAL(cost_usd) FROM telemetry_events{where}", params
         ).fetchone()
@@ -205,7 +236,7 @@ def _dropped(conn: sqlite3.Connection, window: Window, filters: Filters) -> int:
 
 
 def compute_breakdown(conn: sqlite3.Connection, window: Window, filters: Filters, by: str) -> list[BreakdownRow]:
-    """The events of ``window`` passing ``filters`` grouped by ``by`` (a key of :data:`BREAKDOWN_KEYS`).
+    """The usable events of ``window`` passing ``filters`` grouped by ``by`` (a key of :data:`BREAKDOWN_KEYS`).
 
     Rows are ordered by calls (most first) then key; a ``day`` breakdown is ordered by day.
     """
@@ -213,6 +244,7 @@ def compute_breakdown(conn: sqlite3.Connection, window: Window, filters: Filters
         raise ValueError(f"unknown breakdown {by!r}: use one of {', '.join(BREAKDOWN_KEYS)}")
     present = table_columns(conn)
     where, params = where_clause(window, filters, present)
+    where = and_where(where, USABLE)
     key_sql = column_expr(BREAKDOWN_KEYS[by], present)
     groups: dict[Any, list[Any]] = {}
     sql = f"SELECT {key_sql}, success, cost_usd, input_tokens, output_tokens, latency_ms FROM telemetry_events{where}"

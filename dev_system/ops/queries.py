@@ -3,6 +3,10 @@
 Every query goes through :func:`where_clause`, so a window and a set of filters select the same
 events in every report. A database written by the reference system (documented columns only,
 opened read-only so it is not migrated) is read too: the added columns read as NULL.
+
+A row edited by hand can hold values no report can use (text in a number column, a timestamp
+written as a date string, NULL where the schema says NOT NULL): :data:`USABLE` tells them apart
+in SQL; reports and listings leave the others out and say how many (:func:`count_unusable`).
 """
 
 from __future__ import annotations
@@ -60,6 +64,31 @@ def select_events_sql(conn: sqlite3.Connection) -> str:
     return "SELECT {} FROM telemetry_events".format(", ".join(column_expr(c, present) for c in EVENT_COLUMNS))
 
 
+#: Largest timestamp a report can show as a local date (9999-12-30).
+MAX_TIMESTAMP = 253_402_214_400
+
+#: SQL true for a row a report can use: a timestamp that is a number from 0 to
+#: :data:`MAX_TIMESTAMP`, a latency that is a number, ``success`` 0 or 1, tokens and cost numbers
+#: or NULL (0 tokens, unknown cost), a text ``agent_name``. ``x < ''`` is SQLite for "x is a
+#: number" (every number sorts before every text, text before blobs), cheaper than ``typeof``.
+#: NULL where a number is required makes it NULL, so test it with ``IS 1`` / ``IS NOT 1``.
+USABLE = (f"(timestamp BETWEEN 0 AND {MAX_TIMESTAMP} AND latency_ms < '' AND success IN (0, 1)"
+          " AND (input_tokens IS NULL OR input_tokens < '') AND (output_tokens IS NULL OR output_tokens < '')"
+          " AND (cost_usd IS NULL OR cost_usd < '') AND typeof(agent_name) = 'text')")
+
+
+def and_where(where: str, condition: str) -> str:
+    """``where`` (from :func:`where_clause`, maybe empty) with ``condition`` added."""
+    return f"{where} AND {condition}" if where else f" WHERE {condition}"
+
+
+def count_unusable(conn: sqlite3.Connection, window: Window, filters: Filters = Filters()) -> int:
+    """How many rows of ``window`` passing ``filters`` a report cannot use (see :data:`USABLE`)."""
+    where, params = where_clause(window, filters, table_columns(conn))
+    return conn.execute(f"SELECT COUNT(*) FROM telemetry_events{and_where(where, USABLE + ' IS NOT 1')}",
+                        params).fetchone()[0]
+
+
 def where_clause(window: Window, filters: Filters, present: set[str] | None = None) -> tuple[str, list[Any]]:
     """``(" WHERE ...", params)`` selecting the events of ``window`` that pass ``filters``."""
     parts: list[str] = []
@@ -84,11 +113,12 @@ def where_clause(window: Window, filters: Filters, present: set[str] | None = No
 
 def list_events(conn: sqlite3.Connection, window: Window, filters: Filters = Filters(), *,
                 failed_only: bool = False, limit: int | None = 50) -> list[TelemetryEvent]:
-    """The matching events, newest first, at most ``limit`` (``None``: all)."""
+    """The matching usable events (see :data:`USABLE`), newest first, at most ``limit`` (``None``: all)."""
     present = table_columns(conn)
     where, params = where_clause(window, filters, present)
+    where = and_where(where, USABLE)
     if failed_only:
-        where += (" AND " if where else " WHERE ") + "NOT success"
+        where += " AND NOT success"
     sql = select_events_sql(conn) + where + " ORDER BY timestamp DESC, id DESC"
     if limit is not None:
         sql += " LIMIT ?"
@@ -96,17 +126,21 @@ def list_events(conn: sqlite3.Connection, window: Window, filters: Filters = Fil
     return [row_to_event(row) for row in conn.execute(sql, params)]
 
 
-def iter_events(conn: sqlite3.Connection, window: Window, filters: Filters = Filters()) -> Iterator[TelemetryEvent]:
-    """The matching events, oldest first, streamed (for export)."""
+def iter_events(conn: sqlite3.Connection, window: Window, filters: Filters = Filters(), *,
+                usable_only: bool = False) -> Iterator[TelemetryEvent]:
+    """The matching events, oldest first, streamed (for export: every row, as stored; with
+    ``usable_only`` only those of :data:`USABLE`)."""
     present = table_columns(conn)
     where, params = where_clause(window, filters, present)
+    if usable_only:
+        where = and_where(where, USABLE)
     for row in conn.execute(select_events_sql(conn) + where + " ORDER BY timestamp, id", params):
         yield row_to_event(row)
 
 
 def trace_events(conn: sqlite3.Connection, trace_id: str) -> list[TelemetryEvent]:
-    """Every event of one trace, oldest first."""
-    return list(iter_events(conn, Window(), Filters(trace_id=trace_id)))
+    """Every usable event of one trace, oldest first."""
+    return list(iter_events(conn, Window(), Filters(trace_id=trace_id), usable_only=True))
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,16 @@ def summary_lines(summary: Summary) -> list[tuple[str, str]]:
     return lines
 
 
+#: Why a row is left out of reports (see ``dev_system.ops.queries.USABLE``).
+UNUSABLE = ("values a report cannot use: text in a number column, a timestamp that is not a number, "
+            "NULL where a number is required")
+
+
+def skipped_note(count: int) -> str:
+    """``3 skipped (values a report cannot use: ...)``: rows edited by hand, left out of every figure."""
+    return f"{format_int(count)} skipped ({UNUSABLE})"
+
+
 def render_text(summary: Summary, alerts: Sequence[Alert], breakdown: tuple[str, Sequence[BreakdownRow]] | None = None,
                 *, ascii_only: bool = False) -> str:
     """The human report: the reference layout, then the breakdown table, if any."""
@@ -71,6 +81,8 @@ def render_text(summary: Summary, alerts: Sequence[Alert], breakdown: tuple[str,
                            for name, count in summary.failures_by_error_type.items())
     if summary.dropped_events:
         out.append(f"Dropped Events: {format_int(summary.dropped_events)} (lost before storage)")
+    if summary.skipped_rows:
+        out.append(f"Unusable Rows: {skipped_note(summary.skipped_rows)}")
     if alerts:
         out.append("")
         out.append(f"{_icon('alert', ascii_only)}Alerts:")
@@ -119,6 +131,9 @@ def render_markdown(summary: Summary, alerts: Sequence[Alert],
     if summary.empty and summary.dropped_events:
         out.append("")
         out.append(f"Dropped events: {format_int(summary.dropped_events)} (lost before storage)")
+    if summary.skipped_rows:
+        out.append("")
+        out.append(f"Unusable rows: {skipped_note(summary.skipped_rows)}")
     if alerts:
         out.extend(["", f"### {EMOJI['alert']} Alerts", ""])
         out.extend(f"- {printable(alert.message)}" for alert in alerts)
@@ -160,6 +175,7 @@ def summary_dict(summary: Summary, alerts: Sequence[Alert], thresholds: Threshol
         "tokens": {"input": summary.input_tokens, "output": summary.output_tokens},
         "top_agent": None if summary.top_agent is None else {"name": summary.top_agent, "events": summary.top_agent_events},
         "dropped_events": summary.dropped_events,
+        "skipped_rows": summary.skipped_rows,
         "first_timestamp": summary.first_timestamp,
         "last_timestamp": summary.last_timestamp,
         "thresholds": None if thresholds is None else {
@@ -207,6 +223,7 @@ def render_csv(summary: Summary, alerts: Sequence[Alert],
         ("top_agent", summary.top_agent),
         ("failed_calls", summary.failures),
         ("dropped_events", summary.dropped_events),
+        ("skipped_rows", summary.skipped_rows),
     ]
     figures.extend((f"failed_calls:{name}", count) for name, count in summary.failures_by_error_type.items())
     figures.extend((f"cost_usd:{day}", cost) for day, cost in summary.daily_cost_usd.items())

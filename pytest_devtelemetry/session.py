@@ -53,6 +53,25 @@ class RunOptions:
     thresholds_off: frozenset[str] = frozenset()
 
 
+def stored_nodeid(nodeid: str) -> str:
+    """The id a test is stored under: the trace id of its events and its ``test_results.nodeid``.
+
+    A test parametrized by an API key has the key in its node id; the id is redacted as stored
+    text is (the environment's secrets and well-known key shapes, ``capture.redact_text``). The
+    same function makes both, in every process, so events still match their test. A redacted id
+    ends with ``@`` and 8 hex digits of the original's SHA-256, so that two tests differing only
+    in the secret stay two tests (and the same test matches itself from run to run).
+    """
+    from dev_system.ops.capture import redact_text
+
+    redacted = redact_text(nodeid)
+    if redacted == nodeid:
+        return nodeid
+    import hashlib
+
+    return f"{redacted}@{hashlib.sha256(nodeid.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
+
+
 def _ini(config: pytest.Config, name: str) -> str:
     value = config.getini(name)
     return value.strip() if isinstance(value, str) else value
@@ -236,9 +255,10 @@ class _Recording(_Role):
         item.stash[CAPTURE_KEY] = captured
         rec = self.rec
         outer = rec.default_trace
-        rec.default_trace = item.nodeid  # threads the test starts carry no context: they get this
+        test_id = stored_nodeid(item.nodeid)
+        rec.default_trace = test_id  # threads the test starts carry no context: they get this
         try:
-            with trace(item.nodeid):
+            with trace(test_id):
                 return (yield)
         finally:
             rec.default_trace = outer
@@ -498,7 +518,7 @@ class _Reporting(_Role):
         for nodeid, state in self.outcomes.items():
             f = state.figures or {}
             tests.append(runs.TestResult(
-                nodeid, state.outcome, round(state.duration_s, 6), f.get("calls", 0), f.get("input_tokens", 0),
+                stored_nodeid(nodeid), state.outcome, round(state.duration_s, 6), f.get("calls", 0), f.get("input_tokens", 0),
                 f.get("output_tokens", 0), f.get("cost_usd", 0.0), f.get("unknown_cost", 0), f.get("max_latency_ms"),
             ))
         report.tests = tests

@@ -158,6 +158,37 @@ def test_every_event_is_tagged_with_its_test_and_the_run_is_stored(project: pyte
     assert results[prefix + "test_skipped"][:2] == ("skipped", 0)
 
 
+KEYED_TESTS = '''
+import pytest
+from agent_app import search, write
+
+
+@pytest.mark.parametrize("key", ["sk-proj-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "sk-proj-BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"])
+def test_keyed(key):
+    write("a")
+    search("b")
+'''
+
+
+def test_a_test_id_holding_a_key_is_stored_redacted_and_still_matches_its_events(project: pytest.Pytester) -> None:
+    """Two tests parametrized by keys: neither key is stored, they stay two tests (the redacted id
+    ends with a digest of the original), and each test's events carry its stored id as trace id,
+    so per-test figures and the HTML report's test-to-trace join still work."""
+    project.makepyfile(test_keyed=KEYED_TESTS)
+    result = project.runpytest("--telemetry", "--telemetry-db=t.db", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    db = project.path / "t.db"
+    run = last_run(db)
+    results = dict(query(db, "SELECT nodeid, events FROM test_results WHERE run_id = ?", run["run_id"]))
+    traces = events_by_trace(db, run["run_id"])
+    assert len(results) == 2 and set(traces) == set(results)
+    assert all(events == 2 and "[REDACTED]" in nodeid and "sk-proj-" not in nodeid
+               for nodeid, events in results.items())
+    assert all(functions == ["write", "search"] for functions in traces.values())
+    assert b"AAAAAAAAAAAAAAAA" not in (project.path / "t.db").read_bytes()
+    assert "AAAAAAAAAAAAAAAA" not in result.stdout.str()
+
+
 def test_git_commit_and_branch_are_stored(project: pytest.Pytester) -> None:
     import subprocess
 

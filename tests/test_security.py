@@ -369,7 +369,5 @@ def test_a_pytest_run_never_stores_a_key_from_its_environment(pytester):
     note_fault("security: a pytest --telemetry run with the key in its environment", recorded=2, stored=2)
 
 
-@pytest.mark.xfail(strict=True, reason="helper-3 (plugin): a test id holding a key (parametrized by it) is stored "
-                   "raw as the events' trace_id and as test_results.nodeid; ids are not redacted")
 def test_a_key_in_a_test_id_is_not_stored(pytester):
     assert not _pytest_run_leaks(pytester, PYTEST_LEAK_TESTS + PARAMETRIZED_BY_THE_KEY, 3)

@@ -71,6 +71,29 @@ def test_messages_never_show_a_crossed_value_equal_to_its_threshold():
     ]
 
 
+def test_thresholds_are_shown_as_the_values_they_are():
+    """A $0.015 budget used to print as "(threshold $0.01)": below the real value, so a reader saw
+    $0.02 "crossing" $0.01. Thresholds keep the decimals they need, and the value gets as many."""
+    alerts = evaluate_alerts(
+        summary(success_rate=89.5, p95_latency_ms=2501.0, daily_cost_usd={"2026-11-27": 0.02}, total_cost_usd=0.02),
+        Thresholds(success_rate_min=89.75, p95_latency_ms_max=2500.5, daily_cost_usd_max=0.015))
+    assert [a.message for a in alerts] == [
+        "Low success rate: 89.50% (threshold 89.75%)",
+        "High P95 latency: 2,501.0ms (threshold 2,500.5ms)",
+        "High daily cost on 2026-11-27: $0.020 (threshold $0.015)",
+    ]
+    [total] = evaluate_alerts(summary(total_cost_usd=0.0151), Thresholds(None, None, 0.015), cost_scope="total")
+    assert total.message == "High cost: $0.0151 (threshold $0.0150)"
+
+
+@given(value=st.floats(0, 1000), threshold=st.floats(0, 1000).map(lambda x: round(x, 4)))
+def test_a_shown_threshold_reads_back_as_its_value(value, threshold):
+    """Whatever the threshold (up to 4 decimals), the number shown for it is that threshold."""
+    for alert in evaluate_alerts(summary(daily_cost_usd={"2026-11-27": value}), Thresholds(None, None, threshold)):
+        shown = alert.message.rsplit("(threshold $", 1)[1].rstrip(")").replace(",", "")
+        assert float(shown) == threshold
+
+
 def test_exactly_at_the_threshold_is_not_an_alert():
     s = summary(success_rate=90.0, p95_latency_ms=3000.0, daily_cost_usd={"2026-11-27": 10.0}, total_cost_usd=10.0)
     assert evaluate_alerts(s, Thresholds()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 
@@ -34,11 +35,25 @@ def plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
-def format_crossing(fmt: Callable[..., str], value: float, threshold: float, digits: int) -> tuple[str, str]:
-    """``(value, threshold)`` written by ``fmt`` with enough digits that they never read as equal.
+def exact_digits(value: float, digits: int, most: int = 12) -> int:
+    """The fewest decimals, at least ``digits``, that write ``value`` as it was given (``0.015``
+    needs 3; ``10.0`` needs ``digits``); ``most`` when none up to it does."""
+    if not math.isfinite(value):
+        return digits
+    for count in range(digits, most + 1):
+        if float(f"{value:.{count}f}") == value:
+            return count
+    return most
 
-    89.96% against a 90% minimum shows as ``89.96%`` and ``90.00%``, not ``90.0%`` and ``90.0%``.
+
+def format_crossing(fmt: Callable[..., str], value: float, threshold: float, digits: int) -> tuple[str, str]:
+    """``(value, threshold)`` written by ``fmt`` with enough digits that the threshold reads as
+    the value it is and the two never read as equal (both with the same number of decimals).
+
+    89.96% against a 90% minimum shows as ``89.96%`` and ``90.00%``, not ``90.0%`` and ``90.0%``;
+    a budget of $0.015 as ``$0.015``, not ``$0.01``.
     """
+    digits = exact_digits(threshold, digits)
     for extra in range(0, 10):
         shown, limit = fmt(value, digits + extra), fmt(threshold, digits + extra)
         if shown != limit:

@@ -1,4 +1,5 @@
-"""The ``dev-system`` command: ``init``, ``metrics``, ``events``, ``trace``, ``export``, ``prune``, ``report``.
+"""The ``dev-system`` command: ``init``, ``metrics``, ``events``, ``trace``, ``export``, ``prune``,
+``combine``, ``report``, ``runs``, ``compare``.
 
 A thin front end: the figures come from :mod:`dev_system.ops.metrics`, the alerts from
 :mod:`dev_system.ops.alerts`, the layout from :mod:`dev_system.ops.report`. Exit status: 0 done,
@@ -146,8 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     _add_db(trace)
 
-    export = commands.add_parser("export", help="write the events of a period as JSON lines or CSV",
-                                 description="Write the events of a period, oldest first, as JSON lines or CSV.")
+    export = commands.add_parser("export", help="the events of a period as JSON lines, CSV or OTLP spans",
+                                 description="Write the events of a period, oldest first, as JSON lines or CSV, "
+                                             "or send them to an OTLP/HTTP endpoint as OpenTelemetry spans.")
     export.add_argument("--format", choices=("jsonl", "csv", "otlp"), default="jsonl",
                         help="output format (default: jsonl); otlp sends the events as OpenTelemetry spans")
     export.add_argument("--endpoint", metavar="URL",
@@ -386,7 +388,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """``export``: the events of a period as JSON lines or CSV."""
+    """``export``: the events of a period as JSON lines or CSV, or as OTLP spans (``--format otlp``)."""
     from dev_system.ops import report
     from dev_system.ops.queries import iter_events
 

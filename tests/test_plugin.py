@@ -524,7 +524,7 @@ def test_compare_with_the_baseline_and_fail_on_regression(project: pytest.Pytest
     second.stdout.fnmatch_lines(["=* 2 passed in *"])
     second_id = last_run(db)["run_id"]
     # an explicit baseline, and a limit that holds
-    third = project.runpytest(*base, "test_cmp.py", f"--telemetry-compare={second_id[:17]}",
+    third = project.runpytest(*base, "test_cmp.py", f"--telemetry-compare={second_id[:21]}",
                               "--telemetry-compare-fail=calls:0,cost:0.001")
     assert third.ret == 0
     third.stdout.fnmatch_lines([f"Compared with run {second_id}*", "  cost: $0.03 -> $0.03  =", "  calls: 3 -> 3  ="])

@@ -308,16 +308,19 @@ def flush_pending_drops(recorder: Any) -> None:
     from dev_system.ops import store
 
     with recorder.lock:
-        drops = list(sink.pending_drops)
+        drops = sink.take_drops()
         if not drops:
             return
-        conn = store.connect(sink.path)
         try:
-            for drop in drops:
-                store.record_dropped(conn, *drop)
-        finally:
-            conn.close()
-        sink.pending_drops.clear()
+            conn = store.connect(sink.path)
+            try:
+                for drop in drops:
+                    store.record_dropped(conn, *drop)
+            finally:
+                conn.close()
+        except BaseException:
+            sink.give_back_drops(drops)  # kept for the next batch or the exit flush
+            raise
 
 
 def merge_metadata(base: Mapping[str, Any] | None, **more: Any) -> dict[str, Any]:

@@ -22,3 +22,7 @@ dev-system *ARGS:
 # Today's metrics.
 metrics-today *ARGS:
     {{python}} -m dev_system metrics --period today "$@"
+
+# The reliability campaign and its figures (faults injected, survived, events lost).
+reliability *ARGS:
+    {{python}} tests/test_reliability_figures.py "$@"

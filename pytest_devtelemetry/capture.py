@@ -63,6 +63,26 @@ class _Sink:
         pass
 
 
+class SessionSink:
+    """One sink for a whole session, added to the recorder once: the events it is given go to the
+    running test's capture (``target``), or nowhere between tests. A test's capture switches the
+    target under the recorder's lock, after delivering what was buffered before (as adding and
+    removing a sink of its own would), without a sink added and removed for every test."""
+
+    __slots__ = ("target",)
+
+    def __init__(self) -> None:
+        self.target: list[TelemetryEvent] | None = None
+
+    def write(self, events: list["TelemetryEvent"]) -> None:
+        target = self.target
+        if target is not None:
+            target.extend(events)
+
+    def close(self) -> None:
+        pass
+
+
 class TestTelemetry:
     """The events recorded by one test so far, with their totals (the ``telemetry`` fixture).
 
@@ -78,10 +98,11 @@ class TestTelemetry:
 
     __test__ = False  # not a test class
 
-    def __init__(self, nodeid: str) -> None:
+    def __init__(self, nodeid: str, session_sink: SessionSink | None = None) -> None:
         self.nodeid = nodeid
         self._sink = _Sink()
         self._open = False
+        self._session_sink = session_sink  # the session's sink, already added, instead of a sink of its own
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -89,7 +110,15 @@ class TestTelemetry:
         """Begin receiving the events recorded from now on."""
         if not self._open:
             _switch_on()
-            get_recorder().add_sink(self._sink)
+            rec = get_recorder()
+            shared = self._session_sink
+            if shared is None:
+                rec.add_sink(self._sink)
+            else:
+                with rec.lock:
+                    if rec.buffer:  # recorded before the start: not this test's
+                        rec.flush(store=False)
+                    shared.target = self._sink.events
             self._open = True
         return self
 
@@ -98,7 +127,16 @@ class TestTelemetry:
         if self._open:
             self._open = False
             try:
-                get_recorder().remove_sink(self._sink)
+                rec = get_recorder()
+                shared = self._session_sink
+                if shared is None:
+                    rec.remove_sink(self._sink)
+                else:
+                    with rec.lock:
+                        if rec.buffer:
+                            rec.flush(store=False)
+                        if shared.target is self._sink.events:
+                            shared.target = None
             finally:
                 _switch_back()
 
@@ -203,15 +241,33 @@ class TestTelemetry:
     def figures(self) -> dict[str, Any]:
         """The totals in one read: ``calls``, ``failures``, ``input_tokens``, ``output_tokens``,
         ``cost_usd``, ``unknown_cost``, ``max_latency_ms``."""
-        events = self.events
+        if self._open:
+            get_recorder().flush(store=False)
+        events = self._sink.events  # read in one pass, not copied (this runs after every test)
+        failures = input_tokens = output_tokens = unknown = 0
+        costs = []
+        slowest = None
+        for e in events:
+            if not e.success:
+                failures += 1
+            input_tokens += e.input_tokens or 0
+            output_tokens += e.output_tokens or 0
+            cost = e.cost_usd
+            if cost is None:
+                unknown += 1
+            else:
+                costs.append(cost)
+            latency = e.latency_ms
+            if slowest is None or latency > slowest:
+                slowest = latency
         return {
             "calls": len(events),
-            "failures": sum(1 for e in events if not e.success),
-            "input_tokens": sum(e.input_tokens or 0 for e in events),
-            "output_tokens": sum(e.output_tokens or 0 for e in events),
-            "cost_usd": math.fsum(e.cost_usd for e in events if e.cost_usd is not None),
-            "unknown_cost": sum(1 for e in events if e.cost_usd is None),
-            "max_latency_ms": max((e.latency_ms for e in events), default=None),
+            "failures": failures,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cost_usd": math.fsum(costs),
+            "unknown_cost": unknown,
+            "max_latency_ms": slowest,
         }
 
     def properties(self) -> list[tuple[str, Any]]:

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from dev_system import config as config_module
-from dev_system.ops.context import trace
+from dev_system.ops.context import get_frame, reset_frame, set_frame
 from dev_system.ops.recorder import get_recorder
 from pytest_devtelemetry.capture import (
-    BUDGET_MARKER, CAPTURE_KEY, PROPERTY_NAMES, Budget, BudgetError, TestTelemetry, budget_message,
+    BUDGET_MARKER, CAPTURE_KEY, PROPERTY_NAMES, Budget, BudgetError, SessionSink, TestTelemetry, budget_message,
     figures_from_properties,
 )
 from pytest_devtelemetry.plugin import RUN_PLUGIN
@@ -249,17 +249,37 @@ class _Role:
 class _Recording(_Role):
     """Per test: its node id as the trace id, its events captured, its budget, its figures."""
 
+    session_sink: SessionSink | None = None
+
+    def begin(self) -> None:
+        super().begin()
+        # One sink for the session; each test points it at its own capture (see SessionSink).
+        self.session_sink = SessionSink()
+        self.rec.add_sink(self.session_sink)
+
+    def end(self) -> None:
+        try:
+            super().end()
+        finally:
+            if self.session_sink is not None:
+                self.rec.remove_sink(self.session_sink)
+
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-        captured = TestTelemetry(item.nodeid).start()
+        captured = TestTelemetry(item.nodeid, self.session_sink).start()
         item.stash[CAPTURE_KEY] = captured
         rec = self.rec
         outer = rec.default_trace
         test_id = stored_nodeid(item.nodeid)
         rec.default_trace = test_id  # threads the test starts carry no context: they get this
         try:
-            with trace(test_id):
+            # What ``with trace(test_id)`` does, without a context manager's cost for every test.
+            parent = get_frame()
+            token = set_frame([test_id, 0, 0, None, parent[4] if parent is not None else True, 0])
+            try:
                 return (yield)
+            finally:
+                reset_frame(token)
         finally:
             rec.default_trace = outer
             del item.stash[CAPTURE_KEY]
@@ -277,21 +297,35 @@ class _Recording(_Role):
         check_budget(item)
         return result
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+        # Before the report is made from the item (a plain implementation returning None: the
+        # next one makes the report; cheaper than a wrapper, called three times a test).
         if call.when == "teardown":
             captured = item.stash.get(CAPTURE_KEY, None)
             if captured is not None:
                 kept = [p for p in item.user_properties if p[0] not in PROPERTY_NAMES]
                 item.user_properties[:] = kept + captured.properties()
-        return (yield)
 
 
 _BUDGET_DONE = pytest.StashKey[bool]()
 
 
+def _has_budget_marker(node: Any) -> bool:
+    """Whether ``node`` or a parent has the budget marker: what ``get_closest_marker`` looks
+    through (``own_markers`` of the node chain), without its generators, for every test."""
+    while node is not None:
+        for mark in node.own_markers:
+            if mark.name == BUDGET_MARKER:
+                return True
+        node = node.parent
+    return False
+
+
 def check_budget(item: pytest.Item) -> None:
     """Fail the running phase of ``item`` when its events exceed its ``telemetry_budget`` (once per test)."""
+    if not _has_budget_marker(item):
+        return
     marker = item.get_closest_marker(BUDGET_MARKER)
     if marker is None or item.stash.get(_BUDGET_DONE, False):
         return
@@ -319,7 +353,7 @@ class BudgetsOnly:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-        if item.get_closest_marker(BUDGET_MARKER) is None:
+        if not _has_budget_marker(item):
             return (yield)
         captured = TestTelemetry(item.nodeid).start()
         item.stash[CAPTURE_KEY] = captured

@@ -14,6 +14,7 @@ status of 0 (or 5, no tests) into 1 and leaves every other status alone.
 from __future__ import annotations
 
 import shlex
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -394,15 +395,62 @@ class _Reporting(_Role):
         self.crashed: dict[str, str] = {}
         self.worker_info: dict[str, dict[str, Any]] = {}
         self.start_error: str | None = None
-        from dev_system.ops.runs import RunRecord, git_info, host_name
+        from dev_system.ops.runs import RunRecord, host_name
 
-        commit, branch = git_info(self.config.rootpath)
         args = [str(a) for a in self.config.invocation_params.args]
-        self.run_record = RunRecord(
+        self._record = RunRecord(
             run_id=self.run_id, started_at=self.started_at,
             command=" ".join(["pytest", shlex.join(args)]) if args else "pytest",
-            git_commit=commit, git_branch=branch, host=host_name(),
+            git_commit=None, git_branch=None, host=host_name(),
         )
+        self._started = threading.Event()  # set once the git commit and branch are in the record
+        self._starter: threading.Thread | None = None
+
+    def _lookup_git(self) -> None:
+        from dev_system.ops.runs import git_info
+
+        try:
+            try:
+                commit, branch = git_info(self.config.rootpath)
+            except Exception:
+                commit, branch = None, None
+            self._record = replace(self._record, git_commit=commit, git_branch=branch)
+        finally:
+            self._started.set()
+
+    def _start_run(self) -> None:
+        from dev_system.ops.runs import start_run
+
+        self._lookup_git()
+        try:
+            conn = self._connect()
+            try:
+                start_run(conn, self._record)
+            finally:
+                conn.close()
+        except Exception as exc:
+            self.start_error = f"the run could not be stored in {self.db_path}: {type(exc).__name__}: {exc}"
+
+    @property
+    def run_record(self) -> Any:
+        """The run as it started (its git commit and branch once the lookup is done)."""
+        if not self._started.is_set():
+            if self._starter is None:  # no session started: look them up here
+                self._lookup_git()
+            else:
+                self._started.wait()
+        return self._record
+
+    def _wait_started(self) -> None:
+        """Wait until the run's first row is stored (or could not be)."""
+        if self._starter is not None:
+            self._starter.join()
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # The git lookups (two subprocesses) and storing the run's first row are done by a thread
+        # while pytest collects; whatever reads the run record waits for it (see run_record).
+        self._starter = threading.Thread(target=self._start_run, name="devtelemetry-start")
+        self._starter.start()
 
     def _connect(self) -> Any:
         from dev_system.ops import store
@@ -418,17 +466,6 @@ class _Reporting(_Role):
             lines.append(f"telemetry: {self.instrument_note}")
         return lines
 
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        from dev_system.ops.runs import start_run
-
-        try:
-            conn = self._connect()
-            try:
-                start_run(conn, self.run_record)
-            finally:
-                conn.close()
-        except Exception as exc:
-            self.start_error = f"the run could not be stored in {self.db_path}: {type(exc).__name__}: {exc}"
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         state = self.outcomes.get(report.nodeid)
@@ -477,6 +514,7 @@ class _Reporting(_Role):
         if self.report is not None:
             return
         pytest_status = int(session.exitstatus)
+        self._wait_started()
         report = self.report = RunReport(self.run_id, self.db_path, gate=self.options.gate, top=self.options.top,
                                          pytest_exit_status=pytest_status, crashed_workers=dict(self.crashed),
                                          workers=len(self.worker_info) + len(self.crashed))

@@ -63,24 +63,23 @@ class _Sink:
         pass
 
 
-class SessionSink:
-    """One sink for a whole session, added to the recorder once: the events it is given go to the
-    running test's capture (``target``), or nowhere between tests. A test's capture switches the
-    target under the recorder's lock, after delivering what was buffered before (as adding and
-    removing a sink of its own would), without a sink added and removed for every test."""
+class SessionWatcher:
+    """One raw-record watcher for a whole session (``Recorder.raw_watchers``): the raw records
+    taken out of the buffer go to the running test's capture (``target``), or nowhere between
+    tests. A test's capture switches the target under the recorder's lock, after setting aside
+    what was buffered before (``Recorder.set_aside``). The records are not turned into events on
+    the test's thread (the writer does it, and stores them); a test's figures are read from the
+    raw records, and its events are made only when the ``telemetry`` fixture asks for them."""
 
     __slots__ = ("target",)
 
     def __init__(self) -> None:
-        self.target: list[TelemetryEvent] | None = None
+        self.target: list[tuple] | None = None
 
-    def write(self, events: list["TelemetryEvent"]) -> None:
+    def __call__(self, raws: list[tuple]) -> None:
         target = self.target
         if target is not None:
-            target.extend(events)
-
-    def close(self) -> None:
-        pass
+            target.extend(raws)
 
 
 class TestTelemetry:
@@ -98,11 +97,15 @@ class TestTelemetry:
 
     __test__ = False  # not a test class
 
-    def __init__(self, nodeid: str, session_sink: SessionSink | None = None) -> None:
+    def __init__(self, nodeid: str, session_watcher: SessionWatcher | None = None) -> None:
         self.nodeid = nodeid
         self._sink = _Sink()
         self._open = False
-        self._session_sink = session_sink  # the session's sink, already added, instead of a sink of its own
+        # With the session's watcher (already added) instead of a sink of its own: the test's raw
+        # records, and how many of them are in ``_sink.events`` already.
+        self._session_watcher = session_watcher
+        self._raws: list[tuple] = []
+        self._finished = 0
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -111,14 +114,14 @@ class TestTelemetry:
         if not self._open:
             _switch_on()
             rec = get_recorder()
-            shared = self._session_sink
+            shared = self._session_watcher
             if shared is None:
                 rec.add_sink(self._sink)
             else:
                 with rec.lock:
                     if rec.buffer:  # recorded before the start: not this test's
-                        rec.flush(store=False)
-                    shared.target = self._sink.events
+                        rec.set_aside()
+                    shared.target = self._raws
             self._open = True
         return self
 
@@ -128,26 +131,50 @@ class TestTelemetry:
             self._open = False
             try:
                 rec = get_recorder()
-                shared = self._session_sink
+                shared = self._session_watcher
                 if shared is None:
                     rec.remove_sink(self._sink)
                 else:
                     with rec.lock:
                         if rec.buffer:
-                            rec.flush(store=False)
-                        if shared.target is self._sink.events:
+                            rec.set_aside()
+                        if shared.target is self._raws:
                             shared.target = None
             finally:
                 _switch_back()
 
     # -- the events -------------------------------------------------------------------------
 
+    def _catch_up(self) -> None:
+        """Take in what the recorder still buffers (with the session's watcher: as raw records)."""
+        if self._open:
+            rec = get_recorder()
+            if self._session_watcher is None:
+                rec.flush(store=False)  # seen now; in the database with the writer's next batch
+            elif rec.buffer:
+                with rec.lock:
+                    rec.set_aside()  # seen now; finished and stored by the writer
+
+    def _current_events(self) -> list["TelemetryEvent"]:
+        """The events so far (the list itself): with the session's watcher, the raw records not
+        made into events yet are made into them here, as the writer makes them (it stores its own)."""
+        self._catch_up()
+        events = self._sink.events
+        raws = self._raws
+        if self._finished < len(raws):
+            finish = get_recorder().finish
+            for raw in raws[self._finished:]:
+                try:
+                    events.append(finish(raw))
+                except Exception:  # dropped: the writer reports it and counts the drop
+                    pass
+            self._finished = len(raws)
+        return events
+
     @property
     def events(self) -> list["TelemetryEvent"]:
         """The events so far, oldest delivery first (a copy)."""
-        if self._open:
-            get_recorder().flush(store=False)  # seen now; in the database with the writer's next batch
-        return list(self._sink.events)
+        return list(self._current_events())
 
     def __iter__(self) -> Iterator["TelemetryEvent"]:
         return iter(self.events)
@@ -171,9 +198,10 @@ class TestTelemetry:
 
     def clear(self) -> None:
         """Forget the events so far (a test can then measure one step on its own)."""
-        if self._open:
-            get_recorder().flush(store=False)
+        self._catch_up()
         self._sink.events.clear()
+        self._raws.clear()
+        self._finished = 0
 
     # -- totals -----------------------------------------------------------------------------
 
@@ -241,6 +269,8 @@ class TestTelemetry:
     def figures(self) -> dict[str, Any]:
         """The totals in one read: ``calls``, ``failures``, ``input_tokens``, ``output_tokens``,
         ``cost_usd``, ``unknown_cost``, ``max_latency_ms``."""
+        if self._session_watcher is not None:
+            return self._raw_figures()
         if self._open:
             get_recorder().flush(store=False)
         events = self._sink.events  # read in one pass, not copied (this runs after every test)
@@ -262,6 +292,37 @@ class TestTelemetry:
                 slowest = latency
         return {
             "calls": len(events),
+            "failures": failures,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cost_usd": math.fsum(costs),
+            "unknown_cost": unknown,
+            "max_latency_ms": slowest,
+        }
+
+    def _raw_figures(self) -> dict[str, Any]:
+        """:meth:`figures` from the raw records (``RAW_FIELDS``), the same values as from their
+        events, without making the events (this runs after every test)."""
+        self._catch_up()
+        raws = self._raws
+        failures = input_tokens = output_tokens = unknown = 0
+        costs = []
+        slowest = None
+        for raw in raws:
+            if not raw[8]:  # success
+                failures += 1
+            input_tokens += raw[4] or 0
+            output_tokens += raw[5] or 0
+            cost = raw[7]
+            if cost is None:
+                unknown += 1
+            else:
+                costs.append(cost)
+            latency = raw[6] * 1000.0  # latency_s, as the event's latency_ms
+            if slowest is None or latency > slowest:
+                slowest = latency
+        return {
+            "calls": len(raws),
             "failures": failures,
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,

@@ -26,7 +26,7 @@ from dev_system import config as config_module
 from dev_system.ops.context import get_frame, reset_frame, set_frame
 from dev_system.ops.recorder import get_recorder
 from pytest_devtelemetry.capture import (
-    BUDGET_MARKER, CAPTURE_KEY, PROPERTY_NAMES, Budget, BudgetError, SessionSink, TestTelemetry, budget_message,
+    BUDGET_MARKER, CAPTURE_KEY, PROPERTY_NAMES, Budget, BudgetError, SessionWatcher, TestTelemetry, budget_message,
     figures_from_properties,
 )
 from pytest_devtelemetry.plugin import RUN_PLUGIN
@@ -250,24 +250,28 @@ class _Role:
 class _Recording(_Role):
     """Per test: its node id as the trace id, its events captured, its budget, its figures."""
 
-    session_sink: SessionSink | None = None
+    session_watcher: SessionWatcher | None = None
 
     def begin(self) -> None:
         super().begin()
-        # One sink for the session; each test points it at its own capture (see SessionSink).
-        self.session_sink = SessionSink()
-        self.rec.add_sink(self.session_sink)
+        # One raw-record watcher for the session; each test points it at its own capture (see
+        # SessionWatcher).
+        self.session_watcher = SessionWatcher()
+        with self.rec.lock:
+            self.rec.raw_watchers.append(self.session_watcher)
 
     def end(self) -> None:
         try:
             super().end()
         finally:
-            if self.session_sink is not None:
-                self.rec.remove_sink(self.session_sink)
+            if self.session_watcher is not None:
+                with self.rec.lock:
+                    if self.session_watcher in self.rec.raw_watchers:
+                        self.rec.raw_watchers.remove(self.session_watcher)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-        captured = TestTelemetry(item.nodeid, self.session_sink).start()
+        captured = TestTelemetry(item.nodeid, self.session_watcher).start()
         item.stash[CAPTURE_KEY] = captured
         rec = self.rec
         outer = rec.default_trace

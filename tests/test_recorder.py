@@ -47,6 +47,33 @@ def test_calls_do_not_write_until_flushed_unless_sync(tmp_path):
     assert count_rows(db) == 2  # written before the call returned
 
 
+def test_set_aside_shows_the_raw_records_and_leaves_the_events_to_the_writer(tmp_path):
+    from dev_system.ops.recorder import MemorySink, get_recorder
+
+    db = tmp_path / "t.db"
+    configure(enabled=True, db_path=db, flush_interval_s=60)
+    rec = get_recorder()
+    seen: list[tuple] = []
+    sink = MemorySink()
+    rec.add_sink(sink)
+    rec.raw_watchers.append(seen.extend)
+    try:
+        unit(1)
+        unit(2)
+        with rec.lock:
+            rec.set_aside()
+        assert [raw[3] for raw in seen] == ["unit", "unit"]  # function_name, seen at once
+        assert sink.events == [] and stats()["buffered"] == 2  # not finished on this thread
+        unit(3)
+        flush()
+        assert len(seen) == 3  # the records set aside are not seen twice
+        assert count_rows(db) == 3 and len(sink.events) == 3
+        assert [e.event_id for e in sink.events] == [rec.finish(raw).event_id for raw in seen]
+    finally:
+        rec.raw_watchers.remove(seen.extend)
+        rec.remove_sink(sink)
+
+
 def test_many_threads_every_event_exactly_once(recording):
     dropped_before = stats()["dropped"]
 

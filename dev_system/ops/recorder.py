@@ -223,6 +223,10 @@ class Recorder:
         self.redactor = Redactor(self.settings.redact_keys)
         self.max_chars = self.settings.max_value_chars
         self.buffer: collections.deque = collections.deque()
+        #: Raw records :meth:`set_aside` took out of the buffer, for the writer to finish and deliver.
+        self.aside: list[tuple] = []
+        #: Called with each list of raw records taken out of the buffer, before they are finished.
+        self.raw_watchers: list[Any] = []
         #: Events delivered to the other sinks by ``flush(store=False)``, not yet to the database.
         self.unstored: list[TelemetryEvent] = []
         self.unstored_since = 0.0
@@ -274,6 +278,7 @@ class Recorder:
     def after_fork_in_child(self) -> None:
         """Start the child afresh: the parent stores what it had buffered."""
         self.buffer.clear()
+        self.aside = []
         self.unstored = []
         if self.store_sink is not None:
             # The parent's connection must be neither used nor closed here: keep it alive, unused.
@@ -371,9 +376,9 @@ class Recorder:
             self.writer_beat = time.monotonic()
             # Events some flush(store=False) left for the database go there in larger batches.
             unstored = self.unstored
-            store = not unstored or len(unstored) + len(self.buffer) >= self.wake_at or (
+            store = not unstored or len(unstored) + len(self.buffer) + len(self.aside) >= self.wake_at or (
                 time.monotonic() - self.unstored_since >= _UNSTORED_WAIT * self.settings.flush_interval_s)
-            if self.buffer or unstored and store:
+            if self.buffer or self.aside or unstored and store:
                 with self.lock:
                     self._drain(store)
                 if self.flush_wanted.is_set():  # let a waiting flush() take the lock (locks are not fair)
@@ -423,6 +428,24 @@ class Recorder:
         finally:
             lock.release()
 
+    def set_aside(self) -> None:
+        """Take what is buffered out of the buffer without finishing it (call with :attr:`lock`
+        held): the :attr:`raw_watchers` see the raw records now; the writer turns them into events
+        and delivers them to every sink with its next round (sooner when ``wake_at`` of them wait).
+        For a caller that needs a point in time and the raw figures only (the pytest plugin at
+        each test's start and end), without finishing the events on its own thread."""
+        buffer = self.buffer
+        pop = buffer.popleft
+        raws = [pop() for _ in range(len(buffer))]  # only drainers pop, under the lock
+        if not raws:
+            return
+        for watcher in self.raw_watchers:
+            watcher(raws)
+        aside = self.aside
+        aside += raws
+        if len(aside) >= self.wake_at:
+            self.wake.set()
+
     def _drain(self, store: bool = True) -> None:
         if store or self.sync:
             if self.unstored:
@@ -430,6 +453,10 @@ class Recorder:
                 if self.store_sink is not None:
                     self._write(self.store_sink, events)
             store = True
+        if self.aside:  # set aside earlier: older than what is buffered, and seen by the watchers
+            aside, self.aside = self.aside, []
+            for i in range(0, len(aside), _BATCH):
+                self._deliver(aside[i:i + _BATCH], store)
         # Only what is buffered now: threads that keep recording must not keep the writer (and the
         # lock) here for ever, nor keep flush() from returning.
         buffer = self.buffer
@@ -443,6 +470,8 @@ class Recorder:
             except IndexError:
                 pass
             todo -= len(raws)
+            for watcher in self.raw_watchers:
+                watcher(raws)
             self._deliver(raws, store)
 
     def _deliver(self, raws: list[tuple], store: bool = True) -> None:
@@ -530,7 +559,7 @@ class Recorder:
             "stored": self.stored,
             "dropped": self.dropped,
             "dropped_by_reason": dict(self.dropped_by_reason),
-            "buffered": len(self.buffer) + len(self.unstored),
+            "buffered": len(self.buffer) + len(self.aside) + len(self.unstored),
             "db_path": str(self.store_sink.path) if self.store_sink else None,
         }
 
@@ -541,7 +570,7 @@ class Recorder:
         self.closing = True
         try:
             if not self.lock.acquire(timeout=CLOSE_WAIT_S):
-                left = len(self.buffer)
+                left = len(self.buffer) + len(self.aside)
                 if left:
                     self._count_drop(left, "exit: writer stuck in a sink")
                 report_problem("exit", f"{left} events were not stored: a sink was still busy after "

@@ -273,63 +273,15 @@ class TestTelemetry:
             return self._raw_figures()
         if self._open:
             get_recorder().flush(store=False)
-        events = self._sink.events  # read in one pass, not copied (this runs after every test)
-        failures = input_tokens = output_tokens = unknown = 0
-        costs = []
-        slowest = None
-        for e in events:
-            if not e.success:
-                failures += 1
-            input_tokens += e.input_tokens or 0
-            output_tokens += e.output_tokens or 0
-            cost = e.cost_usd
-            if cost is None:
-                unknown += 1
-            else:
-                costs.append(cost)
-            latency = e.latency_ms
-            if slowest is None or latency > slowest:
-                slowest = latency
-        return {
-            "calls": len(events),
-            "failures": failures,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cost_usd": math.fsum(costs),
-            "unknown_cost": unknown,
-            "max_latency_ms": slowest,
-        }
+        return _totals((e.success, e.input_tokens, e.output_tokens, e.cost_usd, e.latency_ms)
+                       for e in self._sink.events)
 
     def _raw_figures(self) -> dict[str, Any]:
         """:meth:`figures` from the raw records (``RAW_FIELDS``), the same values as from their
         events, without making the events (this runs after every test)."""
         self._catch_up()
-        raws = self._raws
-        failures = input_tokens = output_tokens = unknown = 0
-        costs = []
-        slowest = None
-        for raw in raws:
-            if not raw[8]:  # success
-                failures += 1
-            input_tokens += raw[4] or 0
-            output_tokens += raw[5] or 0
-            cost = raw[7]
-            if cost is None:
-                unknown += 1
-            else:
-                costs.append(cost)
-            latency = raw[6] * 1000.0  # latency_s, as the event's latency_ms
-            if slowest is None or latency > slowest:
-                slowest = latency
-        return {
-            "calls": len(raws),
-            "failures": failures,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cost_usd": math.fsum(costs),
-            "unknown_cost": unknown,
-            "max_latency_ms": slowest,
-        }
+        # success, input and output tokens, cost, and latency_s as the event's latency_ms
+        return _totals((raw[8], raw[4], raw[5], raw[7], raw[6] * 1000.0) for raw in self._raws)
 
     def properties(self) -> list[tuple[str, Any]]:
         """The figures as ``(name, value)`` pairs for ``user_properties`` (JUnit XML)."""
@@ -439,3 +391,31 @@ def budget_message(problems: list[str], figures: dict[str, Any]) -> str:
     if figures.get("unknown_cost"):
         text += f" ({figures['unknown_cost']} call(s) of unknown cost are not in the cost)"
     return text
+
+
+def _totals(rows: Any) -> dict[str, Any]:
+    """The figures of ``(success, input_tokens, output_tokens, cost_usd, latency_ms)`` rows."""
+    calls = failures = input_tokens = output_tokens = unknown = 0
+    costs = []
+    slowest = None
+    for success, tokens_in, tokens_out, cost, latency in rows:
+        calls += 1
+        if not success:
+            failures += 1
+        input_tokens += tokens_in or 0
+        output_tokens += tokens_out or 0
+        if cost is None:
+            unknown += 1
+        else:
+            costs.append(cost)
+        if slowest is None or latency > slowest:
+            slowest = latency
+    return {
+        "calls": calls,
+        "failures": failures,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cost_usd": math.fsum(costs),
+        "unknown_cost": unknown,
+        "max_latency_ms": slowest,
+    }

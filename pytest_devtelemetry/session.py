@@ -247,7 +247,23 @@ class _Role:
     records = True
 
 
-class _Recording(_Role):
+class _BudgetChecks:
+    """Fails a test whose events exceed its ``telemetry_budget``, after its call and its teardown."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        result = yield
+        check_budget(item)
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        result = yield
+        check_budget(item)
+        return result
+
+
+class _Recording(_BudgetChecks, _Role):
     """Per test: its node id as the trace id, its events captured, its budget, its figures."""
 
     session_watcher: SessionWatcher | None = None
@@ -289,18 +305,6 @@ class _Recording(_Role):
             rec.default_trace = outer
             del item.stash[CAPTURE_KEY]
             captured.stop()
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Any:
-        result = yield
-        check_budget(item)
-        return result
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-        result = yield
-        check_budget(item)
-        return result
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
@@ -352,7 +356,7 @@ def check_budget(item: pytest.Item) -> None:
         pytest.fail(budget_message(problems, figures), pytrace=False)
 
 
-class BudgetsOnly:
+class BudgetsOnly(_BudgetChecks):
     """Registered without ``--telemetry`` when some test has a budget: captures the events of the
     marked tests (in memory) and checks their budgets; nothing else."""
 
@@ -367,18 +371,6 @@ class BudgetsOnly:
         finally:
             del item.stash[CAPTURE_KEY]
             captured.stop()
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Any:
-        result = yield
-        check_budget(item)
-        return result
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-        result = yield
-        check_budget(item)
-        return result
 
 
 @dataclass

@@ -74,6 +74,94 @@ def test_set_aside_shows_the_raw_records_and_leaves_the_events_to_the_writer(tmp
         rec.remove_sink(sink)
 
 
+def test_setting_aside_never_waits_for_a_sink_that_is_writing(tmp_path):
+    """The pytest plugin sets records aside at every test's start and end: it must not wait while
+    the writer is inside a sink (a slow disk, a locked database, an exporter)."""
+    from dev_system.ops.recorder import get_recorder
+
+    configure(enabled=True, db_path=tmp_path / "t.db", flush_interval_s=60)
+    rec = get_recorder()
+    inside, release = threading.Event(), threading.Event()
+
+    class Stuck:
+        def write(self, events):
+            inside.set()
+            release.wait(10)
+
+        def close(self):
+            pass
+
+    stuck = Stuck()
+    rec.add_sink(stuck)
+    flusher = threading.Thread(target=flush)
+    try:
+        unit(1)
+        flusher.start()
+        assert inside.wait(10)
+        unit(2)
+        assert rec.lock.acquire(timeout=2), "set_aside waited for the sink"
+        try:
+            rec.set_aside()
+        finally:
+            rec.lock.release()
+        assert stats()["buffered"] == 1  # taken out of the buffer, waiting for the writer
+    finally:
+        release.set()
+        flusher.join(10)
+        rec.remove_sink(stuck)
+    flush()
+    assert count_rows(tmp_path / "t.db") == 2
+
+
+def test_records_set_aside_wait_for_a_batch_or_ten_flush_intervals(tmp_path):
+    """What is set aside (a test run's records) is stored in batches: once ``wake_at`` of them
+    wait, or after ten flush intervals; not at every interval while the tests run."""
+    from dev_system.ops.recorder import get_recorder
+
+    db = tmp_path / "t.db"
+    configure(enabled=True, db_path=db, flush_interval_s=0.05)
+    rec = get_recorder()
+
+    def stored() -> int:
+        if not db.exists():
+            return 0
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'telemetry_events'").fetchone():
+                return 0
+            return conn.execute("SELECT COUNT(*) FROM telemetry_events").fetchone()[0]
+
+    unit(1)
+    with rec.lock:
+        rec.set_aside()
+    unit(2)  # recorded after: set aside by the writer too, never stored before the first
+    pause = threading.Event()
+    pause.wait(0.25)  # five flush intervals
+    assert stats()["buffered"] == 2 and stored() == 0
+    for _ in range(100):  # ten intervals (0.5 s) and the writer's next round
+        if stored() == 2:
+            break
+        pause.wait(0.05)
+    assert stored() == 2
+    with sqlite3.connect(db) as conn:
+        assert [json.loads(m)["args"]["i"] for (m,) in conn.execute(
+            "SELECT metadata FROM telemetry_events ORDER BY timestamp")] == [1, 2]
+
+    wake_at = rec.wake_at
+    rec.wake_at = 5
+    try:
+        for i in range(5):
+            unit(i)
+        with rec.lock:
+            rec.set_aside()  # five waiting: the writer is woken at once
+        for _ in range(40):
+            if stored() == 7:
+                break
+            pause.wait(0.05)
+        assert stored() == 7
+    finally:
+        rec.wake_at = wake_at
+
+
 def test_many_threads_every_event_exactly_once(recording):
     dropped_before = stats()["dropped"]
 

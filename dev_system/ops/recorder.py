@@ -14,6 +14,7 @@ import atexit
 import collections
 import itertools
 import json
+import math
 import os
 import sqlite3
 import sys
@@ -112,7 +113,8 @@ def _insert_events(conn: sqlite3.Connection, events: list[TelemetryEvent]) -> No
 
 class Sink(Protocol):
     """Where finished events go. ``write`` is called from the writer thread (or, in ``sync`` mode,
-    from the calling thread) with the recorder's lock held; raising counts the batch as dropped."""
+    from the calling thread) with the recorder's ``write_lock`` held; raising counts the batch as
+    dropped."""
 
     def write(self, events: list[TelemetryEvent]) -> None: ...
 
@@ -225,6 +227,7 @@ class Recorder:
         self.buffer: collections.deque = collections.deque()
         #: Raw records :meth:`set_aside` took out of the buffer, for the writer to finish and deliver.
         self.aside: list[tuple] = []
+        self.aside_since = 0.0
         #: Called with each list of raw records taken out of the buffer, before they are finished.
         self.raw_watchers: list[Any] = []
         #: Events delivered to the other sinks by ``flush(store=False)``, not yet to the database.
@@ -251,10 +254,16 @@ class Recorder:
         self.span_prefix = prefix[:4].hex()
         self.epoch_offset = time.time() - time.perf_counter()
         self.next_span = itertools.count(1).__next__
+        #: Held briefly by whoever takes records out of the buffer (and sets them aside): the
+        #: buffer, ``aside`` and the watchers' view of them.
         self.lock = threading.RLock()
+        #: Held by whoever finishes records and delivers them to the sinks (the writer, flush(),
+        #: close()): one delivery at a time, in order; the sinks, ``unstored`` and the database
+        #: connection. Taken before :attr:`lock`, never after it, so that a test's thread setting
+        #: records aside never waits for the disk.
+        self.write_lock = threading.RLock()
         self.wake = threading.Event()
         self.flush_wanted = threading.Event()
-        self.space = threading.Condition(threading.Lock())
         self.thread: threading.Thread | None = None
         self.pid = os.getpid()
 
@@ -264,16 +273,20 @@ class Recorder:
         parent's connection with SQLite's in-process record of holding the write lock: the child's
         own connection to the same file then finds the database busy for ever."""
         self.flush_wanted.set()
+        self._fork_locked = []
         try:
-            self._fork_locked = self.lock.acquire(timeout=CLOSE_WAIT_S)
+            for lock in (self.write_lock, self.lock):
+                if not lock.acquire(timeout=CLOSE_WAIT_S):
+                    break
+                self._fork_locked.append(lock)
         except BaseException:
-            self._fork_locked = False
+            pass
         self.flush_wanted.clear()
 
     def after_fork_in_parent(self) -> None:
-        if getattr(self, "_fork_locked", False):
-            self._fork_locked = False
-            self.lock.release()
+        locked, self._fork_locked = getattr(self, "_fork_locked", []), []
+        for lock in reversed(locked):
+            lock.release()
 
     def after_fork_in_child(self) -> None:
         """Start the child afresh: the parent stores what it had buffered."""
@@ -306,7 +319,7 @@ class Recorder:
 
     def apply(self, settings: config_module.Settings) -> None:
         """Switch to ``settings``: flush what is buffered, then (re)open sinks and the writer."""
-        with self.lock:
+        with self.write_lock, self.lock:
             if self.on:
                 self._drain()
             self.settings = settings
@@ -329,6 +342,7 @@ class Recorder:
             self._apply_plugin_sinks(settings)
         if self.on and not self.sync:
             self._start_writer()
+            self.wake.set()  # a writer waiting out the previous flush interval takes the new one
         if self.on:
             _install_sigterm_handler()
             _watch_multiprocessing(self)
@@ -347,13 +361,13 @@ class Recorder:
 
     def add_sink(self, sink: Any) -> None:
         """Send every event recorded from now on to ``sink`` as well."""
-        with self.lock:
+        with self.write_lock:
             self._drain(store=False)
             self.sinks.append(sink)
 
     def remove_sink(self, sink: Any) -> None:
         """Stop sending events to ``sink`` (what is buffered is delivered to it first)."""
-        with self.lock:
+        with self.write_lock:
             self._drain(store=False)
             if sink in self.sinks:
                 self.sinks.remove(sink)
@@ -374,13 +388,24 @@ class Recorder:
             self.wake.wait(self.settings.flush_interval_s)
             self.wake.clear()
             self.writer_beat = time.monotonic()
-            # Events some flush(store=False) left for the database go there in larger batches.
-            unstored = self.unstored
-            store = not unstored or len(unstored) + len(self.buffer) + len(self.aside) >= self.wake_at or (
-                time.monotonic() - self.unstored_since >= _UNSTORED_WAIT * self.settings.flush_interval_s)
-            if self.buffer or self.aside or unstored and store:
-                with self.lock:
-                    self._drain(store)
+            # What a caller set aside, or delivered with flush(store=False), waits for larger batches:
+            # until wake_at of them wait, or for _UNSTORED_WAIT flush intervals. A test run's
+            # records are so stored between tests seldom: storing them while the tests run costs
+            # the tests more (the two threads hand the GIL to each other at every system call) than
+            # storing them in one go when the run ends.
+            unstored, aside = self.unstored, self.aside
+            held = unstored or aside
+            due = not held or len(unstored) + len(aside) + len(self.buffer) >= self.wake_at or (
+                time.monotonic() - min(self.unstored_since if unstored else math.inf,
+                                       self.aside_since if aside else math.inf)
+                >= _UNSTORED_WAIT * self.settings.flush_interval_s)
+            if held and not due:
+                if self.buffer:  # recorded since: it waits with the rest, in order
+                    with self.lock:
+                        self.set_aside()
+            elif self.buffer or held:
+                with self.write_lock:
+                    self._drain()
                 if self.flush_wanted.is_set():  # let a waiting flush() take the lock (locks are not fair)
                     time.sleep(0.001)
 
@@ -418,7 +443,7 @@ class Recorder:
         intervals), from the next ``flush()`` or at exit. For a caller that only needs to see the
         events (the pytest plugin after each test), without a database transaction each time.
         """
-        lock = self.lock
+        lock = self.write_lock
         if not lock.acquire(blocking=False):  # busy: ask the writer to let go (setting an Event costs)
             self.flush_wanted.set()
             lock.acquire()
@@ -431,7 +456,8 @@ class Recorder:
     def set_aside(self) -> None:
         """Take what is buffered out of the buffer without finishing it (call with :attr:`lock`
         held): the :attr:`raw_watchers` see the raw records now; the writer turns them into events
-        and delivers them to every sink with its next round (sooner when ``wake_at`` of them wait).
+        and delivers them to every sink once ``wake_at`` of them wait or they waited
+        ``_UNSTORED_WAIT`` flush intervals, or with the next ``flush()``.
         For a caller that needs a point in time and the raw figures only (the pytest plugin at
         each test's start and end), without finishing the events on its own thread."""
         buffer = self.buffer
@@ -442,37 +468,35 @@ class Recorder:
         for watcher in self.raw_watchers:
             watcher(raws)
         aside = self.aside
+        if not aside:
+            self.aside_since = time.monotonic()
         aside += raws
         if len(aside) >= self.wake_at:
             self.wake.set()
 
     def _drain(self, store: bool = True) -> None:
+        """Deliver what was set aside and what is buffered now (call with :attr:`write_lock` held).
+        The records are taken under :attr:`lock`, and finished and delivered after letting it go."""
         if store or self.sync:
             if self.unstored:
                 events, self.unstored = self.unstored, []
                 if self.store_sink is not None:
                     self._write(self.store_sink, events)
             store = True
-        if self.aside:  # set aside earlier: older than what is buffered, and seen by the watchers
-            aside, self.aside = self.aside, []
-            for i in range(0, len(aside), _BATCH):
-                self._deliver(aside[i:i + _BATCH], store)
-        # Only what is buffered now: threads that keep recording must not keep the writer (and the
-        # lock) here for ever, nor keep flush() from returning.
-        buffer = self.buffer
-        todo = len(buffer)
-        while todo > 0 and buffer:
-            raws = []
+        with self.lock:
+            # Set aside earlier: older than what is buffered, and seen by the watchers already.
+            raws, self.aside = self.aside, []
+            # Only what is buffered now: threads that keep recording must not keep the writer here
+            # for ever, nor keep flush() from returning.
+            buffer = self.buffer
             pop = buffer.popleft
-            try:
-                for _ in range(min(_BATCH, todo)):
-                    raws.append(pop())
-            except IndexError:
-                pass
-            todo -= len(raws)
-            for watcher in self.raw_watchers:
-                watcher(raws)
-            self._deliver(raws, store)
+            taken = [pop() for _ in range(len(buffer))]  # only drainers pop, under the lock
+            if taken:
+                for watcher in self.raw_watchers:
+                    watcher(taken)
+                raws += taken
+        for i in range(0, len(raws), _BATCH):
+            self._deliver(raws[i:i + _BATCH], store)
 
     def _deliver(self, raws: list[tuple], store: bool = True) -> None:
         events = []
@@ -569,7 +593,7 @@ class Recorder:
         (what is left is counted as dropped and reported)."""
         self.closing = True
         try:
-            if not self.lock.acquire(timeout=CLOSE_WAIT_S):
+            if not self.write_lock.acquire(timeout=CLOSE_WAIT_S):
                 left = len(self.buffer) + len(self.aside)
                 if left:
                     self._count_drop(left, "exit: writer stuck in a sink")
@@ -592,7 +616,7 @@ class Recorder:
                     except Exception:
                         pass
             finally:
-                self.lock.release()
+                self.write_lock.release()
         except (Exception, SystemExit):
             pass
         if self.term_pending:  # a SIGTERM came while closing (a multiprocessing pool terminating)
@@ -667,7 +691,7 @@ def _flush_on_sigterm(signum: int, frame: Any) -> None:
 
     rec = _RECORDER
     try:
-        owned = getattr(rec.lock, "_is_owned", lambda: False)()
+        owned = getattr(rec.write_lock, "_is_owned", lambda: False)()
     except Exception:
         owned = False
     if owned and getattr(rec, "closing", False):  # interrupted inside close() at exit: it ends the process
@@ -675,11 +699,11 @@ def _flush_on_sigterm(signum: int, frame: Any) -> None:
         return
     try:
         # Interrupted inside a flush of this very thread: a second one would nest in its transaction.
-        if not owned and rec.lock.acquire(timeout=5.0):
+        if not owned and rec.write_lock.acquire(timeout=5.0):
             try:
                 rec.close()
             finally:
-                rec.lock.release()
+                rec.write_lock.release()
     except BaseException:
         pass
     finally:

@@ -307,7 +307,7 @@ def flush_pending_drops(recorder: Any) -> None:
         return
     from dev_system.ops import store
 
-    with recorder.lock:
+    with recorder.write_lock:
         drops = sink.take_drops()
         if not drops:
             return

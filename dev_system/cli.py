@@ -405,8 +405,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             try:
                 with open(args.output, "w", encoding="utf-8", newline="") as handle:
                     count = write(events, handle)
-            except OSError as exc:
-                raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+            except (OSError, ValueError) as exc:  # ValueError: a path holding a NUL
+                raise UsageError(f"cannot write {args.output}: {getattr(exc, 'strerror', None) or exc}") from None
             _error(f"Exported {count:,} event{'' if count == 1 else 's'} to {args.output}")
     finally:
         conn.close()
@@ -569,8 +569,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         html_report.write_html_report(args.html, data)
     except html_report.AssetsMissing as exc:
         raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"cannot write {args.html}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a path holding a NUL
+        raise UsageError(f"cannot write {args.html}: {getattr(exc, 'strerror', None) or exc}") from None
     from dev_system.ops.formatting import plural
 
     line = f"Wrote {args.html}: {plural(data['events'], 'event')} ({window.label})"

@@ -419,6 +419,14 @@ def test_bad_arguments_are_echoed_inertly(cli_files, capsys, argv):
     _check_outcome(code, out, err, argv, inert=True)
 
 
+@pytest.mark.parametrize("argv", [["export", "--output", "\x00"], ["report", "--html", "a\x00.html"]])
+def test_output_paths_holding_a_nul_fail_in_one_line(cli_files, capsys, argv):
+    """Found by the fuzzed flags: a NUL in a path makes open() raise ValueError, not OSError."""
+    code, out, err = run_cli(capsys, *argv, "--db", cli_files["good"])
+    assert code == 2 and err.startswith("dev-system: error: cannot write ")
+    _check_outcome(code, out, err, argv)
+
+
 @pytest.mark.parametrize("argv", [["events", "--limit", "99999999999999999999"],
                                   ["prune", "--older-than", "99999999999999999999d", "--dry-run"]])
 def test_numbers_out_of_range_fail_in_one_line(cli_files, capsys, argv):

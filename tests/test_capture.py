@@ -7,7 +7,7 @@ import math
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from dev_system.ops.capture import REDACTED, Redactor, sanitize
+from dev_system.ops.capture import REDACTED, Redactor, sanitize, sanitize_arguments
 from dev_system.ops.events import TelemetryEvent
 from dev_system.ops.telemetry import configure, telemetry_decorator
 
@@ -120,3 +120,25 @@ events = st.builds(
 @given(event=events)
 def test_event_dict_round_trip(event):
     assert TelemetryEvent.from_dict(json.loads(json.dumps(event.to_dict()))) == event
+
+
+_argument_names = st.one_of(
+    st.sampled_from(["prompt", "x", "temperature", "api_key", "password", "accessToken", "max_tokens", ""]),
+    st.text(max_size=120),
+)
+_argument_values = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=True),
+    st.text(max_size=40), st.text(alphabet="ab", min_size=190, max_size=210),
+    st.sampled_from(["sk-" + "a" * 24, "Bearer abcdefghijkl", "https://user:pw@host/x", "é"]),
+    st.lists(st.integers(), max_size=3),
+)
+
+
+@given(args=st.dictionaries(_argument_names, _argument_values, max_size=60),
+       max_chars=st.sampled_from([0, 5, 200, 20_000]))
+@settings(max_examples=300, deadline=None)
+def test_the_writer_shortcut_for_arguments_equals_sanitize(args, max_chars):
+    redactor = Redactor(["api_key", "password", "token"])
+    fast = sanitize_arguments(args, redactor, max_chars)
+    slow = sanitize(args, redactor, max_chars)
+    assert json.dumps(fast, sort_keys=True) == json.dumps(slow, sort_keys=True)

@@ -211,6 +211,39 @@ def sanitize(value: Any, redactor: Redactor, max_chars: int, _depth: int = 0, _s
         return _unrepresentable(value)
 
 
+def sanitize_arguments(args: dict, redactor: Redactor, max_chars: int) -> Any:
+    """``sanitize(args, ...)`` for a dict of captured arguments, with a shortcut for the common
+    case: a few arguments under plain, non-secret names, holding numbers, booleans, ``None`` or
+    short ASCII strings. Those are taken as they are (strings cleared of secret shapes); anything
+    else goes through :func:`sanitize`. The writer calls this for every event."""
+    if type(args) is dict and len(args) <= MAX_ITEMS:
+        out = {}
+        total = 0  # characters of names and strings: within sanitize()'s budget, nothing is cut
+        for key, value in args.items():
+            if type(key) is not str or len(key) > 100 or not key.isascii() or redactor.is_secret(key):
+                break
+            total += len(key)
+            kind = type(value)
+            if kind is str:
+                total += len(value)
+                if len(value) > max_chars or not value.isascii():
+                    break
+                value = redact_text(value)
+            elif kind is int:
+                if not -(2**63) <= value < 2**63:
+                    break
+            elif kind is float:
+                if not math.isfinite(value):
+                    break
+            elif kind is not bool and value is not None:
+                break
+            out[key] = value
+        else:
+            if total <= max(MIN_TOTAL_CHARS, 10 * max_chars):
+                return out
+    return sanitize(args, redactor, max_chars)
+
+
 def _sanitize_other(value: Any, kind: type, redactor: Redactor, max_chars: int, _depth: int,
                     _seen: set | None, budget: list) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):

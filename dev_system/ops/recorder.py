@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Protocol
 
 from dev_system import config as config_module
-from dev_system.ops.capture import Redactor, redact_text, sanitize
+from dev_system.ops.capture import Redactor, redact_text, sanitize, sanitize_arguments
 from dev_system.ops.events import TelemetryEvent
 from dev_system.ops.problems import report_problem
 
@@ -544,7 +544,7 @@ class Recorder:
          error_message) = raw
         metadata: dict[str, Any] = {}
         if args:
-            metadata["args"] = sanitize(args, self.redactor, self.max_chars)
+            metadata["args"] = sanitize_arguments(args, self.redactor, self.max_chars)
         if extra:
             extra = dict(extra)
             if model is None and isinstance(extra.get("model"), str):

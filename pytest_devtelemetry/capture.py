@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
@@ -96,13 +97,15 @@ class TestTelemetry:
     """
 
     __test__ = False  # not a test class
+    __slots__ = ("nodeid", "_sink", "_open", "_session_watcher", "_raws", "_finished")
 
     def __init__(self, nodeid: str, session_watcher: SessionWatcher | None = None) -> None:
         self.nodeid = nodeid
-        self._sink = _Sink()
+        self._sink = _Sink() if session_watcher is None else None
         self._open = False
         # With the session's watcher (already added) instead of a sink of its own: the test's raw
-        # records, and how many of them are in ``_sink.events`` already.
+        # records, and how many of them are in ``_sink.events`` already (the sink is made when the
+        # events are first asked for: most tests never do).
         self._session_watcher = session_watcher
         self._raws: list[tuple] = []
         self._finished = 0
@@ -159,6 +162,8 @@ class TestTelemetry:
         """The events so far (the list itself): with the session's watcher, the raw records not
         made into events yet are made into them here, as the writer makes them (it stores its own)."""
         self._catch_up()
+        if self._sink is None:
+            self._sink = _Sink()
         events = self._sink.events
         raws = self._raws
         if self._finished < len(raws):
@@ -199,7 +204,8 @@ class TestTelemetry:
     def clear(self) -> None:
         """Forget the events so far (a test can then measure one step on its own)."""
         self._catch_up()
-        self._sink.events.clear()
+        if self._sink is not None:
+            self._sink.events.clear()
         self._raws.clear()
         self._finished = 0
 
@@ -274,26 +280,29 @@ class TestTelemetry:
         if self._open:
             get_recorder().flush(store=False)
         return _totals((e.success, e.input_tokens, e.output_tokens, e.cost_usd, e.latency_ms)
-                       for e in self._sink.events)
+                       for e in self._sink.events)  # type: ignore[union-attr]  # made with the capture
 
     def _raw_figures(self) -> dict[str, Any]:
         """:meth:`figures` from the raw records (``RAW_FIELDS``), the same values as from their
         events, without making the events (this runs after every test)."""
         self._catch_up()
-        # success, input and output tokens, cost, and latency_s as the event's latency_ms
-        return _totals((raw[8], raw[4], raw[5], raw[7], raw[6] * 1000.0) for raw in self._raws)
+        return _totals(map(_RAW_ROW, self._raws), latency_scale=1000.0)  # latency_s: the event's in ms
 
     def properties(self) -> list[tuple[str, Any]]:
         """The figures as ``(name, value)`` pairs for ``user_properties`` (JUnit XML)."""
-        f = self.figures()
-        values = (f["calls"], f["failures"], f["input_tokens"], f["output_tokens"], round(f["cost_usd"], 10),
-                  f["unknown_cost"], None if f["max_latency_ms"] is None else round(f["max_latency_ms"], 3))
-        return [(name, value) for name, value in zip(PROPERTY_NAMES, values) if value is not None]
+        return figures_to_properties(self.figures())
 
     def __repr__(self) -> str:
         f = self.figures()
         return (f"<TestTelemetry {self.nodeid}: {f['calls']} calls, {f['input_tokens'] + f['output_tokens']} tokens,"
                 f" ${f['cost_usd']:.6f}>")
+
+
+def figures_to_properties(f: dict[str, Any]) -> list[tuple[str, Any]]:
+    """:meth:`TestTelemetry.figures` as ``(name, value)`` pairs for ``user_properties``."""
+    values = (f["calls"], f["failures"], f["input_tokens"], f["output_tokens"], round(f["cost_usd"], 10),
+              f["unknown_cost"], None if f["max_latency_ms"] is None else round(f["max_latency_ms"], 3))
+    return [(name, value) for name, value in zip(PROPERTY_NAMES, values) if value is not None]
 
 
 def figures_from_properties(properties: Any) -> dict[str, Any] | None:
@@ -393,8 +402,13 @@ def budget_message(problems: list[str], figures: dict[str, Any]) -> str:
     return text
 
 
-def _totals(rows: Any) -> dict[str, Any]:
-    """The figures of ``(success, input_tokens, output_tokens, cost_usd, latency_ms)`` rows."""
+#: A raw record's (success, input_tokens, output_tokens, cost_usd, latency_s) (see ``RAW_FIELDS``).
+_RAW_ROW = itemgetter(8, 4, 5, 7, 6)
+
+
+def _totals(rows: Any, latency_scale: float = 1.0) -> dict[str, Any]:
+    """The figures of ``(success, input_tokens, output_tokens, cost_usd, latency)`` rows, the
+    latency in ms once multiplied by ``latency_scale``."""
     calls = failures = input_tokens = output_tokens = unknown = 0
     costs = []
     slowest = None
@@ -417,5 +431,5 @@ def _totals(rows: Any) -> dict[str, Any]:
         "output_tokens": output_tokens,
         "cost_usd": math.fsum(costs),
         "unknown_cost": unknown,
-        "max_latency_ms": slowest,
+        "max_latency_ms": None if slowest is None else slowest * latency_scale,
     }

@@ -134,15 +134,38 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without ``--telemetry``, budgets still hold: when a collected test has the marker, a small
-    object that captures the events of the marked tests only is registered."""
+    """Budgets are checked only when a collected test has the marker: with ``--telemetry``, by
+    a small object that checks them (``session.BudgetChecks``); without it, by one that also
+    captures the events of the marked tests (``session.BudgetsOnly``)."""
     pm = config.pluginmanager
-    if pm.has_plugin(RUN_PLUGIN) or pm.has_plugin(BUDGET_PLUGIN):
+    if pm.has_plugin(BUDGET_PLUGIN) or not any_budget_marker(items):
         return
-    if any(item.get_closest_marker(BUDGET_MARKER) is not None for item in items):
+    run = pm.get_plugin(RUN_PLUGIN)
+    if run is None:
         from pytest_devtelemetry.session import BudgetsOnly
 
         pm.register(BudgetsOnly(), BUDGET_PLUGIN)
+    elif getattr(run, "records", False):
+        from pytest_devtelemetry.session import BudgetChecks
+
+        pm.register(BudgetChecks(), BUDGET_PLUGIN)
+
+
+def any_budget_marker(items: list[pytest.Item]) -> bool:
+    """Whether an item, or a node above it, has the budget marker (``own_markers``, which
+    ``get_closest_marker`` reads; each module or class looked at once). Runs in every pytest run."""
+    seen: set[int] = set()
+    for item in items:
+        node: Any = item
+        while node is not None:
+            for mark in node.own_markers:
+                if mark.name == BUDGET_MARKER:
+                    return True
+            node = node.parent
+            if node is None or id(node) in seen:
+                break
+            seen.add(id(node))
+    return False
 
 
 @pytest.fixture

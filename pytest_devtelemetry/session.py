@@ -26,8 +26,8 @@ from dev_system import config as config_module
 from dev_system.ops.context import get_frame, reset_frame, set_frame
 from dev_system.ops.recorder import get_recorder
 from pytest_devtelemetry.capture import (
-    BUDGET_MARKER, CAPTURE_KEY, PROPERTY_NAMES, Budget, BudgetError, SessionWatcher, TestTelemetry, budget_message,
-    figures_from_properties,
+    BUDGET_MARKER, CAPTURE_KEY, Budget, BudgetError, SessionWatcher, TestTelemetry, budget_message,
+    figures_from_properties, figures_to_properties,
 )
 from pytest_devtelemetry.plugin import RUN_PLUGIN
 from pytest_devtelemetry.runreport import RunReport, terminal_lines
@@ -247,8 +247,11 @@ class _Role:
     records = True
 
 
-class _BudgetChecks:
-    """Fails a test whose events exceed its ``telemetry_budget``, after its call and its teardown."""
+class BudgetChecks:
+    """Fails a test whose events exceed its ``telemetry_budget``, after its call and its teardown.
+
+    Registered only when a collected test has the marker (``plugin.pytest_collection_modifyitems``):
+    a run without budgets pays nothing for them."""
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
@@ -263,13 +266,18 @@ class _BudgetChecks:
         return result
 
 
-class _Recording(_BudgetChecks, _Role):
-    """Per test: its node id as the trace id, its events captured, its budget, its figures."""
+class _Recording(_Role):
+    """Per test: its node id as the trace id, its events captured, its figures."""
 
     session_watcher: SessionWatcher | None = None
+    #: node id -> the id it is stored under (worked out once, when the test starts)
+    stored_ids: dict[str, str]
+    #: the capture of the test running now
+    running: TestTelemetry | None = None
 
     def begin(self) -> None:
         super().begin()
+        self.stored_ids = {}
         # One raw-record watcher for the session; each test points it at its own capture (see
         # SessionWatcher).
         self.session_watcher = SessionWatcher()
@@ -287,34 +295,35 @@ class _Recording(_BudgetChecks, _Role):
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-        captured = TestTelemetry(item.nodeid, self.session_watcher).start()
+        nodeid = item.nodeid
+        captured = self.running = TestTelemetry(nodeid, self.session_watcher).start()
         item.stash[CAPTURE_KEY] = captured
         rec = self.rec
         outer = rec.default_trace
-        test_id = stored_nodeid(item.nodeid)
+        test_id = self.stored_ids[nodeid] = stored_nodeid(nodeid)
         rec.default_trace = test_id  # threads the test starts carry no context: they get this
+        # What ``with trace(test_id)`` does, without a context manager's cost for every test.
+        parent = get_frame()
+        token = set_frame([test_id, 0, 0, None, parent[4] if parent is not None else True, 0])
         try:
-            # What ``with trace(test_id)`` does, without a context manager's cost for every test.
-            parent = get_frame()
-            token = set_frame([test_id, 0, 0, None, parent[4] if parent is not None else True, 0])
-            try:
-                return (yield)
-            finally:
-                reset_frame(token)
+            return (yield)
         finally:
+            reset_frame(token)
             rec.default_trace = outer
+            self.running = None
             del item.stash[CAPTURE_KEY]
             captured.stop()
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
-        # Before the report is made from the item (a plain implementation returning None: the
-        # next one makes the report; cheaper than a wrapper, called three times a test).
-        if call.when == "teardown":
-            captured = item.stash.get(CAPTURE_KEY, None)
-            if captured is not None:
-                kept = [p for p in item.user_properties if p[0] not in PROPERTY_NAMES]
-                item.user_properties[:] = kept + captured.properties()
+    def _teardown_figures(self, report: pytest.TestReport, nodeid: str) -> dict[str, Any] | None:
+        """The running test's figures, attached to its teardown report as ``user_properties``
+        (JUnit XML; an xdist worker's figures reach the controller so). Called first among the
+        ``pytest_runtest_logreport`` implementations, before junitxml's and xdist's read it."""
+        captured = self.running
+        if captured is None or captured.nodeid != nodeid:
+            return None
+        figures = captured.figures()
+        report.user_properties += figures_to_properties(figures)
+        return figures
 
 
 _BUDGET_DONE = pytest.StashKey[bool]()
@@ -356,7 +365,7 @@ def check_budget(item: pytest.Item) -> None:
         pytest.fail(budget_message(problems, figures), pytrace=False)
 
 
-class BudgetsOnly(_BudgetChecks):
+class BudgetsOnly(BudgetChecks):
     """Registered without ``--telemetry`` when some test has a budget: captures the events of the
     marked tests (in memory) and checks their budgets; nothing else."""
 
@@ -373,11 +382,15 @@ class BudgetsOnly(_BudgetChecks):
             captured.stop()
 
 
-@dataclass
 class _Outcome:
-    outcome: str = "passed"
-    duration_s: float = 0.0
-    figures: dict[str, Any] | None = None
+    """What a test's reports said so far (a class with slots: one is made for every test)."""
+
+    __slots__ = ("outcome", "duration_s", "figures")
+
+    def __init__(self) -> None:
+        self.outcome = "passed"
+        self.duration_s = 0.0
+        self.figures: dict[str, Any] | None = None
 
 
 class _Reporting(_Role):
@@ -464,31 +477,40 @@ class _Reporting(_Role):
 
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        state = self.outcomes.get(report.nodeid)
-        if state is None:
-            state = self.outcomes[report.nodeid] = _Outcome()
-        state.duration_s += report.duration or 0.0
-        xfail = hasattr(report, "wasxfail")
-        if report.when == "setup":
-            if report.failed:
-                state.outcome = "error"
-            elif report.skipped:
-                state.outcome = "xfailed" if xfail else "skipped"
-        elif report.when == "call":
-            if report.passed:
-                state.outcome = "xpassed" if xfail else "passed"
-            elif report.failed:
-                state.outcome = "failed"
-            else:
-                state.outcome = "xfailed" if xfail else "skipped"
-        elif report.when == "teardown":
-            if report.failed and state.outcome in ("passed", "xpassed", "skipped", "xfailed"):
-                state.outcome = "error"
+        state = self._track(report, report.nodeid)
+        if report.when == "teardown":  # from an xdist worker: its figures come with the report
             figures = figures_from_properties(report.user_properties)
             if figures is not None:
                 state.figures = figures
+
+    def _track(self, report: pytest.TestReport, nodeid: str) -> _Outcome:
+        """Fold one of a test's reports into its outcome and duration (three times a test)."""
+        state = self.outcomes.get(nodeid)
+        if state is None:
+            state = self.outcomes[nodeid] = _Outcome()
+        state.duration_s += report.duration or 0.0
+        outcome = report.outcome
+        if outcome == "passed" and report.when != "call":
+            return state  # a passed setup or teardown changes nothing
+        when = report.when
+        if when == "call":
+            if outcome == "passed":
+                state.outcome = "xpassed" if hasattr(report, "wasxfail") else "passed"
+            elif outcome == "failed":
+                state.outcome = "failed"
+            else:
+                state.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+        elif when == "setup":
+            if outcome == "failed":
+                state.outcome = "error"
+            elif outcome == "skipped":
+                state.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+        elif when == "teardown":
+            if outcome == "failed" and state.outcome in ("passed", "xpassed", "skipped", "xfailed"):
+                state.outcome = "error"
         else:  # xdist's report of a test whose worker crashed
             state.outcome = "failed"
+        return state
 
     # -- the end of the run -----------------------------------------------------------------
 
@@ -583,10 +605,11 @@ class _Reporting(_Role):
         report.problems = self._problems()
         report.dropped = self._counted_drops()
         tests = []
+        ids: dict[str, str] = getattr(self, "stored_ids", {})
         for nodeid, state in self.outcomes.items():
             f = state.figures or {}
             tests.append(runs.TestResult(
-                stored_nodeid(nodeid), state.outcome, round(state.duration_s, 6), f.get("calls", 0), f.get("input_tokens", 0),
+                ids.get(nodeid) or stored_nodeid(nodeid), state.outcome, round(state.duration_s, 6), f.get("calls", 0), f.get("input_tokens", 0),
                 f.get("output_tokens", 0), f.get("cost_usd", 0.0), f.get("unknown_cost", 0), f.get("max_latency_ms"),
             ))
         report.tests = tests
@@ -680,6 +703,15 @@ def _can_print_emoji(terminalreporter: Any) -> bool:
 class SingleProcess(_Recording, _Reporting):
     """No xdist: the tests run here, and this process stores and reports the run."""
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        nodeid = report.nodeid
+        state = self._track(report, nodeid)
+        if report.when == "teardown":
+            figures = self._teardown_figures(report, nodeid)
+            if figures is not None:
+                state.figures = figures
+
     def _local_flush(self) -> None:
         from dev_system.ops.runs import flush_pending_drops
 
@@ -720,6 +752,11 @@ class Controller(_Reporting):
 
 class Worker(_Recording):
     """An xdist worker: records its tests' events into the run's database and reports its counters."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            self._teardown_figures(report, report.nodeid)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from dev_system.ops.problems import problem_counts

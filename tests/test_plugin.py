@@ -431,6 +431,39 @@ def test_budgets_fail_the_test_naming_what_was_exceeded(project: pytest.Pytester
     assert not (project.path / ".dev-system").exists()
 
 
+MODULE_BUDGET = '''
+import pytest
+from agent_app import write
+
+pytestmark = pytest.mark.telemetry_budget(max_calls=1)
+
+class TestSteps:
+    def test_one_call(self):
+        write("a")
+
+    def test_two_calls(self):
+        write("a"); write("b")
+'''
+
+NO_BUDGET = '''
+def test_checker(request):
+    print("BUDGET CHECKER", request.config.pluginmanager.has_plugin("devtelemetry-budgets"))
+'''
+
+
+@pytest.mark.parametrize("telemetry_on", [True, False])
+def test_a_module_budget_holds_for_its_tests_and_no_budget_means_no_checker(
+        project: pytest.Pytester, telemetry_on: bool) -> None:
+    project.makepyfile(test_module_budget=MODULE_BUDGET, test_no_budget=NO_BUDGET)
+    args = ["--telemetry", "--telemetry-db=t.db"] if telemetry_on else []
+    result = project.runpytest(*args, "-s", "test_module_budget.py")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*telemetry budget exceeded: calls 2 > max_calls 1 (over by 1)*"])
+    alone = project.runpytest(*args, "-s", "test_no_budget.py")
+    alone.assert_outcomes(passed=1)
+    alone.stdout.fnmatch_lines(["*BUDGET CHECKER False*"])
+
+
 FIXTURE_TESTS = '''
 import pytest
 from agent_app import write, search, unpriced

@@ -30,24 +30,24 @@ PROPERTY_NAMES = ("telemetry_calls", "telemetry_failed_calls", "telemetry_input_
                   "telemetry_cost_usd", "telemetry_unknown_cost_calls", "telemetry_max_latency_ms")
 
 _memory_only: list[Any] = []  # the settings to restore, while the recorder is on for captures only
-_open_captures = 0
+# How many captures are open, in a list: a module global rebound at every test's start and end
+# would make every global lookup of this module's code slower.
+_open_captures = [0]
 
 
 def _switch_on() -> None:
     """Make sure the recorder records while a capture is open (memory only if it was off)."""
-    global _open_captures
     rec = get_recorder()
-    if _open_captures == 0 and not rec.on:
+    if _open_captures[0] == 0 and not rec.on:
         previous = rec.settings
         rec.apply(dataclasses.replace(previous, enabled=True, db_path=None, sample_rate=1.0))
         _memory_only.append(previous)
-    _open_captures += 1
+    _open_captures[0] += 1
 
 
 def _switch_back() -> None:
-    global _open_captures
-    _open_captures -= 1
-    if _open_captures == 0 and _memory_only:
+    _open_captures[0] -= 1
+    if _open_captures[0] == 0 and _memory_only:
         get_recorder().apply(_memory_only.pop())
 
 

@@ -382,6 +382,10 @@ class BudgetsOnly(BudgetChecks):
             captured.stop()
 
 
+_NO_FIGURES = {"calls": 0, "failures": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0,
+               "unknown_cost": 0, "max_latency_ms": None}
+
+
 class _Outcome:
     """What a test's reports said so far (a class with slots: one is made for every test)."""
 
@@ -606,11 +610,12 @@ class _Reporting(_Role):
         report.dropped = self._counted_drops()
         tests = []
         ids: dict[str, str] = getattr(self, "stored_ids", {})
+        result = runs.TestResult
         for nodeid, state in self.outcomes.items():
-            f = state.figures or {}
-            tests.append(runs.TestResult(
-                ids.get(nodeid) or stored_nodeid(nodeid), state.outcome, round(state.duration_s, 6), f.get("calls", 0), f.get("input_tokens", 0),
-                f.get("output_tokens", 0), f.get("cost_usd", 0.0), f.get("unknown_cost", 0), f.get("max_latency_ms"),
+            f = state.figures or _NO_FIGURES
+            tests.append(result(
+                ids.get(nodeid) or stored_nodeid(nodeid), state.outcome, round(state.duration_s, 6), f["calls"],
+                f["input_tokens"], f["output_tokens"], f["cost_usd"], f["unknown_cost"], f["max_latency_ms"],
             ))
         report.tests = tests
         conn = self._connect()

@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple
 
 if TYPE_CHECKING:
     import sqlite3
@@ -75,9 +75,10 @@ class RunRecord:
         }
 
 
-@dataclass(frozen=True)
-class TestResult:
-    """One row of ``test_results``: a test's outcome and the figures of the events it recorded."""
+class TestResult(NamedTuple):
+    """One row of ``test_results``: a test's outcome and the figures of the events it recorded.
+
+    A named tuple: a run makes one for each of its tests (thousands, when the run ends)."""
 
     __test__ = False  # not a pytest test class
 
@@ -179,20 +180,28 @@ def finish_run(conn: "sqlite3.Connection", run: RunRecord) -> None:
     )
 
 
+#: Rows of ``test_results`` sent in one INSERT statement: the most whose parameters fit SQLite's
+#: oldest limit (999).
+_RESULTS_PER_STATEMENT = 999 // 10
+
+
 def write_test_results(conn: "sqlite3.Connection", run_id: str, results: Iterable[TestResult]) -> int:
     """Store the results of a run's tests in one transaction (a test stored already is replaced)."""
-    rows = [
-        (run_id, r.nodeid, r.outcome, r.duration_s, r.events, r.input_tokens, r.output_tokens, r.cost_usd,
-         r.unknown_cost, r.max_latency_ms)
-        for r in results
-    ]
+    rows = [(run_id, *r) for r in results]
+    sql = ("INSERT OR REPLACE INTO test_results (run_id, nodeid, outcome, duration_s, events, input_tokens,"
+           " output_tokens, cost_usd, unknown_cost, max_latency_ms) VALUES ")
+    one = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    step = _RESULTS_PER_STATEMENT
+    whole = len(rows) - len(rows) % step
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.executemany(
-            "INSERT OR REPLACE INTO test_results (run_id, nodeid, outcome, duration_s, events, input_tokens,"
-            " output_tokens, cost_usd, unknown_cost, max_latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        # Many rows to a statement (rows in order, so a test given twice keeps its last row, as
+        # executemany would): one statement step per row costs a run of thousands of tests.
+        many = sql + ",".join([one] * step)
+        for i in range(0, whole, step):
+            conn.execute(many, [value for row in rows[i:i + step] for value in row])
+        if whole < len(rows):
+            conn.executemany(sql + one, rows[whole:])
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

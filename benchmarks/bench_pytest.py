@@ -87,7 +87,7 @@ def measure(quick: bool, scratch: Path) -> dict:
     py = [sys.executable, "-m", "pytest", "-q"]
     plain_cmd = py + ["-p", "no:devtelemetry"]
     telemetry_cmd = py + ["--telemetry", "--telemetry-db", str(db)]
-    repeats = 3 if quick else 9
+    repeats = 3 if quick else 15
 
     run(plain_cmd, suite)  # warm: bytecode caches, the database created
     run(telemetry_cmd, suite)

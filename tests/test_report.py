@@ -7,6 +7,7 @@ import io
 import json
 
 from eventgen import event
+from hypothesis import given, settings, strategies as st
 
 from dev_system.ops.alerts import Alert, Thresholds, evaluate_alerts
 from dev_system.ops.metrics import BreakdownRow, Summary
@@ -184,3 +185,28 @@ def test_export_writers_round_trip():
     assert write_csv(events, buffer) == 2
     rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
     assert rows[1]["success"] == "0" and rows[1]["error_type"] == "E" and rows[0]["cost_usd"] == ""
+
+
+def _reference_printable(text: str, keep_newlines: bool) -> str:
+    special = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "\n" and keep_newlines:
+            out.append(ch)
+        elif ch in special:
+            out.append(special[ch])
+        elif code < 0x20 or 0x7F <= code < 0xA0 or 0x202A <= code < 0x202F or 0x2066 <= code < 0x206A \
+                or 0xD800 <= code < 0xE000:
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@given(text=st.text(alphabet=st.characters(codec=None, exclude_categories=())), keep=st.booleans())
+@settings(max_examples=500, deadline=None)
+def test_printable_escapes_exactly_the_unsafe_characters(text, keep):
+    from dev_system.ops.formatting import printable
+
+    assert printable(text, keep_newlines=keep) == _reference_printable(text, keep)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from typing import Callable
 
 
@@ -67,9 +69,18 @@ def _escape(code: int) -> str:
 
 #: C0 and C1 control characters, DEL, the bidirectional overrides and isolates, and lone
 #: surrogates (a command-line byte that is not UTF-8): each becomes a visible escape such as ``\x1b``.
-_UNSAFE = [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A), *range(0xD800, 0xE000)]
-_PRINTABLE = {code: _escape(code) for code in _UNSAFE} | {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
-_PRINTABLE_LINES = {code: text for code, text in _PRINTABLE.items() if code != 0x0A}
+_UNSAFE_RANGES = ((0x00, 0x20), (0x7F, 0xA0), (0x202A, 0x202F), (0x2066, 0x206A), (0xD800, 0xE000))
+_HAS_UNSAFE = re.compile("[" + "".join(f"\\u{a:04x}-\\u{b - 1:04x}" for a, b in _UNSAFE_RANGES) + "]").search
+
+
+@functools.cache
+def _table(keep_newlines: bool) -> dict[int, str]:
+    """The translation table of :func:`printable` (made when first needed: 2,000 entries)."""
+    table = {code: _escape(code) for a, b in _UNSAFE_RANGES for code in range(a, b)}
+    table.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+    if keep_newlines:
+        del table[0x0A]
+    return table
 
 
 def printable(text: object, *, keep_newlines: bool = False) -> str:
@@ -79,4 +90,7 @@ def printable(text: object, *, keep_newlines: bool = False) -> str:
 
     For human-readable output only: JSON, CSV and JSON lines keep values exact.
     """
-    return str(text).translate(_PRINTABLE_LINES if keep_newlines else _PRINTABLE)
+    text = str(text)
+    if not _HAS_UNSAFE(text):  # nearly always: no table lookup for every character
+        return text
+    return text.translate(_table(keep_newlines))

@@ -33,3 +33,31 @@ def test_top_lists_are_the_first_n_of_the_whole_ranking(tests, n):
     assert report.most_expensive(n) == sorted(
         with_events, key=lambda t: (-t.cost_usd, -t.tokens, -t.events, t.nodeid))[:n]
     assert report.slowest(n) == sorted(with_events, key=lambda t: (-(t.duration_s or 0.0), t.nodeid))[:n]
+
+
+_raw_rows = st.lists(st.tuples(
+    st.booleans(), st.one_of(st.none(), st.integers(0, 10**6)), st.one_of(st.none(), st.integers(0, 10**6)),
+    st.one_of(st.none(), st.floats(0, 10, allow_nan=False)), st.floats(0, 100, allow_nan=False),
+), max_size=4)
+
+
+@given(rows=_raw_rows)
+@settings(max_examples=300, deadline=None)
+def test_a_tests_figures_from_raw_records_equal_those_of_its_events(rows):
+    """The plugin reads a test's figures from its raw records (one of them, most often, by a
+    shortcut); they must be the figures of the events the writer makes of those records."""
+    from dev_system.ops.recorder import RAW_FIELDS, get_recorder
+    from pytest_devtelemetry.capture import SessionWatcher, TestTelemetry, _totals
+
+    raws = []
+    for i, (success, tokens_in, tokens_out, cost, latency_s) in enumerate(rows):
+        fields = dict.fromkeys(RAW_FIELDS)
+        fields.update(start=1.0, event_type="model_call", agent_name="a", function_name="f",
+                      input_tokens=tokens_in, output_tokens=tokens_out, latency_s=latency_s, cost_usd=cost,
+                      success=success, root_span=i + 1, span=i + 1, trace_id="t")
+        raws.append(tuple(fields[name] for name in RAW_FIELDS))
+    capture = TestTelemetry("test_x.py::test_y", SessionWatcher())  # not started: figures only
+    capture._raws.extend(raws)
+    events = [get_recorder().finish(raw) for raw in raws]
+    assert capture.figures() == _totals(
+        (e.success, e.input_tokens, e.output_tokens, e.cost_usd, e.latency_ms) for e in events)

@@ -8,6 +8,7 @@ them. Front-end free: nothing here knows pytest or argparse.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -199,7 +200,7 @@ def write_test_results(conn: "sqlite3.Connection", run_id: str, results: Iterabl
         # executemany would): one statement step per row costs a run of thousands of tests.
         many = sql + ",".join([one] * step)
         for i in range(0, whole, step):
-            conn.execute(many, [value for row in rows[i:i + step] for value in row])
+            conn.execute(many, list(itertools.chain.from_iterable(rows[i:i + step])))
         if whole < len(rows):
             conn.executemany(sql + one, rows[whole:])
         conn.execute("COMMIT")

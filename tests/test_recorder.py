@@ -113,6 +113,45 @@ def test_setting_aside_never_waits_for_a_sink_that_is_writing(tmp_path):
     assert count_rows(tmp_path / "t.db") == 2
 
 
+def test_the_writer_takes_one_batch_at_a_time_out_of_the_buffer(tmp_path):
+    """While the writer finishes and delivers what it took out of the buffer, callers refill it:
+    what it holds outside the buffer must stay one batch, or memory grows past the buffer's limit."""
+    from dev_system.ops.recorder import _BATCH, get_recorder
+
+    configure(enabled=True, db_path=tmp_path / "t.db", flush_interval_s=60, buffer_size=4 * _BATCH)
+    rec = get_recorder()
+    taken: list[int] = []
+    inside, release = threading.Event(), threading.Event()
+
+    class Slow:
+        def write(self, events):
+            inside.set()
+            release.wait(10)
+
+        def close(self):
+            pass
+
+    slow = Slow()
+    rec.add_sink(slow)
+    rec.raw_watchers.append(lambda raws: taken.append(len(raws)))
+    flusher = threading.Thread(target=flush)
+    try:
+        with rec.lock:  # the writer, woken past its mark, waits here until all are recorded
+            for i in range(2 * _BATCH + 10):
+                unit(i)
+        flusher.start()
+        assert inside.wait(10)  # the writer or the flush is inside the sink with its first batch
+        assert sum(taken) <= _BATCH  # the rest is still in the buffer, counted and bounded
+        assert stats()["buffered"] >= _BATCH + 10
+    finally:
+        release.set()
+        flusher.join(10)
+        rec.raw_watchers.pop()
+        rec.remove_sink(slow)
+    flush()
+    assert count_rows(tmp_path / "t.db") == 2 * _BATCH + 10
+
+
 def test_records_set_aside_wait_for_a_batch_or_ten_flush_intervals(tmp_path):
     """What is set aside (a test run's records) is stored in batches: once ``wake_at`` of them
     wait, or after ten flush intervals; not at every interval while the tests run."""

@@ -483,20 +483,27 @@ class Recorder:
                 if self.store_sink is not None:
                     self._write(self.store_sink, events)
             store = True
+        buffer = self.buffer
         with self.lock:
             # Set aside earlier: older than what is buffered, and seen by the watchers already.
-            raws, self.aside = self.aside, []
+            aside, self.aside = self.aside, []
             # Only what is buffered now: threads that keep recording must not keep the writer here
             # for ever, nor keep flush() from returning.
-            buffer = self.buffer
-            pop = buffer.popleft
-            taken = [pop() for _ in range(len(buffer))]  # only drainers pop, under the lock
-            if taken:
+            todo = len(buffer)
+        for i in range(0, len(aside), _BATCH):
+            self._deliver(aside[i:i + _BATCH], store)
+        # A batch at a time: the records taken out are finished while the callers refill the
+        # buffer, so what is in memory stays within the buffer's limit plus one batch.
+        pop = buffer.popleft
+        while todo > 0:
+            with self.lock:
+                raws = [pop() for _ in range(min(_BATCH, todo, len(buffer)))]  # only drainers pop
+                if not raws:
+                    break
                 for watcher in self.raw_watchers:
-                    watcher(taken)
-                raws += taken
-        for i in range(0, len(raws), _BATCH):
-            self._deliver(raws[i:i + _BATCH], store)
+                    watcher(raws)
+            todo -= len(raws)
+            self._deliver(raws, store)
 
     def _deliver(self, raws: list[tuple], store: bool = True) -> None:
         events = []

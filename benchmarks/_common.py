@@ -32,6 +32,11 @@ def clean_env() -> dict[str, str]:
 
 def run_section(module: str, quick: bool, timeout: float = 900) -> dict[str, Any]:
     """Run ``benchmarks/<module>.py`` in a fresh interpreter (in a scratch folder) and return its figures."""
+    if hasattr(os, "sync"):
+        # The report and memory sections write hundreds of megabytes: written back while a later
+        # section runs, they would slow that section's own fsyncs (SQLite's checkpoints) and not
+        # its anchor's. Each section starts with nothing left to write.
+        os.sync()
     with tempfile.TemporaryDirectory(prefix="devtel-bench-") as scratch:
         out = Path(scratch) / "result.json"
         cmd = [sys.executable, str(HERE / f"{module}.py"), "--out", str(out)]

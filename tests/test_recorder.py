@@ -74,6 +74,20 @@ def test_set_aside_shows_the_raw_records_and_leaves_the_events_to_the_writer(tmp
         rec.remove_sink(sink)
 
 
+class BlockingSink:
+    """A sink whose ``write`` waits until ``release`` is set: holds a writer inside a sink."""
+
+    def __init__(self) -> None:
+        self.inside, self.release = threading.Event(), threading.Event()
+
+    def write(self, events) -> None:
+        self.inside.set()
+        self.release.wait(10)
+
+    def close(self) -> None:
+        pass
+
+
 def test_setting_aside_never_waits_for_a_sink_that_is_writing(tmp_path):
     """The pytest plugin sets records aside at every test's start and end: it must not wait while
     the writer is inside a sink (a slow disk, a locked database, an exporter)."""
@@ -81,17 +95,8 @@ def test_setting_aside_never_waits_for_a_sink_that_is_writing(tmp_path):
 
     configure(enabled=True, db_path=tmp_path / "t.db", flush_interval_s=60)
     rec = get_recorder()
-    inside, release = threading.Event(), threading.Event()
-
-    class Stuck:
-        def write(self, events):
-            inside.set()
-            release.wait(10)
-
-        def close(self):
-            pass
-
-    stuck = Stuck()
+    stuck = BlockingSink()
+    inside, release = stuck.inside, stuck.release
     rec.add_sink(stuck)
     flusher = threading.Thread(target=flush)
     try:
@@ -121,17 +126,8 @@ def test_the_writer_takes_one_batch_at_a_time_out_of_the_buffer(tmp_path):
     configure(enabled=True, db_path=tmp_path / "t.db", flush_interval_s=60, buffer_size=4 * _BATCH)
     rec = get_recorder()
     taken: list[int] = []
-    inside, release = threading.Event(), threading.Event()
-
-    class Slow:
-        def write(self, events):
-            inside.set()
-            release.wait(10)
-
-        def close(self):
-            pass
-
-    slow = Slow()
+    slow = BlockingSink()
+    inside, release = slow.inside, slow.release
     rec.add_sink(slow)
     rec.raw_watchers.append(lambda raws: taken.append(len(raws)))
     flusher = threading.Thread(target=flush)

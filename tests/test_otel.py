@@ -502,3 +502,25 @@ def test_any_stored_row_becomes_a_valid_span(values: dict) -> None:
 
 
 _BUILDER = otel._Builder()
+
+
+@pytest.mark.parametrize("variable", [None, "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"])
+def test_the_exporter_is_loaded_only_when_an_endpoint_is_set(tmp_path, variable) -> None:
+    """Switching telemetry on imports the OTLP exporter only when an endpoint could select it."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEV_SYSTEM_"))}
+    if variable is not None:
+        env[variable] = closed_port_endpoint()
+    code = (
+        "import sys\n"
+        "from dev_system.ops.telemetry import configure\n"
+        f"configure(enabled=True, db_path={str(tmp_path / 't.db')!r})\n"
+        "from dev_system.ops.recorder import get_recorder\n"
+        "print('dev_system.ops.otel' in sys.modules, len(get_recorder().plugin_sinks))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    loaded, sinks = proc.stdout.split()
+    assert (loaded, sinks) == (("False", "0") if variable is None else ("True", "1"))

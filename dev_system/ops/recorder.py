@@ -633,15 +633,24 @@ class Recorder:
             os.kill(os.getpid(), self.term_pending)
 
 
+def _may_export_otlp(settings: config_module.Settings) -> bool:
+    """Whether an OTLP endpoint is set where ``otel.resolve_endpoint`` looks for one: the exporter's
+    module (a few milliseconds to import) is loaded only then."""
+    return (getattr(settings, "otlp_endpoint", None) is not None
+            or bool(os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip())
+            or bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()))
+
+
 def _plugin_sinks(settings: config_module.Settings) -> list[Any]:
     """The sinks the ``dev_system_sinks`` hook implementations return for ``settings`` (the
     built-in OTLP exporter included); a plugin that fails is reported once and skipped."""
     try:
-        from dev_system.ops import otel
         from dev_system.ops.hookspecs import get_plugin_manager
 
         manager = get_plugin_manager()
-        if manager.get_plugin("dev_system.otel") is None:
+        if _may_export_otlp(settings) and manager.get_plugin("dev_system.otel") is None:
+            from dev_system.ops import otel
+
             manager.register(otel, name="dev_system.otel")
         results = manager.hook.dev_system_sinks(settings=settings)
     except Exception as exc:

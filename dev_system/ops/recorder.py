@@ -73,6 +73,8 @@ _new_event = tuple.__new__
 #: Rows sent in one INSERT statement: the most whose parameters fit SQLite's oldest limit (999).
 _ROWS_PER_STATEMENT = max(1, 999 // len(TelemetryEvent._fields))
 _multi_insert_sql: str | None = None
+_FIELDS = len(TelemetryEvent._fields)
+_SUCCESS = TelemetryEvent._fields.index("success")
 
 
 def _insert_events(conn: sqlite3.Connection, events: list[TelemetryEvent]) -> None:
@@ -95,6 +97,10 @@ def _insert_events(conn: sqlite3.Connection, events: list[TelemetryEvent]) -> No
             flat.clear()
             for event in events[i:i + step]:
                 flat.extend(event)
+            # success as 1/0, stored the same: sqlite3 binds a bool only after two failed adapter
+            # lookups (a formatted AttributeError each).
+            flat[_SUCCESS::_FIELDS] = [(1 if s else 0) if s is True or s is False else s
+                                       for s in flat[_SUCCESS::_FIELDS]]
             conn.execute(_multi_insert_sql, flat)
         if whole < len(events):
             conn.executemany(store._INSERT_EVENT, events[whole:])

@@ -173,6 +173,16 @@ def test_breakdown_rows_add_up_to_the_summary(db_dir, events, by):
         group = [e for e in events if _key(e, by) == r.key]
         assert r.calls == len(group)
         assert close(r.p95_latency_ms, reference_percentile([e.latency_ms for e in group], 95))
+        assert close(r.p50_latency_ms, reference_percentile([e.latency_ms for e in group], 50))
+        assert close(r.p99_latency_ms, reference_percentile([e.latency_ms for e in group], 99))
+        assert r.successes == sum(1 for e in group if e.success)
+        assert close(r.cost_usd, math.fsum(e.cost_usd for e in group if e.cost_usd is not None))
+        assert r.unknown_cost_events == sum(1 for e in group if e.cost_usd is None)
+        assert r.input_tokens == sum(e.input_tokens or 0 for e in group)
+        assert r.output_tokens == sum(e.output_tokens or 0 for e in group)
+    assert [r.key for r in rows] == sorted(
+        {_key(e, by) for e in events}, key=lambda k: (k or "") if by == "day" else
+        (-sum(1 for e in events if _key(e, by) == k), k is None, k or ""))
 
 
 def _key(e, by):

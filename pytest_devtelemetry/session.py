@@ -29,7 +29,7 @@ from pytest_devtelemetry.capture import (
     BUDGET_MARKER, CAPTURE_KEY, Budget, BudgetError, SessionWatcher, TestTelemetry, budget_message,
     figures_from_properties, figures_to_properties,
 )
-from pytest_devtelemetry.plugin import RUN_PLUGIN
+from pytest_devtelemetry.plugin import RUN_PLUGIN, any_budget_marker
 from pytest_devtelemetry.runreport import RunReport, terminal_lines
 
 _WORKERINPUT_KEY = "devtelemetry"
@@ -329,20 +329,9 @@ class _Recording(_Role):
 _BUDGET_DONE = pytest.StashKey[bool]()
 
 
-def _has_budget_marker(node: Any) -> bool:
-    """Whether ``node`` or a parent has the budget marker: what ``get_closest_marker`` looks
-    through (``own_markers`` of the node chain), without its generators, for every test."""
-    while node is not None:
-        for mark in node.own_markers:
-            if mark.name == BUDGET_MARKER:
-                return True
-        node = node.parent
-    return False
-
-
 def check_budget(item: pytest.Item) -> None:
     """Fail the running phase of ``item`` when its events exceed its ``telemetry_budget`` (once per test)."""
-    if not _has_budget_marker(item):
+    if not any_budget_marker([item]):
         return
     marker = item.get_closest_marker(BUDGET_MARKER)
     if marker is None or item.stash.get(_BUDGET_DONE, False):
@@ -371,7 +360,7 @@ class BudgetsOnly(BudgetChecks):
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-        if not _has_budget_marker(item):
+        if not any_budget_marker([item]):
             return (yield)
         captured = TestTelemetry(item.nodeid).start()
         item.stash[CAPTURE_KEY] = captured

@@ -419,6 +419,13 @@ def test_bad_arguments_are_echoed_inertly(cli_files, capsys, argv):
     _check_outcome(code, out, err, argv, inert=True)
 
 
+def test_a_database_name_too_long_for_the_file_system_fails_in_one_line(cli_files, capsys):
+    """Found by the fuzzed command lines: Path.is_file() raises for ENAMETOOLONG."""
+    code, out, err = run_cli(capsys, "metrics", "--db", "x" * 5000)
+    assert code == 2 and err.startswith("dev-system: error: cannot open ") and "File name too long" in err
+    _check_outcome(code, out, err, ["metrics", "--db", "x" * 5000])
+
+
 @pytest.mark.parametrize("argv", [["export", "--output", "\x00"], ["report", "--html", "a\x00.html"]])
 def test_output_paths_holding_a_nul_fail_in_one_line(cli_files, capsys, argv):
     """Found by the fuzzed flags: a NUL in a path makes open() raise ValueError, not OSError."""

@@ -218,7 +218,11 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
     path = Path(path)
     try:
         if readonly:
-            if not path.is_file():
+            try:
+                present = path.is_file()
+            except OSError as exc:  # a name too long for the file system, a folder we may not read
+                raise StoreError(f"cannot open {shown(path)}: {exc.strerror or exc}") from None
+            if not present:
                 raise DatabaseMissing(
                     f"no telemetry database at {shown(path)}: run 'dev-system init --telemetry' or record some events first"
                 )

@@ -427,9 +427,11 @@ def test_a_database_name_too_long_for_the_file_system_fails_in_one_line(cli_file
 
 
 @pytest.mark.parametrize("argv", [["export", "--output", "\x00"], ["report", "--html", "a\x00.html"]])
-def test_output_paths_holding_a_nul_fail_in_one_line(cli_files, capsys, argv):
+def test_output_paths_holding_a_nul_fail_in_one_line(cli_files, capsys, tmp_path, argv):
     """Found by the fuzzed flags: a NUL in a path makes open() raise ValueError, not OSError."""
-    code, out, err = run_cli(capsys, *argv, "--db", cli_files["good"])
+    db = tmp_path / "t.db"  # its own: the fuzzed command lines may have written over the shared one
+    store.connect(db).close()
+    code, out, err = run_cli(capsys, *argv, "--db", str(db))
     assert code == 2 and err.startswith("dev-system: error: cannot write ")
     _check_outcome(code, out, err, argv)
 

@@ -272,17 +272,26 @@ class _Recording(_Role):
     session_watcher: SessionWatcher | None = None
     #: node id -> the id it is stored under (worked out once, when the test starts)
     stored_ids: dict[str, str]
+    #: node id -> the test's figures (see TestTelemetry.figures), once it has ended
+    test_figures: dict[str, dict[str, Any]]
     #: the capture of the test running now
     running: TestTelemetry | None = None
 
     def begin(self) -> None:
         super().begin()
         self.stored_ids = {}
+        self.test_figures = {}
         # One raw-record watcher for the session; each test points it at its own capture (see
         # SessionWatcher).
         self.session_watcher = SessionWatcher()
         with self.rec.lock:
             self.rec.raw_watchers.append(self.session_watcher)
+        if self.figures_on_teardown_reports():
+            self.config.pluginmanager.register(_TeardownProperties(self), _PROPERTIES_PLUGIN)
+
+    def figures_on_teardown_reports(self) -> bool:
+        """Whether each test's figures are attached to its teardown report (``user_properties``)."""
+        return True
 
     def end(self) -> None:
         try:
@@ -313,17 +322,34 @@ class _Recording(_Role):
             self.running = None
             del item.stash[CAPTURE_KEY]
             captured.stop()
+            if nodeid not in self.test_figures:  # not attached to its teardown report already
+                self.test_figures[nodeid] = captured.figures()
 
-    def _teardown_figures(self, report: pytest.TestReport, nodeid: str) -> dict[str, Any] | None:
-        """The running test's figures, attached to its teardown report as ``user_properties``
-        (JUnit XML; an xdist worker's figures reach the controller so). Called first among the
-        ``pytest_runtest_logreport`` implementations, before junitxml's and xdist's read it."""
+    def _teardown_figures(self, report: pytest.TestReport, nodeid: str) -> None:
+        """Attach the running test's figures to its teardown report as ``user_properties``."""
         captured = self.running
         if captured is None or captured.nodeid != nodeid:
-            return None
-        figures = captured.figures()
+            return
+        figures = self.test_figures[nodeid] = captured.figures()
         report.user_properties += figures_to_properties(figures)
-        return figures
+
+
+_PROPERTIES_PLUGIN = "devtelemetry-properties"
+
+
+class _TeardownProperties:
+    """Attaches each test's figures to its teardown report (JUnit XML properties; an xdist
+    worker's figures reach the controller so). First among the ``pytest_runtest_logreport``
+    implementations, so that junitxml's and xdist's read them. Registered only where they are
+    read: in an xdist worker, and in a single process writing JUnit XML."""
+
+    def __init__(self, role: _Recording) -> None:
+        self.role = role
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            self.role._teardown_figures(report, report.nodeid)
 
 
 _BUDGET_DONE = pytest.StashKey[bool]()
@@ -376,7 +402,7 @@ _NO_FIGURES = {"calls": 0, "failures": 0, "input_tokens": 0, "output_tokens": 0,
 
 
 class _Outcome:
-    """What a test's reports said so far (a class with slots: one is made for every test)."""
+    """What a test's reports said (a class with slots: one is made for every test)."""
 
     __slots__ = ("outcome", "duration_s", "figures")
 
@@ -386,13 +412,90 @@ class _Outcome:
         self.figures: dict[str, Any] | None = None
 
 
+def fold_outcomes(report_lists: Any, order: Any = (), read_figures: bool = False) -> dict[str, _Outcome]:
+    """Each test's outcome and duration, folded from its reports once the run is over.
+
+    ``report_lists``: lists of reports in any order across lists (the terminal reporter's
+    ``stats``, a list per category); other objects in them are passed over. A test's duration is
+    the sum of its reports'; its outcome is decided by its setup, then its call, then its
+    teardown report (a failed teardown turns a finished test into an error). ``order``: node ids
+    in the order the tests ran, which the result follows. ``read_figures``: take each test's
+    figures from its teardown report's ``user_properties`` (an xdist worker's tests).
+    """
+    outcomes: dict[str, _Outcome] = {}
+    setups: list[tuple[_Outcome, Any]] = []
+    calls: list[tuple[_Outcome, Any]] = []
+    teardowns: list[tuple[_Outcome, Any]] = []
+    report_type = pytest.TestReport
+    for reports in report_lists:
+        for report in reports:
+            if not isinstance(report, report_type):
+                continue
+            nodeid = report.nodeid
+            state = outcomes.get(nodeid)
+            if state is None:
+                state = outcomes[nodeid] = _Outcome()
+            state.duration_s += report.duration or 0.0
+            when = report.when
+            if when == "call":
+                calls.append((state, report))
+            elif when == "teardown":
+                if read_figures or report.outcome != "passed":
+                    teardowns.append((state, report))
+            elif when == "setup":
+                if report.outcome != "passed":
+                    setups.append((state, report))
+            else:  # xdist's report of a test whose worker crashed
+                calls.append((state, report))
+    for state, report in setups:
+        if report.outcome == "failed":
+            state.outcome = "error"
+        elif report.outcome == "skipped":
+            state.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+    for state, report in calls:
+        outcome = report.outcome
+        if report.when != "call":
+            state.outcome = "failed"
+        elif outcome == "passed":
+            state.outcome = "xpassed" if hasattr(report, "wasxfail") else "passed"
+        elif outcome == "failed":
+            state.outcome = "failed"
+        elif outcome == "skipped":
+            state.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+        # any other outcome (a plugin's "rerun" of the test) decides nothing
+    for state, report in teardowns:
+        if report.outcome == "failed" and state.outcome in ("passed", "xpassed", "skipped", "xfailed"):
+            state.outcome = "error"
+        if read_figures:
+            figures = figures_from_properties(report.user_properties)
+            if figures is not None:
+                state.figures = figures
+    if order:
+        ordered = {nodeid: outcomes[nodeid] for nodeid in order if nodeid in outcomes}
+        ordered.update(outcomes)
+        return ordered
+    return outcomes
+
+
+class _ReportCollector:
+    """Keeps every test report, for a run whose terminal reporter does not (``-p no:terminal``)."""
+
+    def __init__(self) -> None:
+        self.reports: list[pytest.TestReport] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.reports.append(report)
+
+
 class _Reporting(_Role):
     """The process that reports: stores the run and its tests, prints the summary, applies the gate."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.started_at = time.time()
-        self.outcomes: dict[str, _Outcome] = {}
+        #: where the tests' reports are read at the end: the terminal reporter's ``stats`` or
+        #: a collector's list (see pytest_sessionstart)
+        self._report_lists: Any = ()
         self.report: RunReport | None = None
         self.crashed: dict[str, str] = {}
         self.worker_info: dict[str, dict[str, Any]] = {}
@@ -453,6 +556,19 @@ class _Reporting(_Role):
         # while pytest collects; whatever reads the run record waits for it (see run_record).
         self._starter = threading.Thread(target=self._start_run, name="devtelemetry-start")
         self._starter.start()
+        # The tests' outcomes are read from the reports the terminal reporter keeps anyway, once,
+        # at the end: no hook implementation of ours runs for each of a test's three reports.
+        stats = getattr(session.config.pluginmanager.get_plugin("terminalreporter"), "stats", None)
+        if isinstance(stats, dict):
+            self._report_lists = stats.values()
+        else:
+            collector = _ReportCollector()
+            session.config.pluginmanager.register(collector, "devtelemetry-reports")
+            self._report_lists = (collector.reports,)
+
+    def _test_outcomes(self) -> dict[str, _Outcome]:
+        """Each test's outcome, duration and figures, from its reports."""
+        return fold_outcomes(self._report_lists)
 
     def _connect(self) -> Any:
         from dev_system.ops import store
@@ -469,46 +585,17 @@ class _Reporting(_Role):
         return lines
 
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        state = self._track(report, report.nodeid)
-        if report.when == "teardown":  # from an xdist worker: its figures come with the report
-            figures = figures_from_properties(report.user_properties)
-            if figures is not None:
-                state.figures = figures
-
-    def _track(self, report: pytest.TestReport, nodeid: str) -> _Outcome:
-        """Fold one of a test's reports into its outcome and duration (three times a test)."""
-        state = self.outcomes.get(nodeid)
-        if state is None:
-            state = self.outcomes[nodeid] = _Outcome()
-        state.duration_s += report.duration or 0.0
-        outcome = report.outcome
-        if outcome == "passed" and report.when != "call":
-            return state  # a passed setup or teardown changes nothing
-        when = report.when
-        if when == "call":
-            if outcome == "passed":
-                state.outcome = "xpassed" if hasattr(report, "wasxfail") else "passed"
-            elif outcome == "failed":
-                state.outcome = "failed"
-            else:
-                state.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
-        elif when == "setup":
-            if outcome == "failed":
-                state.outcome = "error"
-            elif outcome == "skipped":
-                state.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
-        elif when == "teardown":
-            if outcome == "failed" and state.outcome in ("passed", "xpassed", "skipped", "xfailed"):
-                state.outcome = "error"
-        else:  # xdist's report of a test whose worker crashed
-            state.outcome = "failed"
-        return state
-
     # -- the end of the run -----------------------------------------------------------------
 
     def _local_flush(self) -> None:
-        """Store what this process still buffers (overridden where tests run here)."""
+        """Store what this process still buffers (and the drops it counted)."""
+        from dev_system.ops.runs import flush_pending_drops
+
+        self.rec.flush()
+        try:
+            flush_pending_drops(self.rec)
+        except Exception:  # the database is unusable: the drops stay counted in memory, and shown
+            pass
 
     def _counted_drops(self) -> int:
         """Events this session's processes counted as dropped."""
@@ -599,9 +686,10 @@ class _Reporting(_Role):
         report.dropped = self._counted_drops()
         tests = []
         ids: dict[str, str] = getattr(self, "stored_ids", {})
+        figures_of: dict[str, dict[str, Any]] = getattr(self, "test_figures", {})
         result = runs.TestResult
-        for nodeid, state in self.outcomes.items():
-            f = state.figures or _NO_FIGURES
+        for nodeid, state in self._test_outcomes().items():
+            f = state.figures or figures_of.get(nodeid) or _NO_FIGURES
             tests.append(result(
                 ids.get(nodeid) or stored_nodeid(nodeid), state.outcome, round(state.duration_s, 6), f["calls"],
                 f["input_tokens"], f["output_tokens"], f["cost_usd"], f["unknown_cost"], f["max_latency_ms"],
@@ -697,23 +785,11 @@ def _can_print_emoji(terminalreporter: Any) -> bool:
 class SingleProcess(_Recording, _Reporting):
     """No xdist: the tests run here, and this process stores and reports the run."""
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        nodeid = report.nodeid
-        state = self._track(report, nodeid)
-        if report.when == "teardown":
-            figures = self._teardown_figures(report, nodeid)
-            if figures is not None:
-                state.figures = figures
+    def figures_on_teardown_reports(self) -> bool:
+        return bool(getattr(self.config.option, "xmlpath", None))  # --junitxml reads them there
 
-    def _local_flush(self) -> None:
-        from dev_system.ops.runs import flush_pending_drops
-
-        self.rec.flush()
-        try:
-            flush_pending_drops(self.rec)
-        except Exception:  # the database is unusable: the drops stay counted in memory, and shown
-            pass
+    def _test_outcomes(self) -> dict[str, _Outcome]:
+        return fold_outcomes(self._report_lists, order=self.stored_ids)
 
 
 class Controller(_Reporting):
@@ -734,23 +810,12 @@ class Controller(_Reporting):
         else:
             self.worker_info[name] = info
 
-    def _local_flush(self) -> None:
-        from dev_system.ops.runs import flush_pending_drops
-
-        self.rec.flush()
-        try:
-            flush_pending_drops(self.rec)
-        except Exception:
-            pass
+    def _test_outcomes(self) -> dict[str, _Outcome]:
+        return fold_outcomes(self._report_lists, read_figures=True)  # the workers' figures
 
 
 class Worker(_Recording):
     """An xdist worker: records its tests' events into the run's database and reports its counters."""
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "teardown":
-            self._teardown_figures(report, report.nodeid)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from dev_system.ops.problems import problem_counts

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -196,8 +198,39 @@ def test_compare_command_errors_are_one_line(db: Path, capsys: pytest.CaptureFix
     assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_git_info_outside_a_repository(tmp_path: Path) -> None:
+def test_git_info_outside_a_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GIT_DIR", raising=False)
     assert runs.git_info(tmp_path) == (None, None)
+    # git is started only where it could find a repository: a .git here or above, or GIT_DIR
+    above = any((folder / ".git").exists() for folder in (tmp_path, *tmp_path.parents))
+    assert runs._may_be_in_git_work_tree(tmp_path) is above
+    (tmp_path / ".git").mkdir()
+    assert runs._may_be_in_git_work_tree(tmp_path / "missing" / "folder") is True
+
+
+def test_git_info_in_a_repository_and_below_it(tmp_path: Path) -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(("git", *args), cwd=tmp_path, check=True, capture_output=True, text=True,
+                              env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                                   "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}).stdout.strip()
+
+    git("init", "-q", "-b", "topic")
+    assert runs.git_info(tmp_path) == (None, "topic")  # no commit yet
+    (tmp_path / "sub").mkdir()
+    git("commit", "-q", "--allow-empty", "-m", "first")
+    head = git("rev-parse", "HEAD")
+    assert runs.git_info(tmp_path / "sub") == (head, "topic")
+    git("checkout", "-q", "--detach")
+    assert runs.git_info(tmp_path) == (head, None)
+
+
+def test_git_info_follows_git_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = tmp_path / "repo"
+    subprocess.run(("git", "init", "-q", "-b", "elsewhere", str(repo)), check=True, capture_output=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    monkeypatch.setenv("GIT_DIR", str(repo / ".git"))
+    assert runs.git_info(outside) == (None, "elsewhere")
 
 
 def test_status_and_run_ids() -> None:

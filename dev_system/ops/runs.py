@@ -139,9 +139,23 @@ def git_info(cwd: str | os.PathLike[str] | None = None) -> tuple[str | None, str
         text = done.stdout.strip()
         return text if done.returncode == 0 and text else None
 
+    if not _may_be_in_git_work_tree(cwd):
+        return None, None
     commit = run("rev-parse", "--verify", "-q", "HEAD")
     branch = run("symbolic-ref", "--short", "-q", "HEAD")
     return commit, branch
+
+
+def _may_be_in_git_work_tree(cwd: str | os.PathLike[str] | None) -> bool:
+    """False when git would find no repository: no ``.git`` in ``cwd`` or a folder above it, and
+    no ``GIT_DIR`` (the check costs a few ``stat`` calls; starting git twice costs milliseconds)."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    try:
+        folder = Path(cwd if cwd is not None else os.getcwd()).resolve()
+        return any(os.path.lexists(os.path.join(f, ".git")) for f in (folder, *folder.parents))
+    except (OSError, ValueError):
+        return True  # cannot tell: ask git
 
 
 def tests_digest(nodeids: Iterable[str]) -> str:

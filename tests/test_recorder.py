@@ -12,8 +12,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dev_system.ops import store
+from dev_system.ops.events import TelemetryEvent
 from dev_system.ops.events import DOCUMENTED_COLUMNS
 from dev_system.ops.problems import TelemetryWarning
 from dev_system.ops.telemetry import configure, flush, stats, telemetry_decorator
@@ -387,3 +390,53 @@ def test_full_buffer_applies_back_pressure_then_counts_drops(tmp_path):
     flush()
     assert count_rows(db) + stats()["dropped"] - before == 5000
     assert count_rows(db) > 0
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_maybe_text = st.none() | _text
+
+
+@st.composite
+def _events(draw: st.DrawFn) -> list[TelemetryEvent]:
+    """Events whose optional columns are empty in all, some or none of the rows of a statement
+    (the writer sends 52 rows to one)."""
+    count = draw(st.sampled_from([0, 1, 51, 52, 53, 104, 130]))
+    usually_empty = draw(st.sets(st.sampled_from(["input_tokens", "cost_usd", "error_type", "trace_id", "metadata",
+                                                  "parent_span_id", "run_id", "model", "event_id"])))
+    rows = []
+    for i in range(count):
+        def value(name: str, strategy: st.SearchStrategy) -> object:
+            return None if name in usually_empty and draw(st.integers(0, 20)) else draw(strategy)
+        rows.append(TelemetryEvent(
+            1.7e9 + i, draw(st.sampled_from(["model_call", "tool_call"])), draw(_text), "f",
+            value("input_tokens", st.integers(0, 10**6)), draw(st.none() | st.integers(0, 10**6)),
+            draw(st.floats(0, 1e6)), value("cost_usd", st.floats(0, 10)), draw(st.booleans()),
+            value("error_type", _text), value("trace_id", _text), value("metadata", st.just('{"a": 1}')),
+            value("event_id", st.just(f"e{i}")), f"s{i}", value("parent_span_id", _maybe_text),
+            value("run_id", _text), value("model", _text),
+        ))
+    return rows
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=_events())
+def test_the_writer_stores_what_insert_events_stores(tmp_path: Path, events: list[TelemetryEvent]) -> None:
+    """The writer's many-rows statements (with NULL written for a column empty in all their rows)
+    store the same rows as ``store.insert_events``, the reference."""
+    from dev_system.ops.recorder import _insert_events
+
+    stored = []
+    for name, insert in (("writer", _insert_events), ("reference", store.insert_events)):
+        path = tmp_path / f"{name}-{os.urandom(4).hex()}.db"
+        conn = store.connect(path)
+        try:
+            insert(conn, events)
+            columns = ", ".join(c for c in TelemetryEvent._fields)
+            rows = conn.execute(f"SELECT {columns}, typeof(success), typeof(cost_usd) FROM telemetry_events "
+                                "ORDER BY id").fetchall()
+        finally:
+            conn.close()
+        stored.append(rows)
+    assert stored[0] == stored[1]
+    assert len(stored[0]) == len({e.event_id for e in events if e.event_id is not None}) + sum(
+        1 for e in events if e.event_id is None)

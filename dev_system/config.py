@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Mapping
+
+from dev_system.ops.records import record
 
 DATA_DIR = ".dev-system"
 DB_RELATIVE = Path(DATA_DIR) / "data" / "telemetry.db"
@@ -45,7 +47,7 @@ class ConfigError(ValueError):
     """A configuration value that cannot be used; the message is one line for a person."""
 
 
-@dataclass(frozen=True)
+@record
 class ModelPrice:
     """A user's price for one model, in USD per million tokens."""
 
@@ -54,7 +56,7 @@ class ModelPrice:
     cached_input: float | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     """Every setting of dev_system, with its default."""
 

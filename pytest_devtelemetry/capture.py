@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 from dev_system.ops.recorder import get_recorder
+from dev_system.ops.records import record
 
 if TYPE_CHECKING:
     from dev_system.ops.events import TelemetryEvent
@@ -337,7 +338,7 @@ class BudgetError(ValueError):
     """A ``telemetry_budget`` marker with arguments that cannot be used."""
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Budget:
     """The limits of one test (``None``: no limit)."""
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import heapq
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dev_system.ops import report as metrics_report
 from dev_system.ops.formatting import format_int, format_ms, format_usd
+from dev_system.ops.records import record
 
 if TYPE_CHECKING:
     from dev_system.ops.alerts import Alert, Thresholds
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 JSON_FORMAT = "pytest-devtelemetry-run/1"
 
 
-@dataclass
+@record(frozen=False)
 class RunReport:
     """Everything known about a run once it has ended (see :mod:`pytest_devtelemetry.hooks`)."""
 

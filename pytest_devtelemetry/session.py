@@ -16,7 +16,7 @@ from __future__ import annotations
 import shlex
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import pytest
 from dev_system import config as config_module
 from dev_system.ops.context import get_frame, reset_frame, set_frame
 from dev_system.ops.recorder import get_recorder
+from dev_system.ops.records import record
 from pytest_devtelemetry.capture import (
     BUDGET_MARKER, CAPTURE_KEY, Budget, BudgetError, SessionWatcher, TestTelemetry, budget_message,
     figures_from_properties, figures_to_properties,
@@ -41,7 +42,7 @@ _THRESHOLDS = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class RunOptions:
     """What the options and ini keys ask of this run, checked."""
 

@@ -15,11 +15,11 @@ An empty window raises no alert. A threshold set to ``None`` switches its rule o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal
 
 from dev_system.ops.formatting import format_crossing, format_ms, format_percent, format_usd
 from dev_system.ops.metrics import Summary
+from dev_system.ops.records import record
 
 if TYPE_CHECKING:
     import pluggy
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 CostScope = Literal["day", "total"]
 
 
-@dataclass(frozen=True)
+@record
 class Thresholds:
     """The limits the built-in rules check; ``None`` switches a rule off."""
 
@@ -41,7 +41,7 @@ class Thresholds:
         return cls(settings.success_rate_min, settings.p95_latency_ms_max, settings.daily_cost_usd_max)
 
 
-@dataclass(frozen=True)
+@record
 class Alert:
     """One crossed threshold: ``rule`` names the rule, ``message`` is the line shown to a person."""
 

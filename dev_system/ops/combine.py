@@ -33,13 +33,14 @@ import hashlib
 import json
 import os
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from dev_system.ops import store
-from dev_system.ops.store import shown
 from dev_system.ops.events import DOCUMENTED_COLUMNS, EXTRA_COLUMNS
+from dev_system.ops.records import record
+from dev_system.ops.store import shown
 
 __all__ = ["CombineError", "CombineResult", "InputReport", "combine", "expand_inputs"]
 
@@ -82,7 +83,7 @@ class CombineError(Exception):
     """An input or output that cannot be combined; the message is one line for a person."""
 
 
-@dataclass
+@record(frozen=False)
 class InputReport:
     """What happened to one input."""
 
@@ -93,7 +94,7 @@ class InputReport:
     run_parts: int = 0  # job sessions the output did not have yet
 
 
-@dataclass
+@record(frozen=False)
 class CombineResult:
     """The outcome of :func:`combine`."""
 

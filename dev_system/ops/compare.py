@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from dev_system.ops.records import record
 from dev_system.ops.runs import COMPLETED, RunRecord, TestResult, get_run, list_runs, test_results
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class LimitError(ValueError):
     """A ``--telemetry-compare-fail`` / ``--fail`` spec that cannot be parsed (one line for a person)."""
 
 
-@dataclass(frozen=True)
+@record
 class Limit:
     """The largest increase of ``metric`` allowed: ``value`` percent when ``relative``, else an amount."""
 
@@ -83,7 +84,7 @@ def parse_limits(spec: str) -> list[Limit]:
     return limits
 
 
-@dataclass(frozen=True)
+@record
 class Change:
     """One figure in the baseline run and in the new run (``None``: not available, e.g. no events)."""
 
@@ -116,7 +117,7 @@ class Change:
                 "from_zero": rel is not None and math.isinf(rel)}
 
 
-@dataclass(frozen=True)
+@record
 class TestChange:
     """The changes of one test present in both runs."""
 
@@ -131,7 +132,7 @@ class TestChange:
         return any(c.delta not in (None, 0) for c in self.changes.values())
 
 
-@dataclass(frozen=True)
+@record
 class Regression:
     """A total that grew beyond its limit."""
 
@@ -145,7 +146,7 @@ class Regression:
                 **self.change.as_dict()}
 
 
-@dataclass(frozen=True)
+@record
 class Comparison:
     """A new run against its baseline."""
 

@@ -34,7 +34,6 @@ import re
 import sqlite3
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -44,6 +43,7 @@ from dev_system.ops.formatting import format_int, format_ms, format_percent, for
 from dev_system.ops.metrics import BreakdownRow, Summary, compute_breakdown, compute_summary, percentile, rate
 from dev_system.ops.periods import Window, day_bounds
 from dev_system.ops.queries import Filters, column_expr, select_events_sql, table_columns, where_clause
+from dev_system.ops.records import record
 from dev_system.ops.store import row_to_event
 
 #: The ``format`` field of the embedded data.
@@ -60,7 +60,7 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#8
 OTHER_COLOUR = "#999999"
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     """How much the page embeds at most, whatever the number of events."""
 

@@ -30,12 +30,13 @@ import itertools
 import math
 import operator
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import timedelta
 from typing import Any, Sequence
 
 from dev_system.ops.periods import Window, day_bounds, local_day, local_midnight
 from dev_system.ops.queries import MAX_TIMESTAMP, USABLE, Filters, and_where, column_expr, table_columns, where_clause
+from dev_system.ops.records import record
 
 #: The keys ``compute_breakdown`` can group by, and the column each one reads.
 BREAKDOWN_KEYS = {
@@ -71,7 +72,7 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     return a + (b - a) * fraction
 
 
-@dataclass(frozen=True)
+@record
 class Summary:
     """The figures of one window after filters (see the module docstring for definitions)."""
 
@@ -103,7 +104,7 @@ class Summary:
         return self.events == 0
 
 
-@dataclass(frozen=True)
+@record
 class BreakdownRow:
     """The figures of one group of a breakdown (``key`` is ``None`` for events without a value)."""
 

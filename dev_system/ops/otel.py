@@ -24,12 +24,13 @@ import re
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from dev_system.ops.events import TelemetryEvent
 from dev_system.ops.hookspecs import hookimpl
 from dev_system.ops.problems import report_problem
+from dev_system.ops.records import record
 
 __all__ = [
     "COST_ATTRIBUTE", "OtlpSink", "OtelUnavailable", "SpanFields", "export_events", "resolve_endpoint",
@@ -138,7 +139,7 @@ def looks_like_nodeid(text: str | None) -> bool:
     return bool(text) and "::" in text  # type: ignore[operator]
 
 
-@dataclass
+@record(frozen=False)
 class SpanFields:
     """Everything a span is made of, without any OpenTelemetry type."""
 
@@ -396,7 +397,7 @@ def _exporter(endpoint: str, headers: Mapping[str, str] | None, timeout: float |
 # -- after the fact -------------------------------------------------------------------------------
 
 
-@dataclass
+@record(frozen=False)
 class ExportOutcome:
     """What :func:`export_events` did."""
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+
+from dev_system.ops.records import record
 
 _UNITS = {"m": (60, "minute"), "h": (3600, "hour"), "d": (86400, "day"), "w": (7 * 86400, "week")}
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
@@ -23,7 +24,7 @@ class PeriodError(ValueError):
     """A period or duration that cannot be parsed; the message is one line for a person."""
 
 
-@dataclass(frozen=True)
+@record
 class Window:
     """The events with ``start <= timestamp < end`` (``None``: no bound), and how to name them."""
 

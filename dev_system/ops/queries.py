@@ -12,15 +12,16 @@ in SQL; reports and listings leave the others out and say how many (:func:`count
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any, Iterator
 
 from dev_system.ops.events import EVENT_COLUMNS, TelemetryEvent
 from dev_system.ops.periods import Window
+from dev_system.ops.records import record
 from dev_system.ops.store import row_to_event
 
 
-@dataclass(frozen=True)
+@record
 class Filters:
     """Exact-match filters on events; ``None`` means no filter on that column."""
 
@@ -143,7 +144,7 @@ def trace_events(conn: sqlite3.Connection, trace_id: str) -> list[TelemetryEvent
     return list(iter_events(conn, Window(), Filters(trace_id=trace_id), usable_only=True))
 
 
-@dataclass(frozen=True)
+@record
 class PruneResult:
     """What :func:`prune` removed (or would remove, on a dry run)."""
 

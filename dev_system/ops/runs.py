@@ -16,9 +16,11 @@ import socket
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple
+
+from dev_system.ops.records import record
 
 if TYPE_CHECKING:
     import sqlite3
@@ -41,7 +43,7 @@ class RunNotFound(LookupError):
     """No run matches what was asked for; the message is one line for a person."""
 
 
-@dataclass(frozen=True)
+@record
 class RunRecord:
     """One row of ``runs``."""
 
@@ -361,7 +363,7 @@ def default_db_path(start: str | os.PathLike[str] | None = None) -> Path:
     return config.default_db_path(None if start is None else Path(start))
 
 
-@dataclass(frozen=True)
+@record
 class RunTotals:
     """The events of one run, counted: how many, their known cost, how many of unknown cost."""
 

@@ -86,7 +86,9 @@ def measure(quick: bool, scratch: Path) -> dict:
     db = scratch / "telemetry.db"
     py = [sys.executable, "-m", "pytest", "-q"]
     plain_cmd = py + ["-p", "no:devtelemetry"]
-    telemetry_cmd = py + ["--telemetry", "--telemetry-db", str(db)]
+    # "--telemetry-db=PATH", one token: pytest chooses its rootdir before it knows the option, and
+    # would take a separate PATH for a test path (rootdir: the scratch folder, not the suite)
+    telemetry_cmd = py + ["--telemetry", f"--telemetry-db={db}"]
     repeats = 3 if quick else 15
 
     run(plain_cmd, suite)  # warm: bytecode caches, the database created

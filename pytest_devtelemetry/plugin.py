@@ -20,6 +20,8 @@ _HTML_WRITTEN = pytest.StashKey[object]()
 
 #: Command-line options that switch telemetry on by themselves (they ask for one of its features).
 _IMPLYING = ("telemetry_gate", "telemetry_json", "telemetry_compare", "telemetry_compare_fail", "telemetry_html")
+#: Options whose value is a path (pytest may take a separate one for a test path: see pytest_configure).
+_PATH_OPTIONS = ("--telemetry-db", "--telemetry-json", "--telemetry-html")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -101,10 +103,32 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{BUDGET_MARKER}(max_cost_usd=None, max_calls=None, max_tokens=None, max_latency_ms=None): "
         "fail the test when the telemetry events it records exceed this budget (pytest-devtelemetry)",
     )
+    _warn_of_separate_paths(config)
     if telemetry_requested(config) and not config.getoption("collectonly", False):
         from pytest_devtelemetry.session import start
 
         start(config)
+
+
+def _warn_of_separate_paths(config: pytest.Config) -> None:
+    """``--telemetry-db PATH`` in two tokens: pytest chose its rootdir and ini file before it knew
+    the option, taking PATH for a test path. Harmless inside the folder pytest started in; outside
+    it, the rootdir moved and the project's ini file may not have been read: say so."""
+    args = config.invocation_params.args
+    for option, value in zip(args, args[1:]):
+        if option not in _PATH_OPTIONS or value.startswith("-"):
+            continue
+        here = config.invocation_params.dir
+        try:
+            path = (here / value).resolve()
+            outside = path.exists() and not path.parent.is_relative_to(here.resolve())
+        except (OSError, ValueError):
+            continue
+        if outside:
+            config.issue_config_time_warning(pytest.PytestConfigWarning(
+                f"{option} {value}: pytest took {value} for a test path when it chose the rootdir "
+                f"({config.rootpath}) and the ini file ({config.inipath or 'none'}); write {option}={value}"
+            ), stacklevel=2)
 
 
 def pytest_devtelemetry_summary(config: pytest.Config, report: Any) -> None:

@@ -671,3 +671,28 @@ def test_chat():
     from dev_system.ops.recorder import get_recorder
 
     assert not get_recorder().on and get_recorder().store_sink is None  # the recorder is as it was
+
+
+def test_a_separate_database_path_outside_the_project_is_warned_of(pytester: pytest.Pytester,
+                                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    """pytest takes ``--telemetry-db PATH``'s PATH for a test path when it chooses the rootdir and
+    ini file: outside the folder pytest starts in, the project's ini file is then not read. The
+    plugin says so; ``--telemetry-db=PATH`` is read as the option it is."""
+    pytester.makeini("[pytest]\npython_functions = check_*\n")
+    pytester.makepyfile(test_one="def check_one():\n    pass\n")
+    db = tmp_path_factory.mktemp("elsewhere") / "t.db"
+
+    joined = pytester.runpytest("--telemetry", f"--telemetry-db={db}")
+    joined.assert_outcomes(passed=1)  # the ini file was read: check_* are tests
+    assert "took" not in joined.stdout.str()
+    assert db.exists()
+
+    separate = pytester.runpytest("--telemetry", "--telemetry-db", str(db))
+    separate.stdout.fnmatch_lines([f"*--telemetry-db {db}: pytest took {db} for a test path*write --telemetry-db={db}*"])
+    separate.assert_outcomes()  # what pytest did: no ini file, so no check_* test collected
+
+    inside = pytester.runpytest("--telemetry", "--telemetry-db", "local.db")
+    inside.assert_outcomes(passed=1)
+    inside = pytester.runpytest("--telemetry", "--telemetry-db", "local.db")  # now it exists: still harmless
+    inside.assert_outcomes(passed=1)
+    assert "took" not in inside.stdout.str()

@@ -84,6 +84,30 @@ class SessionWatcher:
             target.extend(raws)
 
 
+def watch(watcher: SessionWatcher, raws: list[tuple]) -> None:
+    """Send the raw records recorded from now on to ``raws`` (a test starts); what is buffered
+    before is set aside first: not the test's. Switches the recorder on (memory only) if it is off."""
+    _switch_on()
+    rec = get_recorder()
+    with rec.lock:
+        if rec.buffer:
+            rec.set_aside()
+        watcher.target = raws
+
+
+def unwatch(watcher: SessionWatcher, raws: list[tuple]) -> None:
+    """Undo :func:`watch`: what is still buffered goes to ``raws`` first."""
+    rec = get_recorder()
+    try:
+        with rec.lock:
+            if rec.buffer:
+                rec.set_aside()
+            if watcher.target is raws:
+                watcher.target = None
+    finally:
+        _switch_back()
+
+
 class TestTelemetry:
     """The events recorded by one test so far, with their totals (the ``telemetry`` fixture).
 
@@ -100,15 +124,17 @@ class TestTelemetry:
     __test__ = False  # not a test class
     __slots__ = ("nodeid", "_sink", "_open", "_session_watcher", "_raws", "_finished")
 
-    def __init__(self, nodeid: str, session_watcher: SessionWatcher | None = None) -> None:
+    def __init__(self, nodeid: str, session_watcher: SessionWatcher | None = None,
+                 raws: list[tuple] | None = None) -> None:
         self.nodeid = nodeid
         self._sink = _Sink() if session_watcher is None else None
         self._open = False
         # With the session's watcher (already added) instead of a sink of its own: the test's raw
-        # records, and how many of them are in ``_sink.events`` already (the sink is made when the
-        # events are first asked for: most tests never do).
+        # records (``raws``: the list the watcher fills for the running test already, when the
+        # capture is made during the test), and how many of them are in ``_sink.events`` already
+        # (the sink is made when the events are first asked for: most tests never do).
         self._session_watcher = session_watcher
-        self._raws: list[tuple] = []
+        self._raws: list[tuple] = [] if raws is None else raws
         self._finished = 0
 
     # -- life cycle -------------------------------------------------------------------------
@@ -116,16 +142,12 @@ class TestTelemetry:
     def start(self) -> "TestTelemetry":
         """Begin receiving the events recorded from now on."""
         if not self._open:
-            _switch_on()
-            rec = get_recorder()
             shared = self._session_watcher
             if shared is None:
-                rec.add_sink(self._sink)
+                _switch_on()
+                get_recorder().add_sink(self._sink)
             else:
-                with rec.lock:
-                    if rec.buffer:  # recorded before the start: not this test's
-                        rec.set_aside()
-                    shared.target = self._raws
+                watch(shared, self._raws)
             self._open = True
         return self
 
@@ -133,19 +155,14 @@ class TestTelemetry:
         """Stop receiving events (those still buffered are received first)."""
         if self._open:
             self._open = False
-            try:
-                rec = get_recorder()
-                shared = self._session_watcher
-                if shared is None:
-                    rec.remove_sink(self._sink)
-                else:
-                    with rec.lock:
-                        if rec.buffer:
-                            rec.set_aside()
-                        if shared.target is self._raws:
-                            shared.target = None
-            finally:
-                _switch_back()
+            shared = self._session_watcher
+            if shared is None:
+                try:
+                    get_recorder().remove_sink(self._sink)
+                finally:
+                    _switch_back()
+            else:
+                unwatch(shared, self._raws)
 
     # -- the events -------------------------------------------------------------------------
 
@@ -287,13 +304,7 @@ class TestTelemetry:
         """:meth:`figures` from the raw records (``RAW_FIELDS``), the same values as from their
         events, without making the events (this runs after every test)."""
         self._catch_up()
-        raws = self._raws
-        if len(raws) == 1:  # most tests: _totals of one row, written out
-            success, tokens_in, tokens_out, cost, latency = _RAW_ROW(raws[0])
-            return {"calls": 1, "failures": 0 if success else 1, "input_tokens": tokens_in or 0,
-                    "output_tokens": tokens_out or 0, "cost_usd": 0.0 if cost is None else math.fsum((cost,)),
-                    "unknown_cost": 1 if cost is None else 0, "max_latency_ms": latency * 1000.0}
-        return _totals(map(_RAW_ROW, raws), latency_scale=1000.0)  # latency_s: the event's in ms
+        return raw_figures(self._raws)
 
     def properties(self) -> list[tuple[str, Any]]:
         """The figures as ``(name, value)`` pairs for ``user_properties`` (JUnit XML)."""
@@ -303,6 +314,17 @@ class TestTelemetry:
         f = self.figures()
         return (f"<TestTelemetry {self.nodeid}: {f['calls']} calls, {f['input_tokens'] + f['output_tokens']} tokens,"
                 f" ${f['cost_usd']:.6f}>")
+
+
+def raw_figures(raws: list[tuple]) -> dict[str, Any]:
+    """:meth:`TestTelemetry.figures` of raw records (``RAW_FIELDS``): the same values as from
+    their events, without making the events."""
+    if len(raws) == 1:  # most tests: _totals of one row, written out
+        success, tokens_in, tokens_out, cost, latency = _RAW_ROW(raws[0])
+        return {"calls": 1, "failures": 0 if success else 1, "input_tokens": tokens_in or 0,
+                "output_tokens": tokens_out or 0, "cost_usd": 0.0 if cost is None else math.fsum((cost,)),
+                "unknown_cost": 1 if cost is None else 0, "max_latency_ms": latency * 1000.0}
+    return _totals(map(_RAW_ROW, raws), latency_scale=1000.0)  # latency_s: the event's in ms
 
 
 def figures_to_properties(f: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -205,6 +205,9 @@ def telemetry(request: pytest.FixtureRequest) -> Iterator[Any]:
     from pytest_devtelemetry.capture import CAPTURE_KEY, TestTelemetry
 
     running = request.node.stash.get(CAPTURE_KEY, None)
+    if running is None:  # with --telemetry: the run's capture of this test, made on demand
+        run = request.config.pluginmanager.get_plugin(RUN_PLUGIN)
+        running = run.capture_running_test(request.node) if hasattr(run, "capture_running_test") else None
     if running is not None:
         yield running
         return

@@ -28,7 +28,7 @@ from dev_system.ops.recorder import get_recorder
 from dev_system.ops.records import record
 from pytest_devtelemetry.capture import (
     BUDGET_MARKER, CAPTURE_KEY, Budget, BudgetError, SessionWatcher, TestTelemetry, budget_message,
-    figures_from_properties, figures_to_properties,
+    figures_from_properties, figures_to_properties, raw_figures, unwatch, watch,
 )
 from pytest_devtelemetry.plugin import RUN_PLUGIN, any_budget_marker
 from pytest_devtelemetry.runreport import RunReport, terminal_lines
@@ -275,8 +275,6 @@ class _Recording(_Role):
     stored_ids: dict[str, str]
     #: node id -> the test's figures (see TestTelemetry.figures), once it has ended
     test_figures: dict[str, dict[str, Any]]
-    #: the capture of the test running now
-    running: TestTelemetry | None = None
 
     def begin(self) -> None:
         super().begin()
@@ -306,8 +304,12 @@ class _Recording(_Role):
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
         nodeid = item.nodeid
-        captured = self.running = TestTelemetry(nodeid, self.session_watcher).start()
-        item.stash[CAPTURE_KEY] = captured
+        # The test's raw records; a TestTelemetry around them is made only when the ``telemetry``
+        # fixture or a budget asks for one (see capture_running_test).
+        raws: list[tuple] = []
+        watcher = self.session_watcher
+        watch(watcher, raws)  # type: ignore[arg-type]  # made by begin()
+        self._test_nodeid, self._test_raws = nodeid, raws
         rec = self.rec
         outer = rec.default_trace
         test_id = self.stored_ids[nodeid] = stored_nodeid(nodeid)
@@ -320,18 +322,37 @@ class _Recording(_Role):
         finally:
             reset_frame(token)
             rec.default_trace = outer
-            self.running = None
-            del item.stash[CAPTURE_KEY]
-            captured.stop()
+            self._test_raws = None
+            captured = item.stash.get(CAPTURE_KEY, None)
+            if captured is not None:
+                del item.stash[CAPTURE_KEY]
+                captured.stop()
+            unwatch(watcher, raws)  # type: ignore[arg-type]
             if nodeid not in self.test_figures:  # not attached to its teardown report already
-                self.test_figures[nodeid] = captured.figures()
+                self.test_figures[nodeid] = raw_figures(raws)
+
+    _test_nodeid: str | None = None
+    _test_raws: list[tuple] | None = None
+
+    def capture_running_test(self, item: pytest.Item) -> TestTelemetry | None:
+        """The running test's capture (for the ``telemetry`` fixture and budgets), made around
+        the raw records it has recorded so far; ``None`` when ``item`` is not running here."""
+        captured = item.stash.get(CAPTURE_KEY, None)
+        if captured is None and self._test_raws is not None and item.nodeid == self._test_nodeid:
+            captured = item.stash[CAPTURE_KEY] = TestTelemetry(item.nodeid, self.session_watcher,
+                                                              self._test_raws).start()
+        return captured
 
     def _teardown_figures(self, report: pytest.TestReport, nodeid: str) -> None:
         """Attach the running test's figures to its teardown report as ``user_properties``."""
-        captured = self.running
-        if captured is None or captured.nodeid != nodeid:
+        raws = self._test_raws
+        if raws is None or self._test_nodeid != nodeid:
             return
-        figures = self.test_figures[nodeid] = captured.figures()
+        rec = self.rec
+        if rec.buffer:
+            with rec.lock:
+                rec.set_aside()  # the watcher hands them to raws
+        figures = self.test_figures[nodeid] = raw_figures(raws)
         report.user_properties += figures_to_properties(figures)
 
 
@@ -365,7 +386,10 @@ def check_budget(item: pytest.Item) -> None:
         return
     captured = item.stash.get(CAPTURE_KEY, None)
     if captured is None:
-        return
+        run = item.config.pluginmanager.get_plugin(RUN_PLUGIN)
+        captured = run.capture_running_test(item) if hasattr(run, "capture_running_test") else None
+        if captured is None:
+            return
     try:
         budget = Budget.from_marker(marker)
         problem = None

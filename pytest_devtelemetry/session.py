@@ -757,6 +757,9 @@ class _Reporting(_Role):
             runs.finish_run(conn, report.run)
         finally:
             conn.close()
+        # Everything is stored: the database file takes in its write-ahead log on the writer's
+        # thread while pytest prints its summary, rather than when the recorder closes.
+        self.rec.checkpoint_soon()
 
     def _compare(self, conn: Any, report: RunReport, summary: Any) -> None:
         from dev_system.ops import compare, runs
@@ -850,6 +853,7 @@ class Worker(_Recording):
         try:
             self.rec.flush()
             flush_pending_drops(self.rec)
+            self.rec.checkpoint_soon()  # while the worker ends (see _Reporting._finish)
             stats = self.rec.stats()
             info = {"stored": stats["stored"], "dropped": stats["dropped"] - self.dropped_before}
         except Exception as exc:

@@ -218,6 +218,16 @@ class SQLiteSink:
                     raise
                 time.sleep(0.05 * (attempt + 1))
 
+    def checkpoint(self) -> None:
+        """Copy what the write-ahead log holds into the database file now (``PASSIVE``: waits for
+        no other connection, copies what it can). Only saves work: the last connection to close
+        copies the rest, so a failure changes nothing."""
+        if self._conn is not None:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                pass
+
     def close(self) -> None:
         if self._conn is not None:
             try:
@@ -266,6 +276,8 @@ class Recorder:
         self.unstored_since = 0.0
         self.limit = self.settings.buffer_size
         self.wake_at = _WAKE_AT
+        #: set by :meth:`checkpoint_soon`, for the writer thread
+        self.checkpoint_wanted = False
         self.sinks: list[Any] = []
         self.store_sink: SQLiteSink | None = None
         self.plugin_sinks: list[Any] = []  # from the dev_system_sinks hook (the OTLP exporter, ...)
@@ -439,6 +451,22 @@ class Recorder:
                     self._drain()
                 if self.flush_wanted.is_set():  # let a waiting flush() take the lock (locks are not fair)
                     time.sleep(0.001)
+            if self.checkpoint_wanted:
+                self.checkpoint_wanted = False
+                with self.write_lock:
+                    sink = self.store_sink
+                    if sink is not None:
+                        sink.checkpoint()  # SQLite lets go of the GIL: the caller's thread goes on
+
+    def checkpoint_soon(self) -> None:
+        """Have the writer thread copy the database's write-ahead log into the database file now.
+
+        The last connection to close does it anyway, with the disk writes and syncs on the
+        closing thread; a caller that has stored what it had to (the pytest plugin, once the
+        run's report is written) lets it happen here while it goes on with other work."""
+        if self.store_sink is not None and self.thread is not None and self.thread.is_alive():
+            self.checkpoint_wanted = True
+            self.wake.set()
 
     def wake_writer(self) -> None:
         """Called from the calling path when the buffer is filling; may wait if it is full."""

@@ -17,6 +17,8 @@ import shlex
 import threading
 import time
 from dataclasses import replace
+from itertools import repeat
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -426,80 +428,69 @@ _NO_FIGURES = {"calls": 0, "failures": 0, "input_tokens": 0, "output_tokens": 0,
                "unknown_cost": 0, "max_latency_ms": None}
 
 
-class _Outcome:
-    """What a test's reports said (a class with slots: one is made for every test)."""
-
-    __slots__ = ("outcome", "duration_s", "figures")
-
-    def __init__(self) -> None:
-        self.outcome = "passed"
-        self.duration_s = 0.0
-        self.figures: dict[str, Any] | None = None
+_NODEID, _DURATION, _WHEN, _OUTCOME = (attrgetter(name) for name in ("nodeid", "duration", "when", "outcome"))
+#: An outcome that a failed teardown turns into an error.
+_FINISHED = frozenset({"passed", "xpassed", "skipped", "xfailed"})
 
 
-def fold_outcomes(report_lists: Any, order: Any = (), read_figures: bool = False) -> dict[str, _Outcome]:
-    """Each test's outcome and duration, folded from its reports once the run is over.
+def fold_outcomes(report_lists: Any, order: Any = (), read_figures: bool = False,
+                  ) -> dict[str, tuple[str, float, dict[str, Any] | None]]:
+    """Each test's ``(outcome, duration_s, figures)``, folded from its reports once the run is over.
 
     ``report_lists``: lists of reports in any order across lists (the terminal reporter's
     ``stats``, a list per category); other objects in them are passed over. A test's duration is
     the sum of its reports'; its outcome is decided by its setup, then its call, then its
     teardown report (a failed teardown turns a finished test into an error). ``order``: node ids
     in the order the tests ran, which the result follows. ``read_figures``: take each test's
-    figures from its teardown report's ``user_properties`` (an xdist worker's tests).
+    figures from its teardown report's ``user_properties`` (an xdist worker's tests), else None.
     """
-    outcomes: dict[str, _Outcome] = {}
-    setups: list[tuple[_Outcome, Any]] = []
-    calls: list[tuple[_Outcome, Any]] = []
-    teardowns: list[tuple[_Outcome, Any]] = []
     report_type = pytest.TestReport
+    durations: dict[str, float] = {}
+    get = durations.get
+    deciding: list[tuple[str, Any]] = []  # the reports that may change an outcome or bring figures
     for reports in report_lists:
-        for report in reports:
-            if not isinstance(report, report_type):
-                continue
-            nodeid = report.nodeid
-            state = outcomes.get(nodeid)
-            if state is None:
-                state = outcomes[nodeid] = _Outcome()
-            state.duration_s += report.duration or 0.0
-            when = report.when
-            if when == "call":
-                calls.append((state, report))
-            elif when == "teardown":
-                if read_figures or report.outcome != "passed":
-                    teardowns.append((state, report))
-            elif when == "setup":
-                if report.outcome != "passed":
-                    setups.append((state, report))
-            else:  # xdist's report of a test whose worker crashed
-                calls.append((state, report))
-    for state, report in setups:
+        if not all(map(isinstance, reports, repeat(report_type))):
+            reports = [report for report in reports if isinstance(report, report_type)]
+        # Read with C-level getters: this loop runs three times a test.
+        for nodeid, duration, when, outcome, report in zip(
+                map(_NODEID, reports), map(_DURATION, reports), map(_WHEN, reports), map(_OUTCOME, reports), reports):
+            durations[nodeid] = get(nodeid, 0.0) + (duration or 0.0)
+            if when == "call" or outcome != "passed" or read_figures and when == "teardown":
+                deciding.append((nodeid, report))
+    setups, calls, teardowns = [], [], []
+    for nodeid, report in deciding:
+        when = report.when
+        (setups if when == "setup" else teardowns if when == "teardown" else calls).append((nodeid, report))
+    decided: dict[str, str] = {}
+    for nodeid, report in setups:
         if report.outcome == "failed":
-            state.outcome = "error"
+            decided[nodeid] = "error"
         elif report.outcome == "skipped":
-            state.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
-    for state, report in calls:
+            decided[nodeid] = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+    for nodeid, report in calls:
         outcome = report.outcome
-        if report.when != "call":
-            state.outcome = "failed"
+        if report.when != "call":  # xdist's report of a test whose worker crashed
+            decided[nodeid] = "failed"
         elif outcome == "passed":
-            state.outcome = "xpassed" if hasattr(report, "wasxfail") else "passed"
+            decided[nodeid] = "xpassed" if hasattr(report, "wasxfail") else "passed"
         elif outcome == "failed":
-            state.outcome = "failed"
+            decided[nodeid] = "failed"
         elif outcome == "skipped":
-            state.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+            decided[nodeid] = "xfailed" if hasattr(report, "wasxfail") else "skipped"
         # any other outcome (a plugin's "rerun" of the test) decides nothing
-    for state, report in teardowns:
-        if report.outcome == "failed" and state.outcome in ("passed", "xpassed", "skipped", "xfailed"):
-            state.outcome = "error"
+    figures: dict[str, dict[str, Any]] = {}
+    for nodeid, report in teardowns:
+        if report.outcome == "failed" and decided.get(nodeid, "passed") in _FINISHED:
+            decided[nodeid] = "error"
         if read_figures:
-            figures = figures_from_properties(report.user_properties)
-            if figures is not None:
-                state.figures = figures
+            found = figures_from_properties(report.user_properties)
+            if found is not None:
+                figures[nodeid] = found
     if order:
-        ordered = {nodeid: outcomes[nodeid] for nodeid in order if nodeid in outcomes}
-        ordered.update(outcomes)
-        return ordered
-    return outcomes
+        durations = {**{nodeid: durations[nodeid] for nodeid in order if nodeid in durations}, **durations}
+    outcome_of, figures_of = decided.get, figures.get
+    return {nodeid: (outcome_of(nodeid, "passed"), duration, figures_of(nodeid))
+            for nodeid, duration in durations.items()}
 
 
 class _ReportCollector:
@@ -591,7 +582,7 @@ class _Reporting(_Role):
             session.config.pluginmanager.register(collector, "devtelemetry-reports")
             self._report_lists = (collector.reports,)
 
-    def _test_outcomes(self) -> dict[str, _Outcome]:
+    def _test_outcomes(self) -> dict[str, tuple[str, float, dict[str, Any] | None]]:
         """Each test's outcome, duration and figures, from its reports."""
         return fold_outcomes(self._report_lists)
 
@@ -713,10 +704,10 @@ class _Reporting(_Role):
         ids: dict[str, str] = getattr(self, "stored_ids", {})
         figures_of: dict[str, dict[str, Any]] = getattr(self, "test_figures", {})
         result = runs.TestResult
-        for nodeid, state in self._test_outcomes().items():
-            f = state.figures or figures_of.get(nodeid) or _NO_FIGURES
+        for nodeid, (outcome, duration, figures) in self._test_outcomes().items():
+            f = figures or figures_of.get(nodeid) or _NO_FIGURES
             tests.append(result(
-                ids.get(nodeid) or stored_nodeid(nodeid), state.outcome, round(state.duration_s, 6), f["calls"],
+                ids.get(nodeid) or stored_nodeid(nodeid), outcome, round(duration, 6), f["calls"],
                 f["input_tokens"], f["output_tokens"], f["cost_usd"], f["unknown_cost"], f["max_latency_ms"],
             ))
         report.tests = tests
@@ -816,7 +807,7 @@ class SingleProcess(_Recording, _Reporting):
     def figures_on_teardown_reports(self) -> bool:
         return bool(getattr(self.config.option, "xmlpath", None))  # --junitxml reads them there
 
-    def _test_outcomes(self) -> dict[str, _Outcome]:
+    def _test_outcomes(self) -> dict[str, tuple[str, float, dict[str, Any] | None]]:
         return fold_outcomes(self._report_lists, order=self.stored_ids)
 
 
@@ -838,7 +829,7 @@ class Controller(_Reporting):
         else:
             self.worker_info[name] = info
 
-    def _test_outcomes(self) -> dict[str, _Outcome]:
+    def _test_outcomes(self) -> dict[str, tuple[str, float, dict[str, Any] | None]]:
         return fold_outcomes(self._report_lists, read_figures=True)  # the workers' figures
 
 

@@ -107,9 +107,25 @@ def where_clause(window: Window, filters: Filters, present: set[str] | None = No
         if present is not None and column not in present:
             parts.append("0")
             continue
+        if name == "trace_id" and filters.run_id is None and (present is None or "run_id" in present):
+            parts.append(_TRACE_IN_EVERY_RUN)
+            params += [value, value]
+            continue
         parts.append(f"{column} = ?")
         params.append(value)
     return (" WHERE " + " AND ".join(parts) if parts else ""), params
+
+
+#: The events of one trace (``?``, twice), found with the ``(run_id, trace_id)`` index: among the
+#: events of no run, then in each run, the runs walked one index seek at a time (a trace
+#: filter without a run would otherwise read every event).
+_TRACE_IN_EVERY_RUN = (
+    "id IN (SELECT id FROM telemetry_events WHERE run_id IS NULL AND trace_id = ?"
+    " UNION ALL SELECT id FROM telemetry_events WHERE trace_id = ? AND run_id IN ("
+    "WITH RECURSIVE runs_seen(run) AS (SELECT MIN(run_id) FROM telemetry_events UNION ALL"
+    " SELECT (SELECT MIN(run_id) FROM telemetry_events WHERE run_id > run) FROM runs_seen"
+    " WHERE run IS NOT NULL) SELECT run FROM runs_seen))"
+)
 
 
 def list_events(conn: sqlite3.Connection, window: Window, filters: Filters = Filters(), *,

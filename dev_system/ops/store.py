@@ -4,6 +4,12 @@ The schema keeps the reference system's documented ``telemetry_events`` columns 
 and adds columns after them. ``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`; a database
 made by the reference system (version 0, documented columns only) is migrated in place, in one
 transaction, when it is opened for writing.
+
+Version 2 replaced the indexes on ``trace_id`` and on ``run_id`` with one on ``(run_id,
+trace_id)``: a pytest run's events have the node ids of the same tests as trace ids in every run,
+so an index on ``trace_id`` alone took each run's entries at scattered places (the pages a run
+wrote grew with the database's history); with the run first, a run's entries are adjacent. A
+trace is found through it run by run (:func:`dev_system.ops.queries.where_clause`).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Iterable, Sequence
 
 from dev_system.ops.events import EVENT_COLUMNS, TelemetryEvent
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 
 _EVENTS_TABLE = """
@@ -87,9 +93,10 @@ _OTHER_TABLES = (
 _INDEXES = (
     "CREATE UNIQUE INDEX IF NOT EXISTS ix_events_event_id ON telemetry_events(event_id)",
     "CREATE INDEX IF NOT EXISTS ix_events_timestamp ON telemetry_events(timestamp)",
-    "CREATE INDEX IF NOT EXISTS ix_events_trace ON telemetry_events(trace_id)",
-    "CREATE INDEX IF NOT EXISTS ix_events_run ON telemetry_events(run_id)",
+    "CREATE INDEX IF NOT EXISTS ix_events_run_trace ON telemetry_events(run_id, trace_id)",
 )
+#: Indexes of earlier versions, dropped when a database is migrated.
+_DROPPED_INDEXES = ("ix_events_trace", "ix_events_run")
 
 _INSERT_EVENT = "INSERT OR IGNORE INTO telemetry_events ({}) VALUES ({})".format(
     ", ".join(EVENT_COLUMNS), ", ".join("?" * len(EVENT_COLUMNS))
@@ -170,6 +177,8 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
         for name, sql_type in _ADDED_COLUMNS:
             if name not in present:
                 conn.execute(f"ALTER TABLE telemetry_events ADD COLUMN {name} {sql_type}")
+        for name in _DROPPED_INDEXES:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
         for statement in _OTHER_TABLES + _INDEXES:
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

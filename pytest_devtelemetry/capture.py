@@ -67,11 +67,11 @@ class _Sink:
 
 class SessionWatcher:
     """One raw-record watcher for a whole session (``Recorder.raw_watchers``): the raw records
-    taken out of the buffer go to the running test's capture (``target``), or nowhere between
-    tests. A test's capture switches the target under the recorder's lock, after setting aside
-    what was buffered before (``Recorder.set_aside``). The records are not turned into events on
-    the test's thread (the writer does it, and stores them); a test's figures are read from the
-    raw records, and its events are made only when the ``telemetry`` fixture asks for them."""
+    taken out of the buffer go to the running test's list (``target``), or nowhere between tests.
+    :func:`watch` and :func:`unwatch` switch the target under the recorder's lock, after setting
+    aside what was buffered before (``Recorder.set_aside``). The records are not turned into
+    events on the test's thread (the writer does it, and stores them); a test's figures are read
+    from the raw records, and its events are made only when the ``telemetry`` fixture asks."""
 
     __slots__ = ("target",)
 
@@ -82,6 +82,19 @@ class SessionWatcher:
         target = self.target
         if target is not None:
             target.extend(raws)
+
+
+def running_capture(item: pytest.Item) -> "TestTelemetry | None":
+    """The capture of ``item`` while it runs: the one in its stash, else, with ``--telemetry``,
+    the one the run makes on demand around the records the test has made so far."""
+    captured = item.stash.get(CAPTURE_KEY, None)
+    if captured is None:
+        from pytest_devtelemetry.plugin import RUN_PLUGIN
+
+        run = item.config.pluginmanager.get_plugin(RUN_PLUGIN)
+        make = getattr(run, "capture_running_test", None)
+        captured = make(item) if make is not None else None
+    return captured
 
 
 def watch(watcher: SessionWatcher, raws: list[tuple]) -> None:

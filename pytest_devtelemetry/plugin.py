@@ -202,12 +202,9 @@ def telemetry(request: pytest.FixtureRequest) -> Iterator[Any]:
     ``by_error_type``, ``select(...)``, ``count(...)`` and ``clear()``. Works with or without
     ``--telemetry`` and needs no database.
     """
-    from pytest_devtelemetry.capture import CAPTURE_KEY, TestTelemetry
+    from pytest_devtelemetry.capture import TestTelemetry, running_capture
 
-    running = request.node.stash.get(CAPTURE_KEY, None)
-    if running is None:  # with --telemetry: the run's capture of this test, made on demand
-        run = request.config.pluginmanager.get_plugin(RUN_PLUGIN)
-        running = run.capture_running_test(request.node) if hasattr(run, "capture_running_test") else None
+    running = running_capture(request.node)
     if running is not None:
         yield running
         return

@@ -30,7 +30,7 @@ from dev_system.ops.recorder import get_recorder
 from dev_system.ops.records import record
 from pytest_devtelemetry.capture import (
     BUDGET_MARKER, CAPTURE_KEY, Budget, BudgetError, SessionWatcher, TestTelemetry, budget_message,
-    figures_from_properties, figures_to_properties, raw_figures, unwatch, watch,
+    figures_from_properties, figures_to_properties, raw_figures, running_capture, unwatch, watch,
 )
 from pytest_devtelemetry.plugin import RUN_PLUGIN, any_budget_marker
 from pytest_devtelemetry.runreport import RunReport, terminal_lines
@@ -386,12 +386,9 @@ def check_budget(item: pytest.Item) -> None:
     marker = item.get_closest_marker(BUDGET_MARKER)
     if marker is None or item.stash.get(_BUDGET_DONE, False):
         return
-    captured = item.stash.get(CAPTURE_KEY, None)
+    captured = running_capture(item)
     if captured is None:
-        run = item.config.pluginmanager.get_plugin(RUN_PLUGIN)
-        captured = run.capture_running_test(item) if hasattr(run, "capture_running_test") else None
-        if captured is None:
-            return
+        return
     try:
         budget = Budget.from_marker(marker)
         problem = None
@@ -599,7 +596,6 @@ class _Reporting(_Role):
         if self.instrument_note:
             lines.append(f"telemetry: {self.instrument_note}")
         return lines
-
 
     # -- the end of the run -----------------------------------------------------------------
 

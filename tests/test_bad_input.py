@@ -322,7 +322,18 @@ def test_text_reports_neutralise_terminal_control_characters(recording, capsys):
 
 @pytest.fixture(scope="module")
 def cli_files(tmp_path_factory) -> dict[str, str]:
-    tmp = tmp_path_factory.mktemp("cli")
+    """Files for the command's tests that read them (a database of 40 events, a newer one, ...)."""
+    return _make_cli_files(tmp_path_factory.mktemp("cli"))
+
+
+@pytest.fixture(scope="module")
+def fuzz_files(tmp_path_factory) -> dict[str, str]:
+    """The same files for the fuzzed command lines, which may write over any of them
+    (``export --output {good}``, ``prune``): the other tests keep theirs intact."""
+    return _make_cli_files(tmp_path_factory.mktemp("fuzz"))
+
+
+def _make_cli_files(tmp: Path) -> dict[str, str]:
     (tmp / "pyproject.toml").write_text("[project]\nname = 'fuzz'\n")
     good = tmp / "good.db"
     conn = store.connect(good)
@@ -382,10 +393,10 @@ def _check_outcome(code: int, out: str, err: str, argv: list[str], *, inert: boo
 @example(argv=("metrics", ["--success-rate-min", "nan", "--db", "{good}"]))
 @example(argv=("export", ["-o", "{folder}", "--db", "{good}"]))
 @example(argv=("metrics", ["--period", "99999999999999999999d", "--db", "{good}"]))
-def test_fuzzed_command_lines_answer_or_fail_in_one_line(cli_files, capsys, monkeypatch, argv):
-    monkeypatch.chdir(cli_files["tmp"])
+def test_fuzzed_command_lines_answer_or_fail_in_one_line(fuzz_files, capsys, monkeypatch, argv):
+    monkeypatch.chdir(fuzz_files["tmp"])
     command, rest = argv
-    full = ([command] if command else []) + [a.format(**cli_files) if "{" in a and "}" in a else a for a in rest]
+    full = ([command] if command else []) + [a.format(**fuzz_files) if "{" in a and "}" in a else a for a in rest]
     code, out, err = run_cli(capsys, *full)
     _check_outcome(code, out, err, full)
     note_fault("bad input: fuzzed dev-system command line")
@@ -395,18 +406,18 @@ def test_fuzzed_command_lines_answer_or_fail_in_one_line(cli_files, capsys, monk
 @given(command=st.sampled_from(["metrics", "events", "export", "report", "runs", "compare", "trace", "prune"]),
        pairs=st.lists(st.tuples(st.sampled_from(FLAGS), st.sampled_from(VALUES)), max_size=3),
        positional=st.lists(st.sampled_from(VALUES), max_size=2))
-def test_fuzzed_flags_on_a_real_database_answer_or_fail_in_one_line(cli_files, capsys, monkeypatch, tmp_path_factory,
-                                                                    command, pairs, positional):
+def test_fuzzed_flags_on_a_real_database_answer_or_fail_in_one_line(cli_files, fuzz_files, capsys, monkeypatch,
+                                                                    tmp_path_factory, command, pairs, positional):
     """Well-formed commands on a real database with one to three odd flag values: deeper than the
     parser. Writing commands get a copy of the database."""
     import shutil
 
-    monkeypatch.chdir(cli_files["tmp"])
+    monkeypatch.chdir(fuzz_files["tmp"])
     db = tmp_path_factory.mktemp("copy") / "good.db"
-    shutil.copy(cli_files["good"], db)
-    argv = [command, *[a.format(**cli_files) if "{" in a and "}" in a else a for a in positional]]
+    shutil.copy(cli_files["good"], db)  # intact: the fuzzed values may write over fuzz_files
+    argv = [command, *[a.format(**fuzz_files) if "{" in a and "}" in a else a for a in positional]]
     for flag, value in pairs:
-        argv += [flag, value.format(**cli_files) if "{" in value and "}" in value else value]
+        argv += [flag, value.format(**fuzz_files) if "{" in value and "}" in value else value]
     argv += ["--db", str(db)]
     code, out, err = run_cli(capsys, *argv)
     _check_outcome(code, out, err, argv)

@@ -315,7 +315,7 @@ class TestTelemetry:
 
     def _raw_figures(self) -> dict[str, Any]:
         """:meth:`figures` from the raw records (``RAW_FIELDS``), the same values as from their
-        events, without making the events (this runs after every test)."""
+        events, without making the events."""
         self._catch_up()
         return raw_figures(self._raws)
 

@@ -277,6 +277,9 @@ class _Recording(_Role):
     stored_ids: dict[str, str]
     #: node id -> the test's figures (see TestTelemetry.figures), once it has ended
     test_figures: dict[str, dict[str, Any]]
+    #: the running test's node id and the list its raw records go to (None between tests)
+    _test_nodeid: str | None = None
+    _test_raws: list[tuple] | None = None
 
     def begin(self) -> None:
         super().begin()
@@ -332,9 +335,6 @@ class _Recording(_Role):
             unwatch(watcher, raws)  # type: ignore[arg-type]
             if nodeid not in self.test_figures:  # not attached to its teardown report already
                 self.test_figures[nodeid] = raw_figures(raws)
-
-    _test_nodeid: str | None = None
-    _test_raws: list[tuple] | None = None
 
     def capture_running_test(self, item: pytest.Item) -> TestTelemetry | None:
         """The running test's capture (for the ``telemetry`` fixture and budgets), made around

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from dev_system.ops import store
 from dev_system.ops.events import TelemetryEvent
 from dev_system.ops.periods import Window
-from dev_system.ops.queries import Filters, where_clause
+from dev_system.ops.queries import Filters, table_columns, where_clause
 
 ALL_TIME = Window(None, None, "all", "all")
 
@@ -38,7 +38,7 @@ def test_a_trace_filter_finds_what_a_full_scan_finds(tmp_path: Path, rows: list,
     try:
         store.insert_events(conn, [event(i, t, r, 1.7e9 + offset) for i, (t, r, offset) in enumerate(rows)])
         window = Window(None if since is None else 1.7e9 + since, None, "w", "w")
-        where, params = where_clause(window, Filters(trace_id=trace, run_id=run), store_columns(conn))
+        where, params = where_clause(window, Filters(trace_id=trace, run_id=run), table_columns(conn))
         found = sorted(row[0] for row in conn.execute(f"SELECT id FROM telemetry_events{where}", params))
         everything = conn.execute("SELECT id, trace_id, run_id, timestamp FROM telemetry_events").fetchall()
     finally:
@@ -48,13 +48,9 @@ def test_a_trace_filter_finds_what_a_full_scan_finds(tmp_path: Path, rows: list,
     assert found == expected
 
 
-def store_columns(conn: sqlite3.Connection) -> set[str]:
-    return {row[1] for row in conn.execute("PRAGMA table_info(telemetry_events)")}
-
-
 def test_a_trace_lookup_reads_the_index_not_the_table(tmp_path: Path) -> None:
     conn = store.connect(tmp_path / "t.db")
-    where, params = where_clause(ALL_TIME, Filters(trace_id="tests/test_a.py::test_b"), store_columns(conn))
+    where, params = where_clause(ALL_TIME, Filters(trace_id="tests/test_a.py::test_b"), table_columns(conn))
     plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN SELECT * FROM telemetry_events{where}", params))
     conn.close()
     assert "SCAN telemetry_events" not in plan
@@ -101,7 +97,7 @@ def test_a_version_1_database_is_migrated_to_the_run_trace_index(tmp_path: Path)
     conn = store.connect(path)
     indexes = {row[1] for row in conn.execute("PRAGMA index_list(telemetry_events)")}
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    where, params = where_clause(ALL_TIME, Filters(trace_id="t1"), store_columns(conn))
+    where, params = where_clause(ALL_TIME, Filters(trace_id="t1"), table_columns(conn))
     found = conn.execute(f"SELECT COUNT(*) FROM telemetry_events{where}", params).fetchone()[0]
     conn.close()
     assert version == store.SCHEMA_VERSION == 2
@@ -120,5 +116,5 @@ def test_a_reference_database_without_run_ids_still_filters_by_trace(tmp_path: P
                       "metadata TEXT, created_at DATETIME DEFAULT CURRENT_TIMESTAMP)")
         conn.executemany("INSERT INTO telemetry_events (timestamp, event_type, agent_name, function_name, latency_ms,"
                          " success, trace_id) VALUES (1.0, 'tool_call', 'a', 'f', 1.0, 1, ?)", [("x",), ("y",), ("x",)])
-        where, params = where_clause(ALL_TIME, Filters(trace_id="x"), store_columns(conn))
+        where, params = where_clause(ALL_TIME, Filters(trace_id="x"), table_columns(conn))
         assert conn.execute(f"SELECT COUNT(*) FROM telemetry_events{where}", params).fetchone()[0] == 2

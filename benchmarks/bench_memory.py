@@ -26,7 +26,7 @@ def target(prompt, temperature, max_tokens):
 
 def measure(quick: bool, scratch: Path) -> dict:
     from dev_system.ops import telemetry
-    from dev_system.ops.recorder import get_recorder
+    from dev_system.record.recorder import get_recorder
 
     n = 200_000 if quick else 1_000_000
     settings = telemetry.configure(enabled=True, db_path=scratch / "memory.db")

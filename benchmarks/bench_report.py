@@ -45,8 +45,8 @@ ERRORS = ("TimeoutError", "RateLimitError", "ValueError", "APIConnectionError")
 
 def generate(path: Path, n: int, days: int, now: float) -> None:
     """``n`` events evenly spread over the ``days`` before ``now``, written through the store."""
-    from dev_system.ops import store
-    from dev_system.ops.events import TelemetryEvent
+    from dev_system.store import db as store
+    from dev_system.events import TelemetryEvent
 
     tmp = path.with_suffix(".tmp")
     for suffix in ("", "-wal", "-shm"):
@@ -91,7 +91,7 @@ def cached_db() -> tuple[Path, float]:
     meta = path.with_suffix(".json")
     try:
         info = json.loads(meta.read_text())
-        from dev_system.ops import store
+        from dev_system.store import db as store
 
         fresh = (path.is_file() and info["events"] == EVENTS and info.get("schema") == store.SCHEMA_VERSION
                  and time.time() - info["generated_at"] < MAX_AGE_S)
@@ -156,9 +156,9 @@ def naive(db: Path) -> tuple[float, dict]:
 
 def check_agreement(db: Path, figures: dict) -> None:
     """Our summary and the hand-written SQL must give the same figures (same window)."""
-    from dev_system.ops import store
-    from dev_system.ops.metrics import compute_summary
-    from dev_system.ops.periods import Window
+    from dev_system.store import db as store
+    from dev_system.analysis.metrics import compute_summary
+    from dev_system.analysis.periods import Window
 
     conn = store.connect(db, readonly=True)
     try:

@@ -37,7 +37,7 @@ def target(prompt, temperature, max_tokens):
 
 
 def raw_insert(path: Path, rows: list) -> float:
-    from dev_system.ops import store
+    from dev_system.store import db as store
 
     conn = store.connect(path)  # the same schema, WAL, synchronous=NORMAL, busy timeout
     try:
@@ -63,7 +63,7 @@ def count_rows(path: Path) -> int:
 
 def measure(quick: bool, scratch: Path) -> dict:
     from dev_system.ops import telemetry
-    from dev_system.ops.recorder import get_recorder
+    from dev_system.record.recorder import get_recorder
 
     rec = get_recorder()
     n = 40_000 if quick else 200_000

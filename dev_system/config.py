@@ -15,7 +15,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, Mapping
 
-from dev_system.ops.records import record
+from dev_system.structs import struct
 
 DATA_DIR = ".dev-system"
 DB_RELATIVE = Path(DATA_DIR) / "data" / "telemetry.db"
@@ -47,7 +47,7 @@ class ConfigError(ValueError):
     """A configuration value that cannot be used; the message is one line for a person."""
 
 
-@record
+@struct
 class ModelPrice:
     """A user's price for one model, in USD per million tokens."""
 
@@ -56,7 +56,7 @@ class ModelPrice:
     cached_input: float | None = None
 
 
-@record
+@struct
 class Settings:
     """Every setting of dev_system, with its default."""
 

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
-from dev_system.ops.recorder import get_recorder
-from dev_system.ops.records import record
+from dev_system.record.recorder import get_recorder
+from dev_system.structs import struct
 
 if TYPE_CHECKING:
-    from dev_system.ops.events import TelemetryEvent
+    from dev_system.events import TelemetryEvent
 
 #: Where a running test's capture is kept (the fixture finds it there).
 CAPTURE_KEY = pytest.StashKey["TestTelemetry"]()
@@ -373,7 +373,7 @@ class BudgetError(ValueError):
     """A ``telemetry_budget`` marker with arguments that cannot be used."""
 
 
-@record
+@struct
 class Budget:
     """The limits of one test (``None``: no limit)."""
 
@@ -404,7 +404,7 @@ class Budget:
 
     def exceeded(self, figures: dict[str, Any]) -> list[str]:
         """One message per limit that ``figures`` (see :meth:`TestTelemetry.figures`) exceed."""
-        from dev_system.ops.formatting import format_crossing, format_int, format_ms, format_usd
+        from dev_system.render.formatting import format_crossing, format_int, format_ms, format_usd
 
         out = []
         if self.max_cost_usd is not None and figures["cost_usd"] > self.max_cost_usd:

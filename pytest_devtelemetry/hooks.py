@@ -4,7 +4,7 @@ Both are called once per run, on the process that reports (the only process with
 controller with it), after every worker has stored its events::
 
     # conftest.py
-    from dev_system.ops.alerts import Alert
+    from dev_system.analysis.alerts import Alert
 
     def pytest_devtelemetry_alerts(config, summary, thresholds):
         if summary.failures_by_error_type.get("RateLimitError", 0) > 3:
@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Iterable
 import pytest
 
 if TYPE_CHECKING:
-    from dev_system.ops.alerts import Alert, Thresholds
-    from dev_system.ops.metrics import Summary
+    from dev_system.analysis.alerts import Alert, Thresholds
+    from dev_system.analysis.metrics import Summary
     from pytest_devtelemetry.runreport import RunReport
 
 
@@ -35,11 +35,11 @@ if TYPE_CHECKING:
 def pytest_devtelemetry_alerts(config: pytest.Config, summary: "Summary",
                                thresholds: "Thresholds") -> "Iterable[Alert] | None":
     """Return the alerts your rules raise for this run (an iterable of
-    :class:`dev_system.ops.alerts.Alert`), or ``None``.
+    :class:`dev_system.analysis.alerts.Alert`), or ``None``.
 
-    ``summary`` is the :class:`dev_system.ops.metrics.Summary` of the run's events (the figures
+    ``summary`` is the :class:`dev_system.analysis.metrics.Summary` of the run's events (the figures
     ``dev-system metrics`` computes, for this run only); ``thresholds`` the
-    :class:`dev_system.ops.alerts.Thresholds` in force. Not called when the run recorded no event.
+    :class:`dev_system.analysis.alerts.Thresholds` in force. Not called when the run recorded no event.
     Return an alert only when its threshold is actually crossed, and name the value and the
     threshold in its message. An exception raised here is reported and the other rules still run.
     """

@@ -132,7 +132,7 @@ def _warn_of_separate_paths(config: pytest.Config) -> None:
 
 
 def pytest_devtelemetry_summary(config: pytest.Config, report: Any) -> None:
-    """``--telemetry-html PATH``: write the run's HTML report (dev_system.ops.html_report)."""
+    """``--telemetry-html PATH``: write the run's HTML report (dev_system.render.html.page)."""
     path = config.getoption("telemetry_html", None)
     if not path:
         return
@@ -140,7 +140,7 @@ def pytest_devtelemetry_summary(config: pytest.Config, report: Any) -> None:
 
     target = config.invocation_params.dir / Path(path).expanduser()
     try:
-        from dev_system.ops.html_report import write_run_report
+        from dev_system.render.html.page import write_run_report
 
         write_run_report(target, report)
     except Exception as exc:  # the report is a by-product: never a traceback, never a changed outcome

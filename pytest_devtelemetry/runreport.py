@@ -1,8 +1,8 @@
 """The report of one run: what the terminal summary shows, what ``--telemetry-json`` writes and
 what the ``pytest_devtelemetry_summary`` hook receives.
 
-The figures and alerts are those of :mod:`dev_system.ops.metrics` and :mod:`dev_system.ops.alerts`
-for the run's events, written with :mod:`dev_system.ops.report` (the lines of
+The figures and alerts are those of :mod:`dev_system.analysis.metrics` and :mod:`dev_system.analysis.alerts`
+for the run's events, written with :mod:`dev_system.render.text` (the lines of
 ``dev-system metrics``), so both front ends print the same numbers.
 """
 
@@ -14,20 +14,20 @@ from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dev_system.ops import report as metrics_report
-from dev_system.ops.formatting import format_int, format_ms, format_usd
-from dev_system.ops.records import record
+from dev_system.render import text as metrics_report
+from dev_system.render.formatting import format_int, format_ms, format_usd
+from dev_system.structs import struct
 
 if TYPE_CHECKING:
-    from dev_system.ops.alerts import Alert, Thresholds
-    from dev_system.ops.compare import Comparison, Regression
-    from dev_system.ops.metrics import BreakdownRow, Summary
-    from dev_system.ops.runs import RunRecord, TestResult
+    from dev_system.analysis.alerts import Alert, Thresholds
+    from dev_system.analysis.compare import Comparison, Regression
+    from dev_system.analysis.metrics import BreakdownRow, Summary
+    from dev_system.store.runs import RunRecord, TestResult
 
 JSON_FORMAT = "pytest-devtelemetry-run/1"
 
 
-@record(frozen=False)
+@struct(frozen=False)
 class RunReport:
     """Everything known about a run once it has ended (see :mod:`pytest_devtelemetry.hooks`)."""
 
@@ -163,7 +163,7 @@ def terminal_lines(report: RunReport, verbosity: int, *, ascii_only: bool = Fals
     if verbosity >= 0:
         if report.comparison is not None:
             out.append(_plain(""))
-            from dev_system.ops.compare import comparison_lines
+            from dev_system.analysis.compare import comparison_lines
 
             out.extend(_plain(line) for line in comparison_lines(
                 report.comparison, max_tests=None if verbosity > 0 else report.top or 0))

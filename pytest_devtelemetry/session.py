@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from dev_system import config as config_module
-from dev_system.ops.context import get_frame, reset_frame, set_frame
-from dev_system.ops.recorder import get_recorder
-from dev_system.ops.records import record
+from dev_system.record.context import get_frame, reset_frame, set_frame
+from dev_system.record.recorder import get_recorder
+from dev_system.structs import struct
 from pytest_devtelemetry.capture import (
     BUDGET_MARKER, CAPTURE_KEY, Budget, BudgetError, SessionWatcher, TestTelemetry, budget_message,
     figures_from_properties, figures_to_properties, raw_figures, running_capture, unwatch, watch,
@@ -44,7 +44,7 @@ _THRESHOLDS = (
 )
 
 
-@record
+@struct
 class RunOptions:
     """What the options and ini keys ask of this run, checked."""
 
@@ -66,7 +66,7 @@ def stored_nodeid(nodeid: str) -> str:
     ends with ``@`` and 8 hex digits of the original's SHA-256, so that two tests differing only
     in the secret stay two tests (and the same test matches itself from run to run).
     """
-    from dev_system.ops.capture import redact_text
+    from dev_system.record.arguments import redact_text
 
     redacted = redact_text(nodeid)
     if redacted == nodeid:
@@ -129,7 +129,7 @@ def resolve(config: pytest.Config, run_id: str) -> tuple[config_module.Settings,
     limits_text = config.getoption("telemetry_compare_fail", None) or _ini(config, "telemetry_compare_fail")
     limits: tuple = ()
     if limits_text:
-        from dev_system.ops.compare import LimitError, parse_limits
+        from dev_system.analysis.compare import LimitError, parse_limits
 
         try:
             limits = tuple(parse_limits(limits_text))
@@ -166,7 +166,7 @@ def start(config: pytest.Config) -> None:
         settings = replace(settings, db_path=Path(given["db_path"]))
         role: _Role = Worker(config, settings, options)
     else:
-        from dev_system.ops.runs import new_run_id
+        from dev_system.store.runs import new_run_id
 
         try:  # CI shards share one run through DEV_SYSTEM_RUN_ID; a bad value is reported by resolve()
             shared = config_module.from_environment().get("run_id")
@@ -223,7 +223,7 @@ class _Role:
 
     def _instrument(self, names: tuple[str, ...]) -> None:
         try:
-            from dev_system.ops.instrument import instrument
+            from dev_system.record.instrument import instrument
         except ImportError as exc:
             self.instrument_note = f"SDK instrumentation is not available in this version ({exc})"
             return
@@ -238,7 +238,7 @@ class _Role:
         rec = self.rec
         try:
             if self.instrumented:
-                from dev_system.ops.instrument import uninstrument
+                from dev_system.record.instrument import uninstrument
 
                 uninstrument(*self.instrumented)
         finally:
@@ -513,7 +513,7 @@ class _Reporting(_Role):
         self.crashed: dict[str, str] = {}
         self.worker_info: dict[str, dict[str, Any]] = {}
         self.start_error: str | None = None
-        from dev_system.ops.runs import RunRecord, host_name
+        from dev_system.store.runs import RunRecord, host_name
 
         args = [str(a) for a in self.config.invocation_params.args]
         self._record = RunRecord(
@@ -525,7 +525,7 @@ class _Reporting(_Role):
         self._starter: threading.Thread | None = None
 
     def _lookup_git(self) -> None:
-        from dev_system.ops.runs import git_info
+        from dev_system.store.runs import git_info
 
         try:
             try:
@@ -537,7 +537,7 @@ class _Reporting(_Role):
             self._started.set()
 
     def _start_run(self) -> None:
-        from dev_system.ops.runs import start_run
+        from dev_system.store.runs import start_run
 
         self._lookup_git()
         try:
@@ -584,7 +584,7 @@ class _Reporting(_Role):
         return fold_outcomes(self._report_lists)
 
     def _connect(self) -> Any:
-        from dev_system.ops import store
+        from dev_system.store import db as store
 
         return store.connect(self.db_path)
 
@@ -601,7 +601,7 @@ class _Reporting(_Role):
 
     def _local_flush(self) -> None:
         """Store what this process still buffers (and the drops it counted)."""
-        from dev_system.ops.runs import flush_pending_drops
+        from dev_system.store.runs import flush_pending_drops
 
         self.rec.flush()
         try:
@@ -615,7 +615,7 @@ class _Reporting(_Role):
                 + sum(int(i.get("dropped", 0)) for i in self.worker_info.values()))
 
     def _problems(self) -> int:
-        from dev_system.ops.problems import problem_counts
+        from dev_system.problems import problem_counts
 
         return sum(problem_counts().values()) + sum(int(i.get("problems", 0)) for i in self.worker_info.values())
 
@@ -657,14 +657,14 @@ class _Reporting(_Role):
         return int(session.exitstatus)
 
     def _thresholds(self) -> Any:
-        from dev_system.ops.alerts import Thresholds
+        from dev_system.analysis.alerts import Thresholds
 
         values = Thresholds.from_settings(self.settings)
         return Thresholds(**{key: None if key in self.options.thresholds_off else getattr(values, key)
                              for key, _ in _THRESHOLDS})
 
     def _rules(self, report: RunReport) -> list[Any]:
-        from dev_system.ops.alerts import plugin_rules
+        from dev_system.analysis.alerts import plugin_rules
 
         def guarded(rule: Any, name: str) -> Any:
             def run(summary: Any, thresholds: Any) -> list[Any]:
@@ -687,11 +687,11 @@ class _Reporting(_Role):
         return rules
 
     def _finish(self, session: pytest.Session, report: RunReport, pytest_status: int) -> None:
-        from dev_system.ops import runs
-        from dev_system.ops.alerts import evaluate_alerts
-        from dev_system.ops.metrics import compute_breakdown, compute_summary
-        from dev_system.ops.periods import Window
-        from dev_system.ops.queries import Filters
+        from dev_system.store import runs
+        from dev_system.analysis.alerts import evaluate_alerts
+        from dev_system.analysis.metrics import compute_breakdown, compute_summary
+        from dev_system.analysis.periods import Window
+        from dev_system.store.queries import Filters
 
         self._local_flush()
         report.problems = self._problems()
@@ -749,7 +749,8 @@ class _Reporting(_Role):
         self.rec.checkpoint_soon()
 
     def _compare(self, conn: Any, report: RunReport, summary: Any) -> None:
-        from dev_system.ops import compare, runs
+        from dev_system.analysis import compare
+        from dev_system.store import runs
 
         wanted = self.options.compare
         if wanted == "auto":
@@ -784,14 +785,14 @@ class _Reporting(_Role):
             return
         if verbosity >= 0:
             terminalreporter.write_sep("-", "telemetry")
-        from dev_system.ops.formatting import printable
+        from dev_system.render.formatting import printable
 
         for text, markup in lines:  # a stored name or test id holding ESC/CR shows as an escape
             terminalreporter.write_line(printable(text), **markup)
 
 
 def _can_print_emoji(terminalreporter: Any) -> bool:
-    from dev_system.ops.report import EMOJI, can_encode
+    from dev_system.render.text import EMOJI, can_encode
 
     encoding = getattr(getattr(terminalreporter, "_tw", None), "encoding", None)
     return can_encode(EMOJI["alert"], encoding)
@@ -833,8 +834,8 @@ class Worker(_Recording):
     """An xdist worker: records its tests' events into the run's database and reports its counters."""
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from dev_system.ops.problems import problem_counts
-        from dev_system.ops.runs import flush_pending_drops
+        from dev_system.problems import problem_counts
+        from dev_system.store.runs import flush_pending_drops
 
         info: dict[str, Any] = {}
         try:

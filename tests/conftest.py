@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dev_system.ops import store
-from dev_system.ops.events import TelemetryEvent
-from dev_system.ops.problems import reset_problems
+from dev_system.store import db as store
+from dev_system.events import TelemetryEvent
+from dev_system.problems import reset_problems
 from dev_system.ops.telemetry import configure, flush
 
 

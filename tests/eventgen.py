@@ -15,8 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from dev_system.ops import store
-from dev_system.ops.events import TelemetryEvent
+from dev_system.store import db as store
+from dev_system.events import TelemetryEvent
 
 AGENTS = ("orchestrator", "persona_runtime", "viral_engine", "llm")
 FUNCTIONS = ("generate_content", "process_request", "score_post", "summarize", "embed")

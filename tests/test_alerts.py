@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dev_system.ops.alerts import Alert, Thresholds, evaluate_alerts, plugin_rules
-from dev_system.ops.formatting import format_usd
-from dev_system.ops.hookspecs import get_plugin_manager, hookimpl, new_plugin_manager
-from dev_system.ops.metrics import Summary
-from dev_system.ops.periods import Window
-from dev_system.ops.queries import Filters
+from dev_system.analysis.alerts import Alert, Thresholds, evaluate_alerts, plugin_rules
+from dev_system.render.formatting import format_usd
+from dev_system.hookspecs import get_plugin_manager, hookimpl, new_plugin_manager
+from dev_system.analysis.metrics import Summary
+from dev_system.analysis.periods import Window
+from dev_system.store.queries import Filters
 
 
 def summary(**figures) -> Summary:

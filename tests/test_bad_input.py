@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 from test_reliability_figures import note_fault
 
 from dev_system import cli
-from dev_system.ops import store
+from dev_system.store import db as store
 from dev_system.ops.telemetry import annotate, configure, flush, stats, telemetry_decorator
 
 #: Upper bound of the metadata of one event, in bytes: each of the two sanitized parts (arguments,

@@ -7,8 +7,8 @@ import math
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from dev_system.ops.capture import REDACTED, Redactor, sanitize, sanitize_arguments
-from dev_system.ops.events import TelemetryEvent
+from dev_system.record.arguments import REDACTED, Redactor, sanitize, sanitize_arguments
+from dev_system.events import TelemetryEvent
 from dev_system.ops.telemetry import configure, telemetry_decorator
 
 redactor = Redactor(("api_key", "password", "token", "secret", "authorization", "cookie"))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from eventgen import event, write_events
 
-from dev_system.ops import store
+from dev_system.store import db as store
 
 NOW = time.time()
 HOUR = 3600.0

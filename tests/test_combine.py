@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from dev_system.ops import store
-from dev_system.ops.combine import CombineError, combine, expand_inputs
+from dev_system.store import db as store
+from dev_system.store.combine import CombineError, combine, expand_inputs
 
 # -- real databases -------------------------------------------------------------------------------
 

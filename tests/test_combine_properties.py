@@ -10,9 +10,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dev_system.ops import store
-from dev_system.ops.combine import combine
-from dev_system.ops.events import TelemetryEvent
+from dev_system.store import db as store
+from dev_system.store.combine import combine
+from dev_system.events import TelemetryEvent
 
 OUTCOMES = ("passed", "failed", "skipped", "error", "xfailed", "xpassed")
 WORST_FIRST = ("error", "failed", "xpassed", "xfailed", "skipped", "passed")

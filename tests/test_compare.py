@@ -1,4 +1,4 @@
-"""Runs and their comparison (dev_system.ops.runs / compare) and the `runs` / `compare` commands,
+"""Runs and their comparison (dev_system.store.runs / compare) and the `runs` / `compare` commands,
 on real SQLite files."""
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dev_system.cli import main as cli_main
-from dev_system.ops import compare, runs, store
-from dev_system.ops.metrics import compute_summary
-from dev_system.ops.periods import Window
-from dev_system.ops.queries import Filters
+from dev_system.analysis import compare
+from dev_system.store import runs
+from dev_system.store import db as store
+from dev_system.analysis.metrics import compute_summary
+from dev_system.analysis.periods import Window
+from dev_system.store.queries import Filters
 
 T0 = 1_790_000_000.0
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
-from dev_system.ops import costs
-from dev_system.ops.costs import (
+from dev_system.record import costs
+from dev_system.record.costs import (
     Usage,
     anthropic_cost_calculator,
     cost_calculator,
@@ -26,7 +26,7 @@ from dev_system.ops.costs import (
     price_calculator,
     unknown_price_calls,
 )
-from dev_system.ops.problems import TelemetryWarning, problem_counts
+from dev_system.problems import TelemetryWarning, problem_counts
 from dev_system.ops.telemetry import configure, telemetry_decorator
 from fake_llm_server import anthropic_message, chat_completion, response_object
 
@@ -223,8 +223,8 @@ def test_decorated_stream_without_usage_has_unknown_tokens_and_cost(recording):
 def test_genai_prices_is_imported_only_when_a_price_is_needed():
     code = (
         "import sys\n"
-        "import dev_system.ops.telemetry, dev_system.ops.costs, dev_system.ops.integration, dev_system.ops.instrument\n"
-        "from dev_system.ops.costs import usage_from, Usage, default_cost\n"
+        "import dev_system.ops.telemetry, dev_system.record.costs, dev_system.record.services, dev_system.record.instrument\n"
+        "from dev_system.record.costs import usage_from, Usage, default_cost\n"
         "usage_from({'model': 'x', 'usage': {'prompt_tokens': 1, 'completion_tokens': 1}})\n"
         "assert 'genai_prices' not in sys.modules, 'imported too early'\n"
         "assert 'openai' not in sys.modules and 'anthropic' not in sys.modules\n"

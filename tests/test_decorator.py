@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from dev_system.ops.problems import TelemetryWarning, problem_counts
+from dev_system.problems import TelemetryWarning, problem_counts
 from dev_system.ops.telemetry import (
     TelemetryThread,
     annotate,

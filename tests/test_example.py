@@ -11,8 +11,8 @@ from collections import defaultdict
 import pytest
 
 from dev_system.examples import example_integration as example
-from dev_system.ops import store
-from dev_system.ops.costs import Usage, default_cost
+from dev_system.store import db as store
+from dev_system.record.costs import Usage, default_cost
 
 
 def _events(db):

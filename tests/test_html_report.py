@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from eventgen import event, synthetic, write_events
 
-from dev_system.ops import store
-from dev_system.ops.alerts import Thresholds, evaluate_alerts
-from dev_system.ops.html_report import (
+from dev_system.store import db as store
+from dev_system.analysis.alerts import Thresholds, evaluate_alerts
+from dev_system.render.html.page import (
     HTML_FORMAT,
     Limits,
     collect_report,
@@ -25,10 +25,10 @@ from dev_system.ops.html_report import (
     render_html,
     write_html_report,
 )
-from dev_system.ops.metrics import compute_breakdown, compute_summary
-from dev_system.ops.periods import Window, parse_period
-from dev_system.ops.queries import Filters
-from dev_system.ops.report import render_text
+from dev_system.analysis.metrics import compute_breakdown, compute_summary
+from dev_system.analysis.periods import Window, parse_period
+from dev_system.store.queries import Filters
+from dev_system.render.text import render_text
 
 NOW = 1_793_100_000.0  # 2026-10-27, with the EU end of summer time in the 30 days before it
 DAY = 86400.0
@@ -214,7 +214,7 @@ def test_the_page_is_self_contained_and_small(tmp_path):
     out = write_html_report(tmp_path / "out" / "report.html", data)
     page = out.read_text(encoding="utf-8")
     size = len(page.encode("utf-8"))
-    library = (Path(__file__).parents[1] / "dev_system/ops/assets/chart.umd.min.js").stat().st_size
+    library = (Path(__file__).parents[1] / "dev_system/render/html/assets/chart.umd.min.js").stat().st_size
     assert size - library < 250_000, f"{size - library:,} bytes of page besides the charting library"
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing to fetch
     assert "default-src 'none'" in page
@@ -446,7 +446,7 @@ def test_pytest_with_xdist_writes_one_report_on_the_controller(pytester):
 
 def test_missing_assets_are_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
     from dev_system import cli
-    from dev_system.ops import html_report
+    from dev_system.render.html import page as html_report
 
     db = demo_db(tmp_path / "t.db", 20)
     monkeypatch.setattr(html_report, "ASSETS", tmp_path / "nowhere")

@@ -33,11 +33,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from eventgen import write_events  # noqa: E402
 from test_html_report import HOSTILE_AGENT, HOSTILE_FUNCTION, HOSTILE_MESSAGE, NOW, demo_db, demo_events  # noqa: E402
 
-from dev_system.ops import store  # noqa: E402
-from dev_system.ops.alerts import Thresholds  # noqa: E402
-from dev_system.ops.html_report import collect_report, write_html_report  # noqa: E402
-from dev_system.ops.periods import Window, parse_period  # noqa: E402
-from dev_system.ops.queries import Filters  # noqa: E402
+from dev_system.store import db as store# noqa: E402
+from dev_system.analysis.alerts import Thresholds  # noqa: E402
+from dev_system.render.html.page import collect_report, write_html_report  # noqa: E402
+from dev_system.analysis.periods import Window, parse_period  # noqa: E402
+from dev_system.store.queries import Filters  # noqa: E402
 
 
 def find_chromium() -> str | None:

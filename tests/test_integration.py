@@ -10,7 +10,7 @@ import types
 import pytest
 from openai.types.chat import ChatCompletion
 
-from dev_system.ops.integration import (
+from dev_system.record.services import (
     DEFAULT_PATTERNS,
     AutoIntegration,
     auto_integrate_service,

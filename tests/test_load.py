@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from test_reliability_figures import note_fault
 
-from dev_system.ops import store
+from dev_system.store import db as store
 
 WRITER = """
     import json, sys, threading, warnings
@@ -171,7 +171,7 @@ FASTER_THAN_DISK = """
     stop = threading.Event()
 
     def watch():
-        from dev_system.ops.recorder import get_recorder
+        from dev_system.record.recorder import get_recorder
         buffer = get_recorder().buffer
         while not stop.is_set():
             longest[0] = max(longest[0], len(buffer))

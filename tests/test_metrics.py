@@ -13,10 +13,10 @@ from eventgen import event, write_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dev_system.ops import store
-from dev_system.ops.metrics import compute_breakdown, compute_summary, percentile
-from dev_system.ops.periods import PeriodError, Window, parse_duration, parse_period
-from dev_system.ops.queries import Filters
+from dev_system.store import db as store
+from dev_system.analysis.metrics import compute_breakdown, compute_summary, percentile
+from dev_system.analysis.periods import PeriodError, Window, parse_duration, parse_period
+from dev_system.store.queries import Filters
 
 NOW = 1_793_100_000.0  # a fixed "now" (2026-10-27): the 5 days before it hold the EU end of summer time
 DAY = 86400.0

@@ -20,13 +20,13 @@ pytest.importorskip("opentelemetry.proto")
 from otlp_receiver import OtlpReceiver, closed_port_endpoint  # noqa: E402
 
 from dev_system.config import Settings  # noqa: E402
-from dev_system.ops import otel  # noqa: E402
-from dev_system.ops.context import trace  # noqa: E402
-from dev_system.ops.problems import TelemetryWarning  # noqa: E402
-from dev_system.ops.recorder import get_recorder  # noqa: E402
+from dev_system.record import otlp as otel# noqa: E402
+from dev_system.record.context import trace  # noqa: E402
+from dev_system.problems import TelemetryWarning  # noqa: E402
+from dev_system.record.recorder import get_recorder  # noqa: E402
 from dev_system.ops.telemetry import flush, telemetry_decorator  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::dev_system.ops.problems.TelemetryWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::dev_system.problems.TelemetryWarning")
 
 ERROR = 2  # Status.STATUS_CODE_ERROR
 CLIENT, INTERNAL = 3, 1  # Span.SPAN_KIND_*
@@ -301,7 +301,7 @@ def test_any_trace_id_maps_to_a_valid_one(trace_id: str, event_id: str) -> None:
 
 
 def test_opentelemetry_is_imported_only_when_used() -> None:
-    code = ("import sys, dev_system.ops.otel, dev_system.ops.telemetry, dev_system.ops.combine; "
+    code = ("import sys, dev_system.record.otlp, dev_system.ops.telemetry, dev_system.store.combine; "
             "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parent)
@@ -428,8 +428,8 @@ def test_export_command(tmp_path, receiver) -> None:
 
 
 def test_a_plugin_sink_through_the_hook(tmp_path) -> None:
-    from dev_system.ops.hookspecs import get_plugin_manager, hookimpl
-    from dev_system.ops.recorder import MemorySink
+    from dev_system.hookspecs import get_plugin_manager, hookimpl
+    from dev_system.record.recorder import MemorySink
     from dev_system.ops.telemetry import configure
 
     memory = MemorySink()
@@ -491,7 +491,7 @@ def test_any_stored_row_becomes_a_valid_span(values: dict) -> None:
     export still makes a span the protobuf encoder takes (or the whole CLI export would fail)."""
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-    from dev_system.ops.events import TelemetryEvent
+    from dev_system.events import TelemetryEvent
 
     event = TelemetryEvent(**values)
     fields = otel.span_fields(event)
@@ -516,8 +516,8 @@ def test_the_exporter_is_loaded_only_when_an_endpoint_is_set(tmp_path, variable)
         "import sys\n"
         "from dev_system.ops.telemetry import configure\n"
         f"configure(enabled=True, db_path={str(tmp_path / 't.db')!r})\n"
-        "from dev_system.ops.recorder import get_recorder\n"
-        "print('dev_system.ops.otel' in sys.modules, len(get_recorder().plugin_sinks))\n"
+        "from dev_system.record.recorder import get_recorder\n"
+        "print('dev_system.record.otlp' in sys.modules, len(get_recorder().plugin_sinks))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=60)

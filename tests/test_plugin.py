@@ -506,7 +506,7 @@ def test_fixture_works_without_telemetry_and_without_a_database(project: pytest.
     result.assert_outcomes(passed=2)
     assert "NAMES ['write']" in result.stdout.str()
     assert not list(project.path.rglob("*.db"))
-    from dev_system.ops.recorder import get_recorder
+    from dev_system.record.recorder import get_recorder
 
     assert not get_recorder().on  # switched back off after the test
 
@@ -571,7 +571,7 @@ def test_compare_with_the_baseline_and_fail_on_regression(project: pytest.Pytest
 
 def test_plugin_hooks_add_alerts_and_receive_the_report(project: pytest.Pytester) -> None:
     project.makeconftest('''
-from dev_system.ops.alerts import Alert
+from dev_system.analysis.alerts import Alert
 SEEN = []
 
 def pytest_devtelemetry_alerts(config, summary, thresholds):
@@ -648,7 +648,7 @@ def test_no_telemetry_means_no_database_and_no_summary(project: pytest.Pytester)
 
 def test_instrument_option_records_sdk_calls_and_restores_the_sdk(project: pytest.Pytester, llm) -> None:
     pytest.importorskip("openai")
-    from dev_system.ops.instrument import instrumented
+    from dev_system.record.instrument import instrumented
 
     project.makepyfile(test_sdk=f'''
 import openai
@@ -668,7 +668,7 @@ def test_chat():
     bad = project.runpytest("--telemetry", "--telemetry-instrument=cohere")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*--telemetry-instrument: unknown provider 'cohere'*"])
-    from dev_system.ops.recorder import get_recorder
+    from dev_system.record.recorder import get_recorder
 
     assert not get_recorder().on and get_recorder().store_sink is None  # the recorder is as it was
 

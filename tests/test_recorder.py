@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dev_system.ops import store
-from dev_system.ops.events import TelemetryEvent
-from dev_system.ops.events import DOCUMENTED_COLUMNS
-from dev_system.ops.problems import TelemetryWarning
+from dev_system.store import db as store
+from dev_system.events import TelemetryEvent
+from dev_system.events import DOCUMENTED_COLUMNS
+from dev_system.problems import TelemetryWarning
 from dev_system.ops.telemetry import configure, flush, stats, telemetry_decorator
 
 
@@ -52,7 +52,7 @@ def test_calls_do_not_write_until_flushed_unless_sync(tmp_path):
 
 
 def test_set_aside_shows_the_raw_records_and_leaves_the_events_to_the_writer(tmp_path):
-    from dev_system.ops.recorder import MemorySink, get_recorder
+    from dev_system.record.recorder import MemorySink, get_recorder
 
     db = tmp_path / "t.db"
     configure(enabled=True, db_path=db, flush_interval_s=60)
@@ -95,7 +95,7 @@ class BlockingSink:
 def test_setting_aside_never_waits_for_a_sink_that_is_writing(tmp_path):
     """The pytest plugin sets records aside at every test's start and end: it must not wait while
     the writer is inside a sink (a slow disk, a locked database, an exporter)."""
-    from dev_system.ops.recorder import get_recorder
+    from dev_system.record.recorder import get_recorder
 
     configure(enabled=True, db_path=tmp_path / "t.db", flush_interval_s=60)
     rec = get_recorder()
@@ -125,7 +125,7 @@ def test_setting_aside_never_waits_for_a_sink_that_is_writing(tmp_path):
 def test_the_writer_takes_one_batch_at_a_time_out_of_the_buffer(tmp_path):
     """While the writer finishes and delivers what it took out of the buffer, callers refill it:
     what it holds outside the buffer must stay one batch, or memory grows past the buffer's limit."""
-    from dev_system.ops.recorder import _BATCH, get_recorder
+    from dev_system.record.recorder import _BATCH, get_recorder
 
     configure(enabled=True, db_path=tmp_path / "t.db", flush_interval_s=60, buffer_size=4 * _BATCH)
     rec = get_recorder()
@@ -155,7 +155,7 @@ def test_the_writer_takes_one_batch_at_a_time_out_of_the_buffer(tmp_path):
 def test_records_set_aside_wait_for_a_batch_or_ten_flush_intervals(tmp_path):
     """What is set aside (a test run's records) is stored in batches: once ``wake_at`` of them
     wait, or after ten flush intervals; not at every interval while the tests run."""
-    from dev_system.ops.recorder import get_recorder
+    from dev_system.record.recorder import get_recorder
 
     db = tmp_path / "t.db"
     configure(enabled=True, db_path=db, flush_interval_s=0.05)
@@ -424,7 +424,7 @@ def _events(draw: st.DrawFn) -> list[TelemetryEvent]:
 def test_the_writer_stores_what_insert_events_stores(tmp_path: Path, events: list[TelemetryEvent]) -> None:
     """The writer's many-rows statements (with NULL written for a column empty in all their rows)
     store the same rows as ``store.insert_events``, the reference."""
-    from dev_system.ops.recorder import _insert_events
+    from dev_system.record.recorder import _insert_events
 
     stored = []
     for name, insert in (("writer", _insert_events), ("reference", store.insert_events)):
@@ -447,7 +447,7 @@ def test_checkpoint_soon_copies_the_log_into_the_database_file_before_any_close(
     """The database file takes in the write-ahead log when asked, before any connection closes
     (the pytest plugin asks once the run's report is stored, so that the disk writes and syncs
     happen while pytest prints its summary)."""
-    from dev_system.ops.recorder import get_recorder
+    from dev_system.record.recorder import get_recorder
 
     db = tmp_path / "t.db"
     configure(enabled=True, db_path=db, flush_interval_s=60)

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from test_reliability_figures import note_fault
 
-from dev_system.ops import store
-from dev_system.ops.problems import TelemetryWarning
+from dev_system.store import db as store
+from dev_system.problems import TelemetryWarning
 from dev_system.ops.telemetry import add_sink, configure, flush, remove_sink, stats, telemetry_decorator
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX signals and fork")
@@ -77,7 +77,7 @@ def _process_counters_as_they_were():
     counters (``stats()["dropped"] == 0``) get them back as they were."""
     import collections
 
-    from dev_system.ops.recorder import get_recorder
+    from dev_system.record.recorder import get_recorder
 
     rec = get_recorder()
     dropped, by_reason = rec.dropped, dict(rec.dropped_by_reason)
@@ -512,7 +512,7 @@ def test_a_failing_extra_sink_never_costs_the_store_an_event(recording, sink_typ
 
 HANGING_SINK = """
     import json, threading, time
-    from dev_system.ops import recorder
+    from dev_system.record import recorder
     from dev_system.ops.telemetry import add_sink, configure, stats, telemetry_decorator
     recorder.STUCK_WRITER_S = recorder.CLOSE_WAIT_S = 2.0  # 30 s and 10 s by default
     configure(enabled=True, db_path={db!r}, flush_interval_s=0.01, buffer_size=2000)
@@ -609,7 +609,7 @@ def test_a_database_locked_by_another_writer_delays_no_call(tmp_path):
 class BrokenPlugin:
     """A ``dev_system`` plugin whose every hook raises."""
 
-    from dev_system.ops.hookspecs import hookimpl
+    from dev_system.hookspecs import hookimpl
 
     @hookimpl
     def dev_system_sinks(self, settings):
@@ -622,7 +622,7 @@ class BrokenPlugin:
 
 def test_plugin_hooks_that_raise_leave_recording_and_reports_working(tmp_path, capsys):
     from dev_system import cli
-    from dev_system.ops.hookspecs import get_plugin_manager
+    from dev_system.hookspecs import get_plugin_manager
 
     manager = get_plugin_manager()
     plugin = BrokenPlugin()

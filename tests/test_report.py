@@ -9,11 +9,11 @@ import json
 from eventgen import event
 from hypothesis import given, settings, strategies as st
 
-from dev_system.ops.alerts import Alert, Thresholds, evaluate_alerts
-from dev_system.ops.metrics import BreakdownRow, Summary
-from dev_system.ops.periods import Window
-from dev_system.ops.queries import Filters
-from dev_system.ops.report import (
+from dev_system.analysis.alerts import Alert, Thresholds, evaluate_alerts
+from dev_system.analysis.metrics import BreakdownRow, Summary
+from dev_system.analysis.periods import Window
+from dev_system.store.queries import Filters
+from dev_system.render.text import (
     can_encode,
     render_csv,
     render_events,
@@ -207,6 +207,6 @@ def _reference_printable(text: str, keep_newlines: bool) -> str:
 @given(text=st.text(alphabet=st.characters(codec=None, exclude_categories=())), keep=st.booleans())
 @settings(max_examples=500, deadline=None)
 def test_printable_escapes_exactly_the_unsafe_characters(text, keep):
-    from dev_system.ops.formatting import printable
+    from dev_system.render.formatting import printable
 
     assert printable(text, keep_newlines=keep) == _reference_printable(text, keep)

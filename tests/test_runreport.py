@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
-from dev_system.ops.runs import TestResult
+from dev_system.store.runs import TestResult
 from pytest_devtelemetry.runreport import RunReport
 
 _results = st.builds(
@@ -46,7 +46,7 @@ _raw_rows = st.lists(st.tuples(
 def test_a_tests_figures_from_raw_records_equal_those_of_its_events(rows):
     """The plugin reads a test's figures from its raw records (one of them, most often, by a
     shortcut); they must be the figures of the events the writer makes of those records."""
-    from dev_system.ops.recorder import RAW_FIELDS, get_recorder
+    from dev_system.record.recorder import RAW_FIELDS, get_recorder
     from pytest_devtelemetry.capture import SessionWatcher, TestTelemetry, _totals
 
     raws = []

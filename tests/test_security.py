@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from test_reliability_figures import note_fault
 
-from dev_system.ops.capture import REDACTED, Redactor, redact_text, sanitize
+from dev_system.record.arguments import REDACTED, Redactor, redact_text, sanitize
 from dev_system.config import DEFAULT_REDACT_KEYS
 from dev_system.ops.telemetry import annotate, telemetry_decorator
 
@@ -124,7 +124,7 @@ sys.path.insert(0, {tests!r})
 from fake_llm_server import FakeLLMServer, openai_error, anthropic_error
 import openai, anthropic
 from dev_system.ops.telemetry import annotate, configure, flush, telemetry_decorator
-from dev_system.ops.instrument import instrument
+from dev_system.record.instrument import instrument
 
 configure(enabled=True, db_path={db!r})
 instrument("openai", "anthropic")
@@ -252,9 +252,9 @@ DANGEROUS = re.compile(r"\b(eval|exec|compile|__import__|import_module|pickle|cP
 ALLOWED = {
     # the provider SDKs and our own instrumentation modules, by names from fixed lists in the code
     # (PROVIDERS, _TARGETS), never by a name read from the database or the configuration
-    ("dev_system/ops/instrument/__init__.py", "import_module"): "PROVIDERS",
-    ("dev_system/ops/instrument/openai.py", "import_module"): "_TARGETS",
-    ("dev_system/ops/instrument/anthropic.py", "import_module"): "_TARGETS",
+    ("dev_system/record/instrument/__init__.py", "import_module"): "PROVIDERS",
+    ("dev_system/record/instrument/openai.py", "import_module"): "_TARGETS",
+    ("dev_system/record/instrument/anthropic.py", "import_module"): "_TARGETS",
 }
 
 
@@ -282,15 +282,14 @@ def test_no_code_path_evaluates_unpickles_or_imports_what_it_reads():
 def test_the_allowed_imports_take_names_from_fixed_lists_only():
     for (relative, word), source in ALLOWED.items():
         path = ROOT / relative
-        if not path.exists():
-            continue
+        assert path.exists(), relative
         text = path.read_text(encoding="utf-8")
         assert re.search(rf"^{source}\b.*=", text, re.MULTILINE), (relative, source)  # a constant of the module
         for line in text.splitlines():
             code = line.split("#", 1)[0]
             if f"{word}(" in code:
                 argument = code.split(f"{word}(", 1)[1]
-                assert re.match(r"""(["'][\w.]+["']|module_name\b|f"dev_system\.ops\.instrument\.\{name\}")""",
+                assert re.match(r"""(["'][\w.]+["']|module_name\b|f"dev_system\.record\.instrument\.\{name\}")""",
                                 argument), line
 
 

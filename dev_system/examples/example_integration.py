@@ -29,9 +29,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from dev_system.ops.costs import Usage, default_cost
-from dev_system.ops.events import TelemetryEvent
-from dev_system.ops.integration import orchestrator_telemetry, persona_runtime_telemetry, viral_engine_telemetry
+from dev_system.record.costs import Usage, default_cost
+from dev_system.events import TelemetryEvent
+from dev_system.record.services import orchestrator_telemetry, persona_runtime_telemetry, viral_engine_telemetry
 
 __all__ = ["AgentSystem", "run_turns", "history_events", "write_history", "main"]
 
@@ -291,7 +291,7 @@ def write_history(db_path: str | Path, days: int, *, turns_per_day: int = 150, n
                   seed: int = 0) -> int:
     """Write :func:`history_events` into the database at ``db_path``; returns the number of events
     stored (events already there, from an earlier run with the same seed, are not stored again)."""
-    from dev_system.ops import store
+    from dev_system.store import db as store
 
     conn = store.connect(db_path)
     try:

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from dev_system.config import Settings
-from dev_system.ops import recorder as _recorder
-from dev_system.ops.context import TelemetryThread, annotate, current_trace_id, propagate, trace
-from dev_system.ops.decorator import telemetry_decorator
-from dev_system.ops.events import TelemetryEvent
-from dev_system.ops.problems import TelemetryWarning, problem_counts
-from dev_system.ops.recorder import MemorySink, SQLiteSink
-from dev_system.ops.spans import Span
-from dev_system.ops.costs import (
+from dev_system.record import recorder as _recorder
+from dev_system.record.context import TelemetryThread, annotate, current_trace_id, propagate, trace
+from dev_system.record.decorator import telemetry_decorator
+from dev_system.events import TelemetryEvent
+from dev_system.problems import TelemetryWarning, problem_counts
+from dev_system.record.recorder import MemorySink, SQLiteSink
+from dev_system.record.spans import Span
+from dev_system.record.costs import (
     StreamUsage,
     Usage,
     anthropic_cost_calculator,

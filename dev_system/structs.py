@@ -1,9 +1,9 @@
-"""Dataclasses that cost next to nothing to define: :func:`record`.
+"""Dataclasses that cost next to nothing to define: :func:`struct`.
 
 ``@dataclasses.dataclass`` writes the source of ``__init__``, ``__repr__``, ``__eq__``,
 ``__hash__``, ``__setattr__`` and ``__delattr__`` for each class and compiles it: about 0.8 ms a
 class on Python 3.11, paid at import by every process that imports the class — every
-``pytest --telemetry`` run pays it for the dozen record classes of a run's report. :func:`record`
+``pytest --telemetry`` run pays it for the dozen small classes of a run's report. :func:`struct`
 makes the same class, still a dataclass to :func:`dataclasses.fields`, :func:`dataclasses.replace`
 and :func:`dataclasses.asdict`, with shared methods that read the fields instead of generated
 ones. Making an instance costs a few microseconds more: fine for classes made a few times per
@@ -21,7 +21,7 @@ T = TypeVar("T")
 _MISSING = dataclasses.MISSING
 
 
-def record(cls: type[T] | None = None, *, frozen: bool = True) -> Any:
+def struct(cls: type[T] | None = None, *, frozen: bool = True) -> Any:
     """``@dataclasses.dataclass(frozen=frozen)`` for a plain record class: fields with or without
     defaults or default factories; no ``__post_init__``, ``InitVar``, keyword-only fields or
     ordering. Equality, hashing (frozen only), ``repr`` and frozenness behave as the dataclass's."""

@@ -1,12 +1,12 @@
 """The ``dev-system`` command: ``init``, ``metrics``, ``events``, ``trace``, ``export``, ``prune``,
 ``combine``, ``report``, ``runs``, ``compare``.
 
-A thin front end: the figures come from :mod:`dev_system.ops.metrics`, the alerts from
-:mod:`dev_system.ops.alerts`, the layout from :mod:`dev_system.ops.report`. Exit status: 0 done,
+A thin front end: the figures come from :mod:`dev_system.analysis.metrics`, the alerts from
+:mod:`dev_system.analysis.alerts`, the layout from :mod:`dev_system.render.text`. Exit status: 0 done,
 1 an alert fired under ``--fail-on-alert`` (or a trace was not found), 2 bad input — always one
 line on stderr, never a traceback. Reading commands open the database read-only. Everything
 written for people (text, Markdown, tables, messages) goes through
-:func:`~dev_system.ops.formatting.printable`, so a stored name or a typed argument holding ESC,
+:func:`~dev_system.render.formatting.printable`, so a stored name or a typed argument holding ESC,
 BEL or CR shows as an escape; JSON and CSV are written exact.
 """
 
@@ -31,13 +31,13 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """argparse echoes the bad argument raw ('unrecognized arguments: a<newline>b', an ESC
         sequence): the message becomes one inert line, ``dev-system: error: ...``, exit status 2."""
-        from dev_system.ops.formatting import printable
+        from dev_system.render.formatting import printable
 
         raise UsageError(f"{printable(message)} (see '{self.prog} --help')")
 
 
 def _period(text: str) -> Any:
-    from dev_system.ops.periods import PeriodError, parse_period
+    from dev_system.analysis.periods import PeriodError, parse_period
 
     try:
         return parse_period(text)
@@ -52,7 +52,7 @@ MAX_COUNT = 2**63 - 2
 
 
 def _duration(text: str) -> tuple[float, str]:
-    from dev_system.ops.periods import PeriodError, parse_duration
+    from dev_system.analysis.periods import PeriodError, parse_duration
 
     try:
         seconds, label = parse_duration(text)
@@ -105,9 +105,9 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``dev-system``."""
-    from dev_system.ops.metrics import BREAKDOWN_KEYS
-    from dev_system.ops.periods import PERIOD_HELP
-    from dev_system.ops.report import FORMATS
+    from dev_system.analysis.metrics import BREAKDOWN_KEYS
+    from dev_system.analysis.periods import PERIOD_HELP
+    from dev_system.render.text import FORMATS
 
     parser = _Parser(prog=PROG, description="Telemetry for AI-agent development: set up, report, debug, export.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -180,13 +180,13 @@ def _db_path(args: argparse.Namespace) -> Path:
 
 
 def _open_readonly(args: argparse.Namespace) -> sqlite3.Connection:
-    from dev_system.ops import store
+    from dev_system.store import db as store
 
     return store.connect(_db_path(args), readonly=True)
 
 
 def _filters(args: argparse.Namespace) -> Any:
-    from dev_system.ops.queries import Filters
+    from dev_system.store.queries import Filters
 
     return Filters(agent=args.agent, event_type=args.event_type, function=args.function,
                    trace_id=args.trace, run_id=args.run)
@@ -194,7 +194,7 @@ def _filters(args: argparse.Namespace) -> Any:
 
 def _write(text: str, *, exact: bool = False) -> None:
     """Write ``text`` to stdout; control characters as visible escapes unless ``exact`` (CSV)."""
-    from dev_system.ops.formatting import printable
+    from dev_system.render.formatting import printable
 
     sys.stdout.write(text if exact else printable(text, keep_newlines=True))
     sys.stdout.flush()
@@ -202,13 +202,13 @@ def _write(text: str, *, exact: bool = False) -> None:
 
 def _error(text: str) -> None:
     """One line on stderr, control characters (a newline too) as visible escapes."""
-    from dev_system.ops.formatting import printable
+    from dev_system.render.formatting import printable
 
     print(printable(text), file=sys.stderr)
 
 
 def _ascii_only() -> bool:
-    from dev_system.ops.report import EMOJI, can_encode
+    from dev_system.render.text import EMOJI, can_encode
 
     return not can_encode("".join(EMOJI.values()), getattr(sys.stdout, "encoding", None))
 
@@ -216,7 +216,7 @@ def _ascii_only() -> bool:
 def cmd_init(args: argparse.Namespace) -> int:
     """``init --telemetry``: the folder, its config and the database; idempotent."""
     from dev_system import config
-    from dev_system.ops import store
+    from dev_system.store import db as store
 
     if not args.telemetry:
         raise UsageError("init: nothing to do; run 'dev-system init --telemetry'")
@@ -270,7 +270,7 @@ def _init_db(path: Path, store: Any) -> list[str]:
 
 def _thresholds(args: argparse.Namespace) -> Any:
     from dev_system import config
-    from dev_system.ops.alerts import Thresholds
+    from dev_system.analysis.alerts import Thresholds
 
     overrides = {
         "success_rate_min": args.success_rate_min,
@@ -281,7 +281,7 @@ def _thresholds(args: argparse.Namespace) -> Any:
 
 
 def _safe_rules() -> list[Any]:
-    from dev_system.ops.alerts import plugin_rules
+    from dev_system.analysis.alerts import plugin_rules
 
     def guard(rule: Any) -> Any:
         def run(summary: Any, thresholds: Any) -> Any:
@@ -297,9 +297,9 @@ def _safe_rules() -> list[Any]:
 
 def cmd_metrics(args: argparse.Namespace) -> int:
     """``metrics``: the summary, alerts and an optional breakdown, in one format."""
-    from dev_system.ops import report
-    from dev_system.ops.alerts import evaluate_alerts
-    from dev_system.ops.metrics import compute_breakdown, compute_summary
+    from dev_system.render import text as report
+    from dev_system.analysis.alerts import evaluate_alerts
+    from dev_system.analysis.metrics import compute_breakdown, compute_summary
 
     thresholds = _thresholds(args)
     conn = _open_readonly(args)
@@ -327,8 +327,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 def cmd_events(args: argparse.Namespace) -> int:
     """``events``: newest first, optionally failures only."""
-    from dev_system.ops import report
-    from dev_system.ops.queries import count_unusable, list_events
+    from dev_system.render import text as report
+    from dev_system.store.queries import count_unusable, list_events
 
     conn = _open_readonly(args)
     try:
@@ -353,8 +353,8 @@ def cmd_events(args: argparse.Namespace) -> int:
 def _skipped(count: int, *, to_stderr: bool) -> None:
     """Say how many rows were left out as unusable: a line of the text output, or a note on
     stderr when stdout is JSON."""
-    from dev_system.ops.formatting import plural
-    from dev_system.ops.report import UNUSABLE
+    from dev_system.render.formatting import plural
+    from dev_system.render.text import UNUSABLE
 
     note = f"{plural(count, 'unusable row')} skipped ({UNUSABLE})"
     if to_stderr:
@@ -365,9 +365,9 @@ def _skipped(count: int, *, to_stderr: bool) -> None:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     """``trace ID``: the tree of one trace."""
-    from dev_system.ops import report
-    from dev_system.ops.periods import Window
-    from dev_system.ops.queries import Filters, count_unusable, trace_events
+    from dev_system.render import text as report
+    from dev_system.analysis.periods import Window
+    from dev_system.store.queries import Filters, count_unusable, trace_events
 
     conn = _open_readonly(args)
     try:
@@ -389,8 +389,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``export``: the events of a period as JSON lines or CSV, or as OTLP spans (``--format otlp``)."""
-    from dev_system.ops import report
-    from dev_system.ops.queries import iter_events
+    from dev_system.render import text as report
+    from dev_system.store.queries import iter_events
 
     if args.format == "otlp":
         return _export_otlp(args)
@@ -415,10 +415,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     """``prune --older-than``: delete old events (a writer: the only command that changes the data)."""
-    from dev_system.ops import store
-    from dev_system.ops.formatting import plural
-    from dev_system.ops.queries import prune
-    from dev_system.ops.report import local_time
+    from dev_system.store import db as store
+    from dev_system.render.formatting import plural
+    from dev_system.store.queries import prune
+    from dev_system.render.text import local_time
 
     seconds, label = args.older_than
     path = _db_path(args)
@@ -454,8 +454,8 @@ def _add_combine(commands: Any) -> None:
 
 def cmd_combine(args: argparse.Namespace) -> int:
     """``combine A.db B.db ... --into merged.db``."""
-    from dev_system.ops.combine import CombineError, combine
-    from dev_system.ops.formatting import plural
+    from dev_system.store.combine import CombineError, combine
+    from dev_system.render.formatting import plural
 
     try:
         result = combine(args.inputs, args.into, delete_inputs=args.delete_inputs,
@@ -474,8 +474,8 @@ def cmd_combine(args: argparse.Namespace) -> int:
 def _export_otlp(args: argparse.Namespace) -> int:
     """``export --format otlp``: send the stored events as spans now (exit 1 if the collector did not take them)."""
     from dev_system import config
-    from dev_system.ops import otel
-    from dev_system.ops.queries import iter_events
+    from dev_system.record import otlp as otel
+    from dev_system.store.queries import iter_events
 
     if args.output is not None:
         raise UsageError("--output does not go with --format otlp (the spans are sent to --endpoint)")
@@ -501,7 +501,7 @@ def _export_otlp(args: argparse.Namespace) -> int:
 
 
 def _add_report(commands: Any) -> None:
-    from dev_system.ops.periods import PERIOD_HELP
+    from dev_system.analysis.periods import PERIOD_HELP
 
     report = commands.add_parser(
         "report", help="write a self-contained HTML report with charts",
@@ -528,9 +528,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     """``report --html PATH``: the HTML report of a period, or of a run against its baseline."""
     import dataclasses
 
-    from dev_system.ops import html_report
-    from dev_system.ops.periods import Window, parse_period
-    from dev_system.ops.queries import table_columns
+    from dev_system.render.html import page as html_report
+    from dev_system.analysis.periods import Window, parse_period
+    from dev_system.store.queries import table_columns
 
     thresholds = _thresholds(args)
     filters = _filters(args)
@@ -538,8 +538,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         run_id = baseline_id = None
         if args.run:
-            from dev_system.ops.compare import find_baseline
-            from dev_system.ops.runs import RunNotFound, resolve_run
+            from dev_system.analysis.compare import find_baseline
+            from dev_system.store.runs import RunNotFound, resolve_run
 
             try:
                 try:
@@ -571,7 +571,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except (OSError, ValueError) as exc:  # ValueError: a path holding a NUL
         raise UsageError(f"cannot write {args.html}: {getattr(exc, 'strerror', None) or exc}") from None
-    from dev_system.ops.formatting import plural
+    from dev_system.render.formatting import plural
 
     line = f"Wrote {args.html}: {plural(data['events'], 'event')} ({window.label})"
     if data["alerts"]:
@@ -609,7 +609,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     """``runs``: recent runs with their status, tests, events and cost."""
     import json
 
-    from dev_system.ops import runs
+    from dev_system.store import runs
 
     conn = _open_readonly(args)
     try:
@@ -633,7 +633,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """``compare BASE [NEW]``: totals and per-test changes; ``--fail`` judges the regressions."""
     import json
 
-    from dev_system.ops import compare, runs
+    from dev_system.analysis import compare
+    from dev_system.store import runs
 
     limits = []
     if args.fail:
@@ -679,7 +680,7 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dev-system`` with ``argv`` (default: the process arguments); returns the exit status."""
     from dev_system.config import ConfigError
-    from dev_system.ops.store import StoreError
+    from dev_system.store.db import StoreError
 
     try:
         sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]

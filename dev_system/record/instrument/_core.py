@@ -2,7 +2,7 @@
 the wrappers that turn one SDK call into one ``model_call`` event, and the watching of streams.
 
 A wrapper does nothing but call the original when telemetry is off. When it is on, the call gets
-a :class:`~dev_system.ops.spans.Span` created in the caller's context (so a call made inside a
+a :class:`~dev_system.record.spans.Span` created in the caller's context (so a call made inside a
 decorated function joins that function's trace); an error raised by the SDK ends the span as
 failed and is re-raised untouched (same object, same traceback); a stream result ends its span
 when the stream ends (exhausted, failed, closed early or dropped), with the usage its chunks
@@ -18,7 +18,7 @@ import threading
 import weakref
 from typing import Any, Callable, Iterable
 
-from dev_system.ops.problems import report_problem
+from dev_system.problems import report_problem
 
 #: Set on each wrapper: True while it is patched in, False once uninstrumented.
 MARK = "__dev_system_instrumented__"
@@ -45,7 +45,7 @@ def agent_name(provider: str) -> str:
     if name:
         return name
     try:
-        from dev_system.ops.recorder import get_recorder
+        from dev_system.record.recorder import get_recorder
 
         return get_recorder().settings.instrument_agent_name or "llm"
     except Exception:
@@ -53,7 +53,7 @@ def agent_name(provider: str) -> str:
 
 
 def _recorder() -> Any:
-    from dev_system.ops.recorder import get_recorder
+    from dev_system.record.recorder import get_recorder
 
     return get_recorder()
 
@@ -72,7 +72,7 @@ class _NoSpan:
 
 def _span(provider: str, function_name: str, kwargs: dict) -> Any:
     try:
-        from dev_system.ops.spans import Span
+        from dev_system.record.spans import Span
 
         rec = _recorder()
         args = None

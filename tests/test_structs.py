@@ -1,4 +1,4 @@
-"""``record`` makes the class ``dataclass`` would make, without generating code: the reference is
+"""``struct`` makes the class ``dataclass`` would make, without generating code: the reference is
 the dataclass of the same body."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dev_system.ops.records import record
+from dev_system.structs import struct
 
 
 def pair(frozen: bool) -> tuple[type, type]:
-    """The same class body made by ``dataclass`` and by ``record``."""
+    """The same class body made by ``dataclass`` and by ``struct``."""
     made = []
-    for decorate in (dataclasses.dataclass(frozen=frozen), record(frozen=frozen)):
+    for decorate in (dataclasses.dataclass(frozen=frozen), struct(frozen=frozen)):
         class Point:
             """A record with every kind of field the project uses."""
 

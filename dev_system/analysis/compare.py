@@ -1,0 +1,345 @@
+"""Comparing two test runs: totals and per-test changes in cost, tokens, calls and latency, and
+the regressions beyond given limits.
+
+Front-end free, shared by ``pytest --telemetry-compare`` and ``dev-system compare A B``:
+
+    base = find_baseline(conn, run_id)                 # or runs.resolve_run(conn, "latest~1")
+    comparison = compare_runs(conn, base.run_id, run_id)
+    failures = regressions(comparison, parse_limits("cost:10%,p95:20%,calls:0"))
+    print("\\n".join(comparison_lines(comparison)))
+
+Totals come from :func:`dev_system.analysis.metrics.compute_summary` over each run's events (the
+figures ``dev-system metrics --run`` would show); per-test figures from ``test_results``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import field
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from dev_system.structs import struct
+from dev_system.store.runs import COMPLETED, RunRecord, TestResult, get_run, list_runs, test_results
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from dev_system.analysis.metrics import Summary
+
+#: The totals compared, in the order they are shown: name -> (label, kind).
+TOTALS = {
+    "cost": ("cost", "usd"),
+    "tokens": ("tokens", "int"),
+    "calls": ("calls", "int"),
+    "failures": ("failed calls", "int"),
+    "p50": ("p50 latency", "ms"),
+    "p95": ("p95 latency", "ms"),
+    "p99": ("p99 latency", "ms"),
+}
+#: The per-test figures compared.
+TEST_FIGURES = ("cost", "tokens", "calls", "max_latency")
+
+LIMIT_HELP = ("comma-separated METRIC:LIMIT, METRIC one of " + ", ".join(TOTALS)
+              + "; LIMIT a percentage (10%) or an amount (0.05, 0): the largest increase allowed")
+
+_LIMIT = re.compile(r"^\s*([a-z0-9_]+)\s*:\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$", re.IGNORECASE)
+
+
+class LimitError(ValueError):
+    """A ``--telemetry-compare-fail`` / ``--fail`` spec that cannot be parsed (one line for a person)."""
+
+
+@struct
+class Limit:
+    """The largest increase of ``metric`` allowed: ``value`` percent when ``relative``, else an amount."""
+
+    metric: str
+    value: float
+    relative: bool
+
+    def __str__(self) -> str:
+        return f"{self.metric}:{_number(self.value)}{'%' if self.relative else ''}"
+
+
+def parse_limits(spec: str) -> list[Limit]:
+    """``"cost:10%,p95:20%,calls:0"`` -> limits. Raises :class:`LimitError`."""
+    limits = []
+    seen = set()
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        match = _LIMIT.match(part)
+        if not match:
+            raise LimitError(f"cannot read the limit {part.strip()!r}: use {LIMIT_HELP}")
+        metric = match.group(1).lower()
+        if metric not in TOTALS:
+            raise LimitError(f"unknown metric {metric!r} in {part.strip()!r}: use one of {', '.join(TOTALS)}")
+        if metric in seen:
+            raise LimitError(f"{metric!r} is limited twice")
+        seen.add(metric)
+        limits.append(Limit(metric, float(match.group(2)), bool(match.group(3))))
+    if not limits:
+        raise LimitError(f"no limits given: use {LIMIT_HELP}")
+    return limits
+
+
+@struct
+class Change:
+    """One figure in the baseline run and in the new run (``None``: not available, e.g. no events)."""
+
+    metric: str
+    base: float | None
+    new: float | None
+
+    @property
+    def delta(self) -> float | None:
+        """``new - base`` (``None`` when either is unknown)."""
+        if self.base is None or self.new is None:
+            return None
+        return self.new - self.base
+
+    @property
+    def relative(self) -> float | None:
+        """The change in percent of the baseline; ``inf`` from 0 to more, ``None`` when unknown or 0 -> 0."""
+        delta = self.delta
+        if delta is None:
+            return None
+        if self.base == 0:
+            return None if delta == 0 else math.copysign(math.inf, delta)
+        return 100.0 * delta / abs(self.base)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (an infinite relative change is written as ``null`` with ``from_zero``)."""
+        rel = self.relative
+        return {"base": self.base, "new": self.new, "delta": self.delta,
+                "relative_pct": None if rel is None or math.isinf(rel) else rel,
+                "from_zero": rel is not None and math.isinf(rel)}
+
+
+@struct
+class TestChange:
+    """The changes of one test present in both runs."""
+
+    __test__ = False
+
+    nodeid: str
+    changes: dict[str, Change]
+
+    @property
+    def changed(self) -> bool:
+        """True when any figure moved."""
+        return any(c.delta not in (None, 0) for c in self.changes.values())
+
+
+@struct
+class Regression:
+    """A total that grew beyond its limit."""
+
+    limit: Limit
+    change: Change
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"metric": self.limit.metric, "limit": str(self.limit), "message": self.message,
+                **self.change.as_dict()}
+
+
+@struct
+class Comparison:
+    """A new run against its baseline."""
+
+    base: RunRecord
+    new: RunRecord
+    totals: dict[str, Change]
+    tests: list[TestChange] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def as_dict(self, regressions: Sequence[Regression] = ()) -> dict[str, Any]:
+        """A JSON-ready dict (the ``comparison`` of the pytest JSON report, ``dev-system compare --format json``)."""
+        return {
+            "base_run": self.base.run_id,
+            "new_run": self.new.run_id,
+            "totals": {name: change.as_dict() for name, change in self.totals.items()},
+            "tests": {t.nodeid: {name: c.as_dict() for name, c in t.changes.items()} for t in self.tests if t.changed},
+            "added_tests": list(self.added),
+            "removed_tests": list(self.removed),
+            "regressions": [r.as_dict() for r in regressions],
+        }
+
+
+def _summary(conn: "sqlite3.Connection", run_id: str) -> "Summary":
+    from dev_system.analysis.metrics import compute_summary
+    from dev_system.analysis.periods import Window
+    from dev_system.store.queries import Filters
+
+    return compute_summary(conn, Window(None, None, f"Run {run_id}", "run"), Filters(run_id=run_id))
+
+
+def run_totals(conn: "sqlite3.Connection", run_id: str, summary: "Summary | None" = None) -> dict[str, float | None]:
+    """The compared totals of one run (latencies are ``None`` when the run recorded no event)."""
+    summary = summary if summary is not None else _summary(conn, run_id)
+    return {
+        "cost": summary.total_cost_usd,
+        "tokens": summary.input_tokens + summary.output_tokens,
+        "calls": summary.events,
+        "failures": summary.failures,
+        "p50": summary.p50_latency_ms,
+        "p95": summary.p95_latency_ms,
+        "p99": summary.p99_latency_ms,
+    }
+
+
+def _test_figures(result: TestResult) -> dict[str, float | None]:
+    return {"cost": result.cost_usd, "tokens": result.tokens, "calls": result.events,
+            "max_latency": result.max_latency_ms}
+
+
+def find_baseline(conn: "sqlite3.Connection", run_id: str, *, nodeids: Iterable[str] | None = None,
+                  branch: str | None = None, scan: int = 200) -> RunRecord | None:
+    """The most recent run before ``run_id`` that completed (passed or failed) with the same set
+    of tests (``nodeids``, default: those stored for ``run_id``), preferring one of ``branch``
+    (default: ``run_id``'s branch). ``None`` when there is none among the last ``scan`` runs."""
+    current = get_run(conn, run_id)
+    if nodeids is None:
+        nodeids = test_results(conn, run_id).keys()
+    wanted = set(nodeids)
+    if branch is None and current is not None:
+        branch = current.git_branch
+    before = current.started_at if current is not None else None
+    candidates = [r for r in list_runs(conn, limit=scan, before=before, statuses=COMPLETED) if r.run_id != run_id]
+    if branch is not None:
+        candidates.sort(key=lambda r: r.git_branch != branch)  # stable: newest first within each group
+    for run in candidates:
+        stored = run.metadata.get("tests")
+        if isinstance(stored, int) and stored != len(wanted):
+            continue
+        if set(test_results(conn, run.run_id)) == wanted:
+            return run
+    return None
+
+
+def compare_runs(conn: "sqlite3.Connection", base_id: str, new_id: str, *,
+                 new_summary: "Summary | None" = None) -> Comparison:
+    """Compare run ``new_id`` with run ``base_id`` (both must be stored)."""
+    base = get_run(conn, base_id)
+    new = get_run(conn, new_id)
+    if base is None or new is None:
+        from dev_system.store.runs import RunNotFound
+
+        raise RunNotFound(f"no run {base_id if base is None else new_id!r} in this database")
+    base_totals = run_totals(conn, base_id)
+    new_totals = run_totals(conn, new_id, new_summary)
+    totals = {name: Change(name, base_totals[name], new_totals[name]) for name in TOTALS}
+    base_tests = test_results(conn, base_id)
+    new_tests = test_results(conn, new_id)
+    tests = []
+    for nodeid in sorted(base_tests.keys() & new_tests.keys()):
+        old, now = _test_figures(base_tests[nodeid]), _test_figures(new_tests[nodeid])
+        tests.append(TestChange(nodeid, {name: Change(name, old[name], now[name]) for name in TEST_FIGURES}))
+    tests.sort(key=lambda t: (-abs(t.changes["cost"].delta or 0), -abs(t.changes["calls"].delta or 0),
+                              -abs(t.changes["tokens"].delta or 0), t.nodeid))
+    return Comparison(base, new, totals, tests, sorted(new_tests.keys() - base_tests.keys()),
+                      sorted(base_tests.keys() - new_tests.keys()))
+
+
+def regressions(comparison: Comparison, limits: Iterable[Limit]) -> list[Regression]:
+    """The totals that grew by more than their limit (an increase from 0 exceeds every percentage)."""
+    out = []
+    for limit in limits:
+        change = comparison.totals[limit.metric]
+        delta = change.delta
+        if delta is None or delta <= 0:
+            continue
+        grown = change.relative if limit.relative else delta
+        # a hair of float rounding (1.1 / 1.0 is 10.000000000000009%) is not a regression
+        if grown is None or grown <= limit.value + 1e-9 * max(1.0, abs(limit.value)):
+            continue
+        label, kind = TOTALS[limit.metric]
+        allowed = f"{_number(limit.value)}%" if limit.relative else format_value(kind, limit.value)
+        out.append(Regression(limit, change, (
+            f"{label} rose {describe_change(change, kind)} against run {comparison.base.run_id}"
+            f" (limit +{allowed})"
+        )))
+    return out
+
+
+def format_value(kind: str, value: float | None) -> str:
+    """A figure for people."""
+    from dev_system.render.formatting import format_int, format_ms, format_usd
+
+    if value is None:
+        return "n/a"
+    if kind == "usd":
+        return format_usd(value)
+    if kind == "ms":
+        size = abs(value)
+        return format_ms(value, 0 if size >= 100 or size == 0 else 1 if size >= 1 else 3)
+    return format_int(int(value))
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def describe_change(change: Change, kind: str) -> str:
+    """``from $0.10 to $0.12 (+$0.02, +20.0%)``."""
+    delta = change.delta
+    if delta is None:
+        return f"from {format_value(kind, change.base)} to {format_value(kind, change.new)}"
+    sign = "+" if delta >= 0 else "-"
+    parts = [f"{sign}{format_value(kind, abs(delta))}"]
+    rel = change.relative
+    if rel is not None:
+        parts.append("from zero" if math.isinf(rel) else f"{rel:+.1f}%")
+    return f"from {format_value(kind, change.base)} to {format_value(kind, change.new)} ({', '.join(parts)})"
+
+
+def _short_delta(change: Change, kind: str) -> str:
+    delta = change.delta
+    if delta is None:
+        return "n/a"
+    if delta == 0:
+        return "="
+    sign = "+" if delta > 0 else "-"
+    text = f"{sign}{format_value(kind, abs(delta))}"
+    rel = change.relative
+    if rel is not None and not math.isinf(rel):
+        text += f" ({rel:+.0f}%)"
+    return text
+
+
+_TEST_KINDS = {"cost": "usd", "tokens": "int", "calls": "int", "max_latency": "ms"}
+
+
+def comparison_lines(comparison: Comparison, *, max_tests: int | None = 10) -> list[str]:
+    """The comparison as text: one line per total, then a table of the tests that changed most
+    (at most ``max_tests``; ``None``: all; 0: none), then the tests added or removed."""
+    out = [f"Compared with run {comparison.base.run_id}"
+           + (f" ({comparison.base.git_branch} {comparison.base.git_commit[:10]})"
+              if comparison.base.git_branch and comparison.base.git_commit else "") + ":"]
+    for name, change in comparison.totals.items():
+        label, kind = TOTALS[name]
+        out.append(f"  {label}: {format_value(kind, change.base)} -> {format_value(kind, change.new)}"
+                   f"  {_short_delta(change, kind)}")
+    changed = [t for t in comparison.tests if t.changed]
+    if changed and max_tests != 0:
+        shown = changed if max_tests is None else changed[:max_tests]
+        from tabulate import tabulate
+
+        rows = [[t.nodeid] + [_short_delta(t.changes[name], _TEST_KINDS[name]) for name in TEST_FIGURES]
+                for t in shown]
+        table = tabulate(rows, headers=("test", "cost", "tokens", "calls", "max latency"), tablefmt="simple",
+                         disable_numparse=True, colalign=("left", "right", "right", "right", "right"))
+        title = "Tests that changed" + ("" if len(shown) == len(changed) else f" (top {len(shown)} of {len(changed)})")
+        out.append(f"{title}:")
+        out.extend("  " + line for line in table.splitlines())
+    elif not changed:
+        out.append("No test changed its cost, tokens, calls or latency.")
+    if comparison.added:
+        out.append(f"Tests not in the baseline: {len(comparison.added)}")
+    if comparison.removed:
+        out.append(f"Tests only in the baseline: {len(comparison.removed)}")
+    return out

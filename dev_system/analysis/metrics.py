@@ -1,0 +1,318 @@
+"""Figures over a window of stored events: summaries, breakdowns, percentiles.
+
+Front-end free: the ``dev-system metrics`` command and the pytest plugin both call
+:func:`compute_summary` (the plugin with ``Filters(run_id=...)`` and an open window) and get the
+same numbers.
+
+Definitions (also in docs/cli.md):
+
+- success rate: successful events / all events, in percent (``None`` for no events);
+- percentiles of ``latency_ms``: linear interpolation between closest ranks, what
+  ``numpy.percentile`` does by default (:func:`percentile`);
+- total cost: the sum of known costs; events whose cost is NULL are counted separately;
+- top agent: the agent with the most events, ties broken by name (smallest first);
+- failed calls: unsuccessful events, also counted by ``error_type`` (``"unknown"`` when NULL);
+- daily cost: the known cost of each local calendar day, counting the window's events only;
+- skipped rows: rows edited by hand into values no figure can use (text in a number column, a
+  date string as timestamp, NULL where a number is required; :data:`~dev_system.store.queries.USABLE`)
+  are left out of every figure and counted.
+
+Speed: the counts come from one grouped SQL scan over the timestamp index, the latencies from
+one more scan sorted in Python, the daily costs from one indexed range query per day. The grouped
+scan also returns each group's MAX of the number columns (text sorts after numbers) and counts of
+the required ones, so clean data is known clean at no extra scan; only a window holding unusable
+rows is read again with the :data:`~dev_system.store.queries.USABLE` condition.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+import sqlite3
+from dataclasses import field
+from datetime import timedelta
+from typing import Any, Sequence
+
+from dev_system.analysis.periods import Window, day_bounds, local_day, local_midnight
+from dev_system.store.queries import MAX_TIMESTAMP, USABLE, Filters, and_where, column_expr, table_columns, where_clause
+from dev_system.structs import struct
+
+#: The keys ``compute_breakdown`` can group by, and the column each one reads.
+BREAKDOWN_KEYS = {
+    "agent": "agent_name",
+    "event_type": "event_type",
+    "function": "function_name",
+    "model": "model",
+    "day": "timestamp",
+    "error_type": "error_type",
+}
+
+UNKNOWN_ERROR = "unknown"
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0..100) of already sorted values; ``None`` when there are none.
+
+    Linear interpolation between the closest ranks, computed as ``numpy.percentile`` does by
+    default (including its choice of interpolation formula on each half of the interval).
+    """
+    n = len(sorted_values)
+    if n == 0:
+        return None
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be between 0 and 100, not {q}")
+    rank = (q / 100) * (n - 1)
+    low = math.floor(rank)
+    high = min(low + 1, n - 1)
+    fraction = rank - low
+    a, b = sorted_values[low], sorted_values[high]
+    if fraction >= 0.5:
+        return b - (b - a) * (1 - fraction)
+    return a + (b - a) * fraction
+
+
+@struct
+class Summary:
+    """The figures of one window after filters (see the module docstring for definitions)."""
+
+    window: Window
+    filters: Filters
+    events: int = 0
+    successes: int = 0
+    failures: int = 0
+    success_rate: float | None = None
+    p50_latency_ms: float | None = None
+    p95_latency_ms: float | None = None
+    p99_latency_ms: float | None = None
+    total_cost_usd: float = 0.0
+    unknown_cost_events: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    top_agent: str | None = None
+    top_agent_events: int = 0
+    failures_by_error_type: dict[str, int] = field(default_factory=dict)
+    daily_cost_usd: dict[str, float] = field(default_factory=dict)
+    dropped_events: int = 0
+    skipped_rows: int = 0
+    first_timestamp: float | None = None
+    last_timestamp: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when no event is in the window."""
+        return self.events == 0
+
+
+@struct
+class BreakdownRow:
+    """The figures of one group of a breakdown (``key`` is ``None`` for events without a value)."""
+
+    key: str | None
+    calls: int
+    successes: int
+    success_rate: float
+    p50_latency_ms: float
+    p95_latency_ms: float
+    p99_latency_ms: float
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    unknown_cost_events: int
+
+
+def rate(successes: int, total: int) -> float | None:
+    """``successes / total`` in percent, ``None`` when ``total`` is 0."""
+    return None if total == 0 else 100.0 * successes / total
+
+
+def top_by_count(counts: dict[str, int]) -> tuple[str | None, int]:
+    """The key with the highest count, ties broken by the smallest key; ``(None, 0)`` when empty."""
+    if not counts:
+        return None, 0
+    key = min(counts, key=lambda k: (-counts[k], k))
+    return key, counts[key]
+
+
+_GROUPED = ("SELECT agent_name, success, error_type, COUNT(*), TOTAL(cost_usd), COUNT(cost_usd),"
+            " TOTAL(input_tokens), TOTAL(output_tokens), MIN(timestamp), MAX(timestamp),"
+            " COUNT(timestamp), COUNT(latency_ms), MAX(latency_ms), MAX(cost_usd), MAX(input_tokens), MAX(output_tokens)"
+            " FROM telemetry_events{} GROUP BY agent_name, success, error_type")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float))
+
+
+def _usable_group(row: Sequence[Any]) -> bool:
+    """True when every row of a group of :data:`_GROUPED` is usable (the test of ``USABLE``,
+    read from the group's aggregates: a text value in a number column makes its MAX a text)."""
+    agent, success, _, count, _, _, _, _, lo, hi, stamps, latencies, latency_max, *maxima = row
+    return (isinstance(agent, str) and success in (0, 1)
+            and stamps == count and _is_number(lo) and _is_number(hi) and 0 <= lo and hi <= MAX_TIMESTAMP
+            and latencies == count and _is_number(latency_max)
+            and all(value is None or _is_number(value) for value in maxima))
+
+
+def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters = Filters()) -> Summary:
+    """The :class:`Summary` of the usable events in ``window`` that pass ``filters``."""
+    present = table_columns(conn)
+    where, params = where_clause(window, filters, present)
+    rows = conn.execute(_GROUPED.format(where), params).fetchall()
+    skipped = 0
+    if not all(_usable_group(row) for row in rows):
+        skipped = sum(row[3] for row in rows)
+        where = and_where(where, USABLE)
+        rows = conn.execute(_GROUPED.format(where), params).fetchall()
+        skipped -= sum(row[3] for row in rows)
+    dropped = _dropped(conn, window, filters)
+    if not rows:
+        return Summary(window, filters, dropped_events=dropped, skipped_rows=skipped)
+    events = successes = unknown_cost = 0
+    cost = in_tokens = out_tokens = 0.0
+    agents: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    first, last = math.inf, -math.inf
+    for agent, success, error_type, count, cost_sum, cost_known, tin, tout, lo, hi, *_ in rows:
+        events += count
+        cost += cost_sum
+        unknown_cost += count - cost_known
+        in_tokens += tin
+        out_tokens += tout
+        first, last = min(first, lo), max(last, hi)
+        agents[agent] = agents.get(agent, 0) + count
+        if success:
+            successes += count
+        else:
+            key = error_type or UNKNOWN_ERROR
+            errors[key] = errors.get(key, 0) + count
+    latencies = sorted(row[0] for row in conn.execute(f"SELECT latency_ms FROM telemetry_events{where}", params))
+    top, top_count = top_by_count(agents)
+    return Summary(
+        window=window,
+        filters=filters,
+        events=events,
+        successes=successes,
+        failures=events - successes,
+        success_rate=rate(successes, events),
+        p50_latency_ms=percentile(latencies, 50),
+        p95_latency_ms=percentile(latencies, 95),
+        p99_latency_ms=percentile(latencies, 99),
+        total_cost_usd=cost,
+        unknown_cost_events=unknown_cost,
+        input_tokens=int(in_tokens),
+        output_tokens=int(out_tokens),
+        top_agent=top,
+        top_agent_events=top_count,
+        failures_by_error_type=dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))),
+        daily_cost_usd=_daily_costs(conn, window, filters, present, first, last, usable_only=bool(skipped)),
+        dropped_events=dropped,
+        skipped_rows=skipped,
+        first_timestamp=first,
+        last_timestamp=last,
+    )
+
+
+def _daily_costs(conn: sqlite3.Connection, window: Window, filters: Filters, present: set[str],
+                 first: float, last: float, *, usable_only: bool = False) -> dict[str, float]:
+    out = {}
+    for day, start, end in day_bounds(first, last):
+        lo = start if window.start is None else max(start, window.start)
+        hi = end if window.end is None else min(end, window.end)
+        where, params = where_clause(Window(lo, hi), filters, present)
+        if usable_only:
+            where = and_where(where, USABLE)
+        count, total = conn.execute(
+            f"SELECT COUNT(*), TOTAL(cost_usd) FROM telemetry_events{where}", params
+        ).fetchone()
+        if count:
+            out[day.isoformat()] = total
+    return out
+
+
+def _dropped(conn: sqlite3.Connection, window: Window, filters: Filters) -> int:
+    present = table_columns(conn, "dropped_events")
+    if not present:
+        return 0
+    where, params = where_clause(window, Filters(run_id=filters.run_id), present)
+    return int(conn.execute(f"SELECT TOTAL(count) FROM dropped_events{where}", params).fetchone()[0])
+
+
+def _grouped_breakdown(conn: sqlite3.Connection, key_sql: str, where: str, params: Sequence[Any]) -> list[BreakdownRow]:
+    """:func:`compute_breakdown` by a column: the sums by SQL, the latencies of each group read in
+    order (a Python loop over every event was most of a run summary's time)."""
+    sums = conn.execute(
+        f"SELECT {key_sql}, COUNT(*), SUM(CASE WHEN success THEN 1 ELSE 0 END), TOTAL(cost_usd),"
+        f" COUNT(*) - COUNT(cost_usd), SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0))"
+        f" FROM telemetry_events{where} GROUP BY 1", params).fetchall()
+    latencies = {
+        key: [row[1] for row in group]
+        for key, group in itertools.groupby(
+            conn.execute(f"SELECT {key_sql}, latency_ms FROM telemetry_events{where} ORDER BY 1, 2", params),
+            key=operator.itemgetter(0))
+    }
+    rows = []
+    for key, calls, ok, cost, unknown, tin, tout in sums:
+        ordered = latencies.get(key, [])
+        rows.append(BreakdownRow(
+            key=None if key is None else str(key), calls=calls, successes=ok, success_rate=100.0 * ok / calls,
+            p50_latency_ms=percentile(ordered, 50), p95_latency_ms=percentile(ordered, 95),
+            p99_latency_ms=percentile(ordered, 99), input_tokens=tin, output_tokens=tout,
+            cost_usd=cost, unknown_cost_events=unknown,
+        ))
+    rows.sort(key=lambda r: (-r.calls, r.key is None, r.key or ""))
+    return rows
+
+
+def compute_breakdown(conn: sqlite3.Connection, window: Window, filters: Filters, by: str) -> list[BreakdownRow]:
+    """The usable events of ``window`` passing ``filters`` grouped by ``by`` (a key of :data:`BREAKDOWN_KEYS`).
+
+    Rows are ordered by calls (most first) then key; a ``day`` breakdown is ordered by day.
+    """
+    if by not in BREAKDOWN_KEYS:
+        raise ValueError(f"unknown breakdown {by!r}: use one of {', '.join(BREAKDOWN_KEYS)}")
+    present = table_columns(conn)
+    where, params = where_clause(window, filters, present)
+    where = and_where(where, USABLE)
+    key_sql = column_expr(BREAKDOWN_KEYS[by], present)
+    if by != "day":
+        return _grouped_breakdown(conn, key_sql, where, params)
+    groups: dict[Any, list[Any]] = {}
+    sql = f"SELECT {key_sql}, success, cost_usd, input_tokens, output_tokens, latency_ms FROM telemetry_events{where}"
+    if by == "day":
+        sql += " ORDER BY timestamp"  # served by the timestamp index: one day after the other
+    day_end = -math.inf
+    day_start = math.inf
+    day_key = ""
+    for key, success, cost, tin, tout, latency in conn.execute(sql, params):
+        if by == "day":
+            if not day_start <= key < day_end:
+                day = local_day(key)
+                day_key, day_start, day_end = day.isoformat(), local_midnight(day), local_midnight(day + timedelta(days=1))
+            key = day_key
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = [0, 0, 0.0, 0, 0, 0, []]
+        group[0] += 1
+        group[1] += 1 if success else 0
+        if cost is None:
+            group[5] += 1
+        else:
+            group[2] += cost
+        group[3] += tin or 0
+        group[4] += tout or 0
+        group[6].append(latency)
+    rows = []
+    for key, (calls, ok, cost, tin, tout, unknown, latencies) in groups.items():
+        latencies.sort()
+        rows.append(BreakdownRow(
+            key=None if key is None else str(key), calls=calls, successes=ok, success_rate=100.0 * ok / calls,
+            p50_latency_ms=percentile(latencies, 50), p95_latency_ms=percentile(latencies, 95),
+            p99_latency_ms=percentile(latencies, 99), input_tokens=tin, output_tokens=tout,
+            cost_usd=cost, unknown_cost_events=unknown,
+        ))
+    if by == "day":
+        rows.sort(key=lambda r: r.key or "")
+    else:
+        rows.sort(key=lambda r: (-r.calls, r.key is None, r.key or ""))
+    return rows

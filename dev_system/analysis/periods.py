@@ -1,0 +1,81 @@
+"""Time windows for reports: parsing ``7d``/``24h``/``today``/``all`` and local calendar days.
+
+A :class:`Window` is half-open: an event is inside when ``start <= timestamp < end``; a bound that
+is ``None`` is open. The windows of ``dev-system metrics --period`` are rolling windows ending now
+with no upper bound (an event stamped a little after "now" by another machine's clock still
+counts). Calendar days are local days, as ``datetime.fromtimestamp`` sees them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import date, datetime, timedelta
+
+from dev_system.structs import struct
+
+_UNITS = {"m": (60, "minute"), "h": (3600, "hour"), "d": (86400, "day"), "w": (7 * 86400, "week")}
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
+
+PERIOD_HELP = "N followed by m, h, d or w (30m, 24h, 7d, 2w), 'today' (since local midnight) or 'all'"
+
+
+class PeriodError(ValueError):
+    """A period or duration that cannot be parsed; the message is one line for a person."""
+
+
+@struct
+class Window:
+    """The events with ``start <= timestamp < end`` (``None``: no bound), and how to name them."""
+
+    start: float | None = None
+    end: float | None = None
+    label: str = "All time"
+    spec: str = "all"
+
+    def contains(self, timestamp: float) -> bool:
+        """True when ``timestamp`` falls inside the window."""
+        return (self.start is None or timestamp >= self.start) and (self.end is None or timestamp < self.end)
+
+
+def parse_duration(text: str) -> tuple[float, str]:
+    """``'7d'`` -> ``(604800.0, '7 days')``: seconds and a label; raises :class:`PeriodError`."""
+    match = _DURATION.match(text or "")
+    if not match or int(match.group(1)) <= 0:
+        raise PeriodError(f"unknown period {text!r}: use {PERIOD_HELP}")
+    count = int(match.group(1))
+    seconds, unit = _UNITS[match.group(2).lower()]
+    return float(count * seconds), f"{count} {unit}{'' if count == 1 else 's'}"
+
+
+def local_midnight(day: date) -> float:
+    """The epoch time at which the local calendar ``day`` begins."""
+    return datetime(day.year, day.month, day.day).timestamp()
+
+
+def local_day(timestamp: float) -> date:
+    """The local calendar day of an epoch ``timestamp``."""
+    return datetime.fromtimestamp(timestamp).date()
+
+
+def day_bounds(first: float, last: float) -> list[tuple[date, float, float]]:
+    """``(day, start, end)`` for every local day from the day of ``first`` to the day of ``last``."""
+    out = []
+    day, final = local_day(first), local_day(last)
+    while day <= final:
+        following = day + timedelta(days=1)
+        out.append((day, local_midnight(day), local_midnight(following)))
+        day = following
+    return out
+
+
+def parse_period(text: str, now: float | None = None) -> Window:
+    """The window named by ``text``: ``Nm``/``Nh``/``Nd``/``Nw`` (rolling, ending now), ``today`` or ``all``."""
+    now = time.time() if now is None else now
+    spec = (text or "").strip().lower()
+    if spec == "all":
+        return Window(None, None, "All time", "all")
+    if spec == "today":
+        return Window(local_midnight(local_day(now)), None, "Today", "today")
+    seconds, label = parse_duration(spec)
+    return Window(now - seconds, None, f"Last {label}", spec)

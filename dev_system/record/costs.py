@@ -1,0 +1,566 @@
+"""Token usage from what the providers really return, and the cost of it.
+
+:func:`usage_from` reads the usage of one result in every shape a user meets: OpenAI Chat
+Completions, OpenAI Responses, Anthropic Messages, their stream events, and the same objects as
+plain dicts (``model_dump()`` output or JSON from an HTTP call). :class:`StreamUsage` accumulates
+the usage carried by the chunks of a stream. :func:`default_cost` prices a usage: the user's own
+prices from ``[tool.dev-system.prices]`` first, then the ``genai-prices`` package (imported on first
+use only: it is slow to import). An unknown price is ``None`` (stored as NULL), never ``0``.
+
+Token conventions, the same for every provider: ``input_tokens`` counts every input token, cached
+or not (for Anthropic, ``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``);
+``output_tokens`` includes reasoning tokens. The detail goes into :attr:`Usage.details`:
+``cached_input_tokens`` (cache reads), ``cache_write_tokens``, ``reasoning_tokens`` and the
+``provider`` the shape came from.
+
+Nothing here raises: a shape that cannot be read gives ``None``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import warnings
+from typing import Any, Callable, Mapping, NamedTuple
+
+__all__ = [
+    "Usage",
+    "usage_from",
+    "StreamUsage",
+    "default_cost",
+    "cost_from_usage",
+    "cost_calculator",
+    "model_cost_calculator",
+    "openai_cost_calculator",
+    "anthropic_cost_calculator",
+    "price_calculator",
+    "set_price_overrides",
+    "unknown_price_calls",
+]
+
+
+class Usage(NamedTuple):
+    """The token usage of one model call (``None`` = unknown, not zero)."""
+
+    input_tokens: int | None
+    output_tokens: int | None
+    model: str | None
+    details: dict
+
+    @property
+    def provider(self) -> str | None:
+        return self.details.get("provider")
+
+
+_MISSING = object()
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    """``obj[name]`` for a mapping, ``obj.name`` otherwise; ``default`` when absent."""
+    if obj is None:
+        return default
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    try:
+        return getattr(obj, name, default)
+    except Exception:
+        return default
+
+
+def _has(obj: Any, name: str) -> bool:
+    if isinstance(obj, Mapping):
+        return name in obj
+    try:
+        return _get(obj, name, _MISSING) is not _MISSING
+    except Exception:
+        return False
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value >= 0 and value == value and value != float("inf"):
+        return int(value)
+    return None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _put(details: dict, key: str, value: Any) -> None:
+    number = _int(value)
+    if number:
+        details[key] = number
+
+
+# --- one usage block -------------------------------------------------------------------------
+
+
+def _openai_chat_usage(usage: Any, model: str | None) -> Usage:
+    prompt = _int(_get(usage, "prompt_tokens"))
+    completion = _int(_get(usage, "completion_tokens"))
+    if completion is None and prompt is not None:
+        # Embeddings report prompt and total only: no output at all.
+        total = _int(_get(usage, "total_tokens"))
+        if total is not None and total >= prompt:
+            completion = total - prompt
+    details: dict = {"provider": "openai"}
+    _put(details, "cached_input_tokens", _get(_get(usage, "prompt_tokens_details"), "cached_tokens"))
+    _put(details, "cache_write_tokens", _get(_get(usage, "prompt_tokens_details"), "cache_write_tokens"))
+    _put(details, "audio_input_tokens", _get(_get(usage, "prompt_tokens_details"), "audio_tokens"))
+    _put(details, "reasoning_tokens", _get(_get(usage, "completion_tokens_details"), "reasoning_tokens"))
+    _put(details, "audio_output_tokens", _get(_get(usage, "completion_tokens_details"), "audio_tokens"))
+    return Usage(prompt, completion, model, details)
+
+
+def _openai_responses_usage(usage: Any, model: str | None) -> Usage:
+    details: dict = {"provider": "openai"}
+    _put(details, "cached_input_tokens", _get(_get(usage, "input_tokens_details"), "cached_tokens"))
+    _put(details, "cache_write_tokens", _get(_get(usage, "input_tokens_details"), "cache_write_tokens"))
+    _put(details, "reasoning_tokens", _get(_get(usage, "output_tokens_details"), "reasoning_tokens"))
+    return Usage(_int(_get(usage, "input_tokens")), _int(_get(usage, "output_tokens")), model, details)
+
+
+def _anthropic_input(usage: Any) -> tuple[int | None, dict]:
+    """Anthropic's full input count (uncached + cache reads + cache writes) and its detail."""
+    uncached = _int(_get(usage, "input_tokens"))
+    read = _int(_get(usage, "cache_read_input_tokens")) or 0
+    write = _int(_get(usage, "cache_creation_input_tokens")) or 0
+    details: dict = {"provider": "anthropic"}
+    _put(details, "cached_input_tokens", read)
+    _put(details, "cache_write_tokens", write)
+    _put(details, "reasoning_tokens", _get(_get(usage, "output_tokens_details"), "thinking_tokens"))
+    creation = _get(usage, "cache_creation")
+    if creation is not None:
+        _put(details, "cache_write_1h_tokens", _get(creation, "ephemeral_1h_input_tokens"))
+    if uncached is None:
+        return None, details
+    return uncached + read + write, details
+
+
+def _anthropic_usage(usage: Any, model: str | None) -> Usage:
+    total_input, details = _anthropic_input(usage)
+    return Usage(total_input, _int(_get(usage, "output_tokens")), model, details)
+
+
+def _gemini_usage(usage: Any, model: str | None) -> Usage:
+    details: dict = {"provider": "google"}
+    prompt = _int(_get(usage, "promptTokenCount", _get(usage, "prompt_token_count")))
+    candidates = _int(_get(usage, "candidatesTokenCount", _get(usage, "candidates_token_count")))
+    thoughts = _int(_get(usage, "thoughtsTokenCount", _get(usage, "thoughts_token_count")))
+    _put(details, "cached_input_tokens", _get(usage, "cachedContentTokenCount", _get(usage, "cached_content_token_count")))
+    _put(details, "reasoning_tokens", thoughts)
+    output = None if candidates is None else candidates + (thoughts or 0)
+    return Usage(prompt, output, model, details)
+
+
+def _usage_block(usage: Any, owner: Any, model: str | None) -> Usage | None:
+    """Read one usage block, choosing the provider's convention from the keys it has."""
+    if usage is None or isinstance(usage, (str, bytes, int, float)):
+        return None
+    if _has(usage, "prompt_tokens") or _has(usage, "completion_tokens"):
+        return _openai_chat_usage(usage, model)
+    if _has(usage, "cache_read_input_tokens") or _has(usage, "cache_creation_input_tokens"):
+        return _anthropic_usage(usage, model)
+    if _has(usage, "input_tokens_details") or _has(usage, "output_tokens_details"):
+        return _openai_responses_usage(usage, model)
+    if _has(usage, "input_tokens") or _has(usage, "output_tokens"):
+        kind = _get(owner, "type")
+        if kind in ("message", "message_start", "message_delta") or _has(usage, "server_tool_use"):
+            return _anthropic_usage(usage, model)
+        if _get(owner, "object") == "response":
+            return _openai_responses_usage(usage, model)
+        return Usage(_int(_get(usage, "input_tokens")), _int(_get(usage, "output_tokens")), model, {})
+    if _has(usage, "promptTokenCount") or _has(usage, "prompt_token_count"):
+        return _gemini_usage(usage, model)
+    return None
+
+
+def _known(usage: Usage | None) -> Usage | None:
+    if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
+        return None
+    return usage
+
+
+def usage_from(result: Any) -> Usage | None:
+    """The token usage carried by ``result``, or ``None`` when it carries none.
+
+    ``result`` may be an SDK response object (pydantic model), the same as a dict, a stream event
+    that carries usage (Anthropic ``message_start``/``message_delta``, OpenAI ``response.completed``,
+    the final chat chunk), a bare usage block, or a :class:`Usage`. Never raises.
+    """
+    try:
+        return _usage_from(result)
+    except Exception:
+        return None
+
+
+def _usage_from(result: Any) -> Usage | None:
+    if result is None or isinstance(result, (str, bytes, bytearray, int, float, bool)):
+        return None
+    if isinstance(result, Usage):
+        return result
+    kind = _get(result, "type")
+    if kind == "message_start" or (kind == "message_stop" and _get(result, "message") is not None):
+        return _usage_from(_get(result, "message"))
+    if isinstance(kind, str) and kind.startswith("response.") and _get(result, "response") is not None:
+        return _usage_from(_get(result, "response"))
+    if kind == "chunk" and _get(result, "chunk") is not None:  # openai chat stream helper event
+        return _usage_from(_get(result, "chunk"))
+    model = _str(_get(result, "model")) or _str(_get(result, "modelVersion")) or _str(_get(result, "model_version"))
+    usage = _get(result, "usage")
+    if usage is None:
+        usage = _get(result, "usageMetadata", _get(result, "usage_metadata"))
+    if usage is not None:
+        return _known(_usage_block(usage, result, model))
+    # A bare usage block.
+    return _known(_usage_block(result, None, None))
+
+
+# --- streams ---------------------------------------------------------------------------------
+
+
+class StreamUsage:
+    """Accumulates the usage carried by the chunks of one stream.
+
+    OpenAI chat streams carry usage on their final chunk only (with
+    ``stream_options={"include_usage": True}``); OpenAI Responses streams on ``response.completed``
+    (or ``.incomplete``/``.failed``); Anthropic streams give the input in ``message_start`` and a
+    cumulative output count in each ``message_delta`` (the last one wins, they are not summed).
+    """
+
+    __slots__ = ("_input", "_output", "_model", "_details", "chunks")
+
+    def __init__(self) -> None:
+        self._input: int | None = None
+        self._output: int | None = None
+        self._model: str | None = None
+        self._details: dict = {}
+        self.chunks = 0
+
+    @property
+    def model(self) -> str | None:
+        """The model named by the stream, even when it carried no usage."""
+        return self._model
+
+    def feed(self, chunk: Any) -> None:
+        """Take the usage (if any) of one chunk. Never raises."""
+        self.chunks += 1
+        if chunk is None or isinstance(chunk, (str, bytes, bytearray)):
+            return
+        try:
+            self._feed(chunk)
+        except Exception:
+            pass
+
+    def _replace(self, usage: Usage | None) -> None:
+        if usage is None:
+            return
+        if usage.input_tokens is not None:
+            self._input = usage.input_tokens
+        if usage.output_tokens is not None:
+            self._output = usage.output_tokens
+        if usage.model:
+            self._model = usage.model
+        self._details.update(usage.details)
+
+    def _feed(self, chunk: Any) -> None:
+        kind = _get(chunk, "type")
+        if kind == "message_delta":
+            usage = _get(chunk, "usage")
+            if usage is None:
+                return
+            output = _int(_get(usage, "output_tokens"))
+            if output is not None:
+                self._output = output
+            total_input, details = _anthropic_input(usage)
+            if total_input is not None:  # newer API versions repeat the (cumulative) input here
+                self._input = total_input
+                self._details.update(details)
+            elif "reasoning_tokens" in details:
+                self._details["reasoning_tokens"] = details["reasoning_tokens"]
+            self._details.setdefault("provider", "anthropic")
+            return
+        if kind == "message_start":
+            message = _get(chunk, "message")
+            model = _str(_get(message, "model"))
+            if model:
+                self._model = model
+            self._replace(_usage_block(_get(message, "usage"), message, model))
+            return
+        if kind == "chunk" and _get(chunk, "chunk") is not None:
+            self._feed(_get(chunk, "chunk"))
+            return
+        if isinstance(kind, str):
+            if kind.startswith("response."):
+                response = _get(chunk, "response")
+                if response is not None:
+                    model = _str(_get(response, "model"))
+                    if model:
+                        self._model = model
+                    self._replace(_usage_from(response))
+                return
+            if kind == "message_stop":
+                self._replace(_usage_from(chunk))
+                return
+            if kind.startswith(("content_block", "content.", "text", "input_json", "thinking", "citation", "signature", "tool_calls.", "refusal.", "logprobs.")):
+                return
+        model = _str(_get(chunk, "model")) or _str(_get(chunk, "modelVersion"))
+        if model:
+            self._model = model
+        usage = _get(chunk, "usage")
+        if usage is None:  # Gemini: cumulative usage on every chunk
+            usage = _get(chunk, "usageMetadata", _get(chunk, "usage_metadata"))
+        if usage is not None:
+            self._replace(_usage_block(usage, chunk, model))
+
+    def usage(self) -> Usage | None:
+        """The accumulated usage, or ``None`` when the stream carried none (unknown, not zero)."""
+        if self._input is None and self._output is None:
+            return None
+        return Usage(self._input, self._output, self._model, dict(self._details))
+
+
+# --- prices ----------------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_overrides: Mapping[str, Any] | None = None
+_price_cache: dict[tuple[str, str | None], Any] = {}
+_unknown_calls: dict[str, int] = {}
+_warned: set[str] = set()
+_DATE_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8})$")
+
+
+def _report(key: str, message: str) -> None:
+    """Warn once per ``key`` through the recorder's mechanism when it exists."""
+    try:
+        from dev_system.problems import report_problem
+    except Exception:
+        report_problem = None
+    if report_problem is not None:
+        try:
+            report_problem(key, message)
+            return
+        except Exception:
+            pass
+    with _lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    try:
+        warnings.warn(f"dev-system telemetry: {message}", RuntimeWarning, stacklevel=3)
+    except Exception:
+        pass
+
+
+def set_price_overrides(prices: Mapping[str, Any] | None) -> None:
+    """Use ``prices`` (model name -> :class:`~dev_system.config.ModelPrice`, or a mapping with
+    ``input``/``output``/``cached_input`` in USD per million tokens) as the user's price table,
+    instead of the configured one. ``None`` goes back to the configured table: the ``prices`` of
+    the settings in force (``[tool.dev-system.prices."model"]`` in ``pyproject.toml``, or
+    ``configure(prices={...})``).
+    """
+    global _overrides
+    with _lock:
+        _overrides = None if prices is None else dict(prices)
+
+
+def _user_prices() -> Mapping[str, Any]:
+    prices = _overrides
+    if prices is not None:
+        return prices
+    try:
+        from dev_system.record.recorder import get_recorder
+
+        return get_recorder().settings.prices or {}
+    except Exception as exc:
+        _report("prices-config", f"cannot read price overrides: {exc!r}")
+        return {}
+
+
+def _price_field(price: Any, name: str) -> float | None:
+    value = _get(price, name)
+    if value is None and name == "cached_input":
+        value = _get(price, "cached-input")
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _override_for(model: str) -> Any:
+    prices = _user_prices()
+    if not prices:
+        return None
+    if model in prices:
+        return prices[model]
+    lowered = {k.lower(): v for k, v in prices.items()}
+    if model.lower() in lowered:
+        return lowered[model.lower()]
+    base = _DATE_SUFFIX.sub("", model)
+    if base != model:
+        return lowered.get(base.lower())
+    return None
+
+
+def _override_cost(price: Any, usage: Usage) -> float | None:
+    per_input = _price_field(price, "input")
+    per_output = _price_field(price, "output")
+    if per_input is None or per_output is None:
+        return None
+    per_cached = _price_field(price, "cached_input")
+    inp = usage.input_tokens or 0
+    cached = min(_int(usage.details.get("cached_input_tokens")) or 0, inp)
+    cost = (inp - cached) * per_input + cached * (per_input if per_cached is None else per_cached)
+    cost += (usage.output_tokens or 0) * per_output
+    return cost / 1_000_000
+
+
+def _genai_usage(usage: Usage) -> Any:
+    from genai_prices import Usage as GenaiUsage
+
+    values: dict[str, int] = {"input_tokens": usage.input_tokens or 0, "output_tokens": usage.output_tokens or 0}
+    read = _int(usage.details.get("cached_input_tokens")) or 0
+    write = _int(usage.details.get("cache_write_tokens")) or 0
+    if read + write <= values["input_tokens"]:
+        if read:
+            values["cache_read_tokens"] = read
+        if write:
+            values["cache_write_tokens"] = write
+            write_1h = _int(usage.details.get("cache_write_1h_tokens")) or 0
+            if 0 < write_1h <= write:
+                values["cache_write_1h_tokens"] = write_1h
+    return GenaiUsage(**values)
+
+
+def _find_model(model: str, provider: str | None) -> Any:
+    """The genai-prices (provider, model) for ``model``, or ``None``; cached per process."""
+    key = (model, provider)
+    try:
+        return _price_cache[key]
+    except KeyError:
+        pass
+    found = None
+    try:
+        from genai_prices import data_snapshot
+
+        snapshot = data_snapshot.get_snapshot()
+        for provider_id in ([provider, None] if provider else [None]):
+            try:
+                found = snapshot.find_provider_model(model, None, provider_id, None)
+                break
+            except LookupError:
+                continue
+    except Exception as exc:  # genai-prices missing or broken
+        _report("genai-prices", f"genai-prices unusable, costs unknown: {type(exc).__name__}: {exc}")
+        found = None
+    with _lock:
+        _price_cache[key] = found
+    return found
+
+
+def _genai_cost(usage: Usage) -> float | None:
+    found = _find_model(usage.model, usage.details.get("provider"))  # type: ignore[arg-type]
+    if found is None:
+        return None
+    provider, model_info = found
+    from datetime import datetime, timezone
+
+    calculation = model_info.calc_price(
+        _genai_usage(usage), provider, genai_request_timestamp=datetime.now(tz=timezone.utc), auto_update_timestamp=None
+    )
+    return float(calculation.total_price)
+
+
+def cost_from_usage(usage: Usage | None) -> float | None:
+    """Like :func:`default_cost`, without the warning for an unknown model."""
+    if usage is None or (usage.input_tokens is None and usage.output_tokens is None) or not usage.model:
+        return None
+    if usage.input_tokens is None or usage.output_tokens is None:
+        # Half a usage cannot be priced honestly.
+        return None
+    try:
+        override = _override_for(usage.model)
+        if override is not None:
+            return _override_cost(override, usage)
+        return _genai_cost(usage)
+    except Exception:
+        return None
+
+
+def default_cost(usage: Usage | None) -> float | None:
+    """The cost in USD of ``usage``: the user's prices first, then genai-prices.
+
+    ``None`` (unknown) when the usage or its model is missing or no price source knows the model;
+    an unknown model is warned about once per process and counted (:func:`unknown_price_calls`).
+    """
+    try:
+        cost = cost_from_usage(usage)
+        if cost is None and usage is not None and usage.model and (
+            usage.input_tokens is not None and usage.output_tokens is not None
+        ):
+            with _lock:
+                _unknown_calls[usage.model] = _unknown_calls.get(usage.model, 0) + 1
+            _report(
+                f"unknown-price:{usage.model}",
+                f"no price known for model {usage.model!r}; its cost is recorded as unknown. "
+                f'Add it under [tool.dev-system.prices."{usage.model}"] (input/output USD per million tokens).',
+            )
+        return cost
+    except Exception:
+        return None
+
+
+def unknown_price_calls() -> dict[str, int]:
+    """Calls priced in this process whose model had no known price, per model."""
+    with _lock:
+        return dict(_unknown_calls)
+
+
+# --- calculators: the documented ``calc(result) -> float`` form ------------------------------
+
+
+def cost_calculator(result: Any) -> float | None:
+    """Cost of any provider's result (or a :class:`Usage`), from its model name and usage."""
+    return default_cost(usage_from(result))
+
+
+model_cost_calculator = cost_calculator
+
+
+def _with_provider(result: Any, provider: str) -> float | None:
+    usage = usage_from(result)
+    if usage is None:
+        return None
+    if usage.details.get("provider") is None:
+        usage = usage._replace(details={**usage.details, "provider": provider})
+    return default_cost(usage)
+
+
+def openai_cost_calculator(result: Any) -> float | None:
+    """Cost of an OpenAI result (chat completion, response, embedding, final stream chunk)."""
+    return _with_provider(result, "openai")
+
+
+def anthropic_cost_calculator(result: Any) -> float | None:
+    """Cost of an Anthropic result (message, or the message of a stream)."""
+    return _with_provider(result, "anthropic")
+
+
+def price_calculator(
+    input_per_million: float, output_per_million: float, cached_input_per_million: float | None = None
+) -> Callable[[Any], float | None]:
+    """A calculator with fixed prices (USD per million tokens), whatever the model."""
+    price = {"input": input_per_million, "output": output_per_million, "cached_input": cached_input_per_million}
+
+    def calculate(result: Any) -> float | None:
+        usage = usage_from(result)
+        if usage is None or usage.input_tokens is None or usage.output_tokens is None:
+            return None
+        return _override_cost(price, usage)
+
+    calculate.__name__ = "price_calculator"
+    return calculate

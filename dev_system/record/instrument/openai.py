@@ -1,0 +1,62 @@
+"""Zero-code instrumentation of the ``openai`` SDK.
+
+Patched (sync and async): ``chat.completions.create`` and ``.parse``, ``responses.create`` and
+``.parse``, ``completions.create`` (legacy text completions) and ``embeddings.create``. The stream
+helpers ``chat.completions.stream(...)`` and ``responses.stream(...)`` go through the patched
+``create`` and are recorded by it. A ``stream=True`` call ends its event when the stream ends; its
+tokens come from the final chunk, so pass ``stream_options={"include_usage": True}`` to chat
+streams (Responses streams always carry usage).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dev_system.record.instrument import _core
+
+PROVIDER = "openai"
+
+# (module, class, attribute, event function name, kind)
+_TARGETS = (
+    ("openai.resources.chat.completions", "Completions", "create", "openai.chat.completions.create", "sync"),
+    ("openai.resources.chat.completions", "AsyncCompletions", "create", "openai.chat.completions.create", "async"),
+    ("openai.resources.chat.completions", "Completions", "parse", "openai.chat.completions.parse", "sync"),
+    ("openai.resources.chat.completions", "AsyncCompletions", "parse", "openai.chat.completions.parse", "async"),
+    ("openai.resources.responses", "Responses", "create", "openai.responses.create", "sync"),
+    ("openai.resources.responses", "AsyncResponses", "create", "openai.responses.create", "async"),
+    ("openai.resources.responses", "Responses", "parse", "openai.responses.parse", "sync"),
+    ("openai.resources.responses", "AsyncResponses", "parse", "openai.responses.parse", "async"),
+    ("openai.resources.completions", "Completions", "create", "openai.completions.create", "sync"),
+    ("openai.resources.completions", "AsyncCompletions", "create", "openai.completions.create", "async"),
+    ("openai.resources.embeddings", "Embeddings", "create", "openai.embeddings.create", "sync"),
+    ("openai.resources.embeddings", "AsyncEmbeddings", "create", "openai.embeddings.create", "async"),
+)
+
+
+def _stream_kind(result: Any) -> str | None:
+    from openai import AsyncStream, Stream
+
+    if isinstance(result, Stream):
+        return "sync"
+    if isinstance(result, AsyncStream):
+        return "async"
+    return None
+
+
+def instrument() -> bool:
+    """Patch the installed ``openai`` SDK; False when it is not installed or already patched."""
+    import importlib
+
+    try:
+        importlib.import_module("openai")
+    except ImportError:
+        return False
+    changed = False
+    for module_name, class_name, attribute, function_name, kind in _TARGETS:
+        try:
+            owner = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):
+            continue
+        factory = _core.sync_call if kind == "sync" else _core.async_call
+        changed |= _core.patch(PROVIDER, owner, attribute, factory(PROVIDER, function_name, _stream_kind))
+    return changed

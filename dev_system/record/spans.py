@@ -1,0 +1,210 @@
+"""One in-flight event, for code that cannot be wrapped by the decorator in one piece: streams
+(the event ends when the stream does) and the zero-code SDK instrumentation.
+
+    span = Span("llm", "model_call", "chat.completions.create")
+    with span.activate():          # calls made here become its children
+        response = client.chat.completions.create(...)
+    span.set_result(response)      # tokens, model and cost from the response
+    span.end()                     # or span.end(exc) when it failed
+
+Every method is a no-op when telemetry was off as the span began; none of them raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from typing import Any, Callable, Iterator
+
+from dev_system.record.context import get_frame, reset_frame, set_frame
+from dev_system.problems import report_problem
+from dev_system.record.recorder import get_recorder
+
+_UNSET = object()
+MAX_ERROR_MESSAGE = 500
+
+
+def _costs():
+    from dev_system.record import costs
+
+    return costs
+
+
+def begin_frame(rec: Any, explicit_trace: str | None) -> list:
+    """A new frame for a call starting now, linked to the current one (or a new trace root)."""
+    parent = get_frame()
+    span = rec.next_span()
+    if parent is None or explicit_trace is not None:
+        trace = explicit_trace if explicit_trace is not None else (
+            parent[0] if parent is not None else rec.default_trace)
+        keep = parent[4] if parent is not None else (
+            rec.sample_rate >= 1.0 or random.random() < rec.sample_rate)
+        return [trace, span, span, None, keep, 0]
+    return [parent[0], parent[1] or span, span, None, parent[4], parent[2]]
+
+
+def error_message(exc: BaseException) -> str:
+    """A short, safe text for ``exc``."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = f"<{type(exc).__name__} whose str() failed>"
+    if len(text) > MAX_ERROR_MESSAGE:
+        text = text[:MAX_ERROR_MESSAGE] + "…"
+    return text
+
+
+def valid_cost(value: Any, source: str) -> float | None:
+    """``value`` if it is a usable cost in USD, else None with one warning."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+        return float(value)
+    if value is not None:
+        report_problem(f"cost:{source}", f"cost calculator {source} returned {value!r}, not a cost in USD; cost left unknown")
+    return None
+
+
+def outcome(event_type: str, calculator: Callable[[Any], Any] | None, result: Any, usage: Any = _UNSET) -> tuple:
+    """``(input_tokens, output_tokens, cost_usd, model, usage_details)`` for a finished call."""
+    model_call = event_type == "model_call"
+    if usage is _UNSET:
+        usage = None
+        if model_call and result is not None:
+            try:
+                usage = _costs().usage_from(result)
+            except Exception as exc:
+                report_problem("usage", f"token usage could not be read: {exc!r}")
+    if usage is not None:
+        input_tokens, output_tokens, model, details = usage
+    else:
+        input_tokens = output_tokens = None if model_call else 0
+        model = details = None
+    if calculator is not None:
+        name = getattr(calculator, "__qualname__", repr(calculator))
+        try:
+            cost = valid_cost(calculator(result), name)
+        except Exception as exc:
+            report_problem(f"cost:{name}", f"cost calculator {name} raised {exc!r}; cost left unknown")
+            cost = None
+    elif model_call:
+        try:
+            cost = _costs().default_cost(usage) if usage is not None else None
+        except Exception as exc:
+            report_problem("cost:default", f"pricing failed: {exc!r}; cost left unknown")
+            cost = None
+    else:
+        cost = 0.0
+    return input_tokens, output_tokens, cost, model, details
+
+
+def push(rec: Any, raw: tuple) -> None:
+    """Hand a raw record to the recorder's buffer (the calling path's only contact with it)."""
+    buffer = rec.buffer
+    if len(buffer) < rec.limit:
+        buffer.append(raw)
+    else:
+        rec.overflow(raw)
+    # Wake the writer once, not on every call past the mark (setting an Event costs a lock).
+    if len(buffer) >= rec.wake_at and (rec.sync or not rec.wake.is_set()):
+        rec.wake_writer()
+
+
+class Span:
+    """An event that starts now and ends with :meth:`end`."""
+
+    __slots__ = ("rec", "frame", "agent_name", "event_type", "function_name", "calculator",
+                 "args", "start", "result", "usage", "cost", "model", "stream", "ended")
+
+    def __init__(self, agent_name: str, event_type: str = "model_call", function_name: str = "call", *,
+                 trace_id: str | None = None, args: dict | None = None,
+                 cost_calculator: Callable[[Any], Any] | None = None) -> None:
+        self.rec = rec = get_recorder()
+        self.ended = not rec.on
+        if self.ended:
+            return
+        self.frame = begin_frame(rec, trace_id)
+        self.agent_name, self.event_type, self.function_name = agent_name, event_type, function_name
+        self.calculator = cost_calculator
+        self.args = args
+        self.result = None
+        self.usage = _UNSET
+        self.cost = _UNSET
+        self.model = None
+        self.stream = None
+        self.start = time.perf_counter()
+
+    @contextlib.contextmanager
+    def activate(self) -> Iterator["Span"]:
+        """Make this span the parent of the calls made inside the block."""
+        if self.ended:
+            yield self
+            return
+        token = set_frame(self.frame)
+        try:
+            yield self
+        finally:
+            reset_frame(token)
+
+    def set_result(self, result: Any) -> None:
+        """The call's result: tokens, model and cost are read from it when the span ends."""
+        self.result = result
+
+    def set_usage(self, usage: Any) -> None:
+        """A :class:`~dev_system.record.costs.Usage` known by other means (None: unknown)."""
+        self.usage = usage
+
+    def set_cost(self, cost_usd: float | None) -> None:
+        """The call's cost in USD, if known by other means."""
+        self.cost = cost_usd
+
+    def feed(self, chunk: Any) -> None:
+        """One chunk of a streamed response; the usage is taken from the chunks at the end."""
+        if self.ended:
+            return
+        try:
+            if self.stream is None:
+                self.stream = _costs().StreamUsage()
+            self.stream.feed(chunk)
+        except Exception as exc:
+            report_problem("stream-usage", f"stream usage could not be read: {exc!r}")
+
+    def annotate(self, **fields: Any) -> None:
+        """Add ``fields`` to the event's metadata."""
+        if not self.ended:
+            if self.frame[3] is None:
+                self.frame[3] = {}
+            self.frame[3].update(fields)
+
+    def end(self, exc: BaseException | None = None, *, closed_early: bool = False) -> None:
+        """Record the event (once): failed when ``exc`` is given; a stream closed early is not a failure."""
+        if self.ended:
+            return
+        self.ended = True
+        latency = time.perf_counter() - self.start
+        try:
+            rec, frame = self.rec, self.frame
+            if exc is None and not frame[4]:
+                return
+            usage = self.usage
+            if usage is _UNSET and self.stream is not None:
+                usage = self.stream.usage()
+            result = self.result if usage is _UNSET or self.stream is None else usage
+            tokens_in, tokens_out, cost, model, details = outcome(self.event_type, self.calculator, result, usage)
+            if self.cost is not _UNSET:
+                cost = valid_cost(self.cost, "set_cost")
+            extra = frame[3]
+            if details or closed_early:
+                extra = dict(extra or {})
+                if details:
+                    extra["usage"] = details
+                if closed_early:
+                    extra["closed_early"] = True
+            push(rec, (
+                self.start, self.event_type, self.agent_name, self.function_name, tokens_in, tokens_out,
+                latency, cost, exc is None, None if exc is None else type(exc).__name__,
+                frame[0], frame[1], frame[2], frame[5], self.args, extra, model, rec.run_id,
+                None if exc is None else error_message(exc),
+            ))
+        except Exception as problem:
+            report_problem("span-end", f"an event could not be recorded: {problem!r}")

@@ -1,0 +1,369 @@
+"""Rendering summaries, breakdowns, event lists and traces as text, JSON, Markdown and CSV.
+
+Knows nothing of SQLite: it is given :class:`~dev_system.analysis.metrics.Summary` objects, alerts and
+events. Every format is made from the same values (text and Markdown round them for people;
+JSON and CSV keep them whole for machines), so they agree with each other. Text and Markdown
+write stored names through :func:`~dev_system.render.formatting.printable`: a control character in
+an agent name, an error message or a trace id is shown as an escape, never sent to the terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from typing import Any, Iterable, Sequence, TextIO
+
+from dev_system.analysis.alerts import Alert, Thresholds
+from dev_system.events import EVENT_COLUMNS, TelemetryEvent
+from dev_system.render.formatting import format_int, format_ms, format_percent, format_usd, plural, printable
+from dev_system.analysis.metrics import BreakdownRow, Summary
+
+FORMATS = ("text", "json", "markdown", "csv")
+JSON_FORMAT = "dev-system-metrics/1"
+RULE = "=" * 50
+EMOJI = {"chart": "📊", "alert": "🚨"}
+
+
+def can_encode(text: str, encoding: str | None) -> bool:
+    """True when ``text`` can be written in ``encoding`` (an unknown encoding counts as no)."""
+    try:
+        text.encode(encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def _icon(name: str, ascii_only: bool) -> str:
+    return "" if ascii_only else EMOJI[name] + " "
+
+
+def _opt(value: float | None, fmt: Any) -> str:
+    return "n/a" if value is None else fmt(value)
+
+
+def summary_lines(summary: Summary) -> list[tuple[str, str]]:
+    """The ``(label, value)`` figures of a summary, as the text and Markdown reports show them."""
+    lines = [
+        ("Success Rate", _opt(summary.success_rate, format_percent)),
+        ("P95 Latency", _opt(summary.p95_latency_ms, format_ms)),
+        ("Total Cost", format_usd(summary.total_cost_usd)),
+    ]
+    if summary.unknown_cost_events:
+        lines.append(("Unknown Cost", f"{plural(summary.unknown_cost_events, 'event')} (not in the total)"))
+    lines.append(("Top Agent", "n/a" if summary.top_agent is None else printable(summary.top_agent)))
+    lines.append(("Failed Calls", format_int(summary.failures)))
+    return lines
+
+
+#: Why a row is left out of reports (see ``dev_system.store.queries.USABLE``).
+UNUSABLE = ("values a report cannot use: text in a number column, a timestamp that is not a number, "
+            "NULL where a number is required")
+
+
+def skipped_note(count: int) -> str:
+    """``3 skipped (values a report cannot use: ...)``: rows edited by hand, left out of every figure."""
+    return f"{format_int(count)} skipped ({UNUSABLE})"
+
+
+def render_text(summary: Summary, alerts: Sequence[Alert], breakdown: tuple[str, Sequence[BreakdownRow]] | None = None,
+                *, ascii_only: bool = False) -> str:
+    """The human report: the reference layout, then the breakdown table, if any."""
+    out = [f"{_icon('chart', ascii_only)}Development Metrics ({summary.window.label})", RULE]
+    if summary.empty:
+        out.append("No events in this period.")
+    else:
+        for label, value in summary_lines(summary):
+            out.append(f"{label}: {value}")
+            if label == "Failed Calls":
+                out.extend(f"  {printable(name)}: {format_int(count)}"
+                           for name, count in summary.failures_by_error_type.items())
+    if summary.dropped_events:
+        out.append(f"Dropped Events: {format_int(summary.dropped_events)} (lost before storage)")
+    if summary.skipped_rows:
+        out.append(f"Unusable Rows: {skipped_note(summary.skipped_rows)}")
+    if alerts:
+        out.append("")
+        out.append(f"{_icon('alert', ascii_only)}Alerts:")
+        out.extend(f"  - {printable(alert.message)}" for alert in alerts)
+    if breakdown is not None and not summary.empty:
+        by, rows = breakdown
+        out.append("")
+        out.append(breakdown_table(by, rows, "simple"))
+    return "\n".join(out) + "\n"
+
+
+_TABLE_HEADERS = ("calls", "success", "p50", "p95", "p99", "tokens in", "tokens out", "cost", "unknown cost")
+
+
+def breakdown_table(by: str, rows: Sequence[BreakdownRow], tablefmt: str = "simple") -> str:
+    """The breakdown as a ``tabulate`` table (``simple`` for terminals, ``github`` for Markdown)."""
+    from tabulate import tabulate
+
+    body = [
+        [
+            "(none)" if row.key is None else printable(row.key), format_int(row.calls), format_percent(row.success_rate),
+            format_ms(row.p50_latency_ms), format_ms(row.p95_latency_ms), format_ms(row.p99_latency_ms),
+            format_int(row.input_tokens), format_int(row.output_tokens), format_usd(row.cost_usd),
+            format_int(row.unknown_cost_events),
+        ]
+        for row in rows
+    ]
+    return tabulate(body, headers=(by, *_TABLE_HEADERS), tablefmt=tablefmt, disable_numparse=True,
+                    colalign=("left",) + ("right",) * len(_TABLE_HEADERS))
+
+
+def render_markdown(summary: Summary, alerts: Sequence[Alert],
+                    breakdown: tuple[str, Sequence[BreakdownRow]] | None = None) -> str:
+    """The report as GitHub Markdown (for a CI job summary or a pull request comment)."""
+    from tabulate import tabulate
+
+    out = [f"## {EMOJI['chart']} Development Metrics ({summary.window.label})", ""]
+    if summary.empty:
+        out.append("No events in this period.")
+    else:
+        rows = [[label, value] for label, value in summary_lines(summary)]
+        rows.extend([f"Failed: {printable(name)}", format_int(count)] for name, count in summary.failures_by_error_type.items())
+        if summary.dropped_events:
+            rows.append(["Dropped Events", format_int(summary.dropped_events)])
+        out.append(tabulate(rows, headers=("Metric", "Value"), tablefmt="github", disable_numparse=True))
+    if summary.empty and summary.dropped_events:
+        out.append("")
+        out.append(f"Dropped events: {format_int(summary.dropped_events)} (lost before storage)")
+    if summary.skipped_rows:
+        out.append("")
+        out.append(f"Unusable rows: {skipped_note(summary.skipped_rows)}")
+    if alerts:
+        out.extend(["", f"### {EMOJI['alert']} Alerts", ""])
+        out.extend(f"- {printable(alert.message)}" for alert in alerts)
+    if breakdown is not None and not summary.empty:
+        by, table = breakdown
+        out.extend(["", f"### By {by}", "", breakdown_table(by, table, "github")])
+    return "\n".join(out) + "\n"
+
+
+def breakdown_dict(row: BreakdownRow) -> dict[str, Any]:
+    """One breakdown row for JSON."""
+    return {
+        "key": row.key, "calls": row.calls, "successes": row.successes, "success_rate": row.success_rate,
+        "latency_ms": {"p50": row.p50_latency_ms, "p95": row.p95_latency_ms, "p99": row.p99_latency_ms},
+        "input_tokens": row.input_tokens, "output_tokens": row.output_tokens,
+        "cost_usd": row.cost_usd, "unknown_cost_events": row.unknown_cost_events,
+    }
+
+
+def summary_dict(summary: Summary, alerts: Sequence[Alert], thresholds: Thresholds | None = None,
+                 breakdown: tuple[str, Sequence[BreakdownRow]] | None = None) -> dict[str, Any]:
+    """The stable JSON document of a report (documented in docs/cli.md)."""
+    window = summary.window
+    return {
+        "format": JSON_FORMAT,
+        "period": {"spec": window.spec, "label": window.label, "start": window.start, "end": window.end},
+        "filters": summary.filters.as_dict(),
+        "events": summary.events,
+        "successes": summary.successes,
+        "failed_calls": summary.failures,
+        "failures_by_error_type": dict(summary.failures_by_error_type),
+        "success_rate": summary.success_rate,
+        "latency_ms": {"p50": summary.p50_latency_ms, "p95": summary.p95_latency_ms, "p99": summary.p99_latency_ms},
+        "cost_usd": {
+            "total": summary.total_cost_usd,
+            "unknown_cost_events": summary.unknown_cost_events,
+            "by_day": dict(summary.daily_cost_usd),
+        },
+        "tokens": {"input": summary.input_tokens, "output": summary.output_tokens},
+        "top_agent": None if summary.top_agent is None else {"name": summary.top_agent, "events": summary.top_agent_events},
+        "dropped_events": summary.dropped_events,
+        "skipped_rows": summary.skipped_rows,
+        "first_timestamp": summary.first_timestamp,
+        "last_timestamp": summary.last_timestamp,
+        "thresholds": None if thresholds is None else {
+            "success_rate_min": thresholds.success_rate_min,
+            "p95_latency_ms_max": thresholds.p95_latency_ms_max,
+            "daily_cost_usd_max": thresholds.daily_cost_usd_max,
+        },
+        "alerts": [alert.as_dict() for alert in alerts],
+        "breakdown": None if breakdown is None else {"by": breakdown[0], "rows": [breakdown_dict(r) for r in breakdown[1]]},
+    }
+
+
+def render_json(summary: Summary, alerts: Sequence[Alert], thresholds: Thresholds | None = None,
+                breakdown: tuple[str, Sequence[BreakdownRow]] | None = None) -> str:
+    """:func:`summary_dict` as indented JSON."""
+    return json.dumps(summary_dict(summary, alerts, thresholds, breakdown), indent=2) + "\n"
+
+
+def render_csv(summary: Summary, alerts: Sequence[Alert],
+               breakdown: tuple[str, Sequence[BreakdownRow]] | None = None) -> str:
+    """CSV: the breakdown rows when there is a breakdown, else ``metric,value`` rows (alerts as ``alert`` rows)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if breakdown is not None:
+        by, rows = breakdown
+        writer.writerow([by, "calls", "successes", "success_rate", "p50_latency_ms", "p95_latency_ms",
+                         "p99_latency_ms", "input_tokens", "output_tokens", "cost_usd", "unknown_cost_events"])
+        for row in rows:
+            writer.writerow([row.key, row.calls, row.successes, row.success_rate, row.p50_latency_ms,
+                             row.p95_latency_ms, row.p99_latency_ms, row.input_tokens, row.output_tokens,
+                             row.cost_usd, row.unknown_cost_events])
+        return buffer.getvalue()
+    writer.writerow(["metric", "value"])
+    figures: list[tuple[str, Any]] = [
+        ("period", summary.window.label),
+        ("events", summary.events),
+        ("success_rate", summary.success_rate),
+        ("p50_latency_ms", summary.p50_latency_ms),
+        ("p95_latency_ms", summary.p95_latency_ms),
+        ("p99_latency_ms", summary.p99_latency_ms),
+        ("total_cost_usd", summary.total_cost_usd),
+        ("unknown_cost_events", summary.unknown_cost_events),
+        ("input_tokens", summary.input_tokens),
+        ("output_tokens", summary.output_tokens),
+        ("top_agent", summary.top_agent),
+        ("failed_calls", summary.failures),
+        ("dropped_events", summary.dropped_events),
+        ("skipped_rows", summary.skipped_rows),
+    ]
+    figures.extend((f"failed_calls:{name}", count) for name, count in summary.failures_by_error_type.items())
+    figures.extend((f"cost_usd:{day}", cost) for day, cost in summary.daily_cost_usd.items())
+    figures.extend(("alert", alert.message) for alert in alerts)
+    for name, value in figures:
+        writer.writerow([name, "" if value is None else value])
+    return buffer.getvalue()
+
+
+# --- events and traces -------------------------------------------------------------------------
+
+def local_time(timestamp: float) -> str:
+    """``2026-11-28 14:03:07`` in local time."""
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def error_text(event: TelemetryEvent, width: int | None = 120) -> str:
+    """``ErrorType: message`` of a failed event (message from metadata ``error_message``), shortened to ``width``."""
+    message = event.metadata_dict.get("error_message")
+    text = event.error_type or "error"
+    if message:
+        text += f": {message}"
+    text = " ".join(str(text).split())
+    if width is not None and len(text) > width:
+        text = text[: width - 3] + "..."
+    return printable(text)
+
+
+def _tokens(event: TelemetryEvent) -> str:
+    if event.input_tokens is None and event.output_tokens is None:
+        return "?"
+    parts = ["?" if t is None else format_int(t) for t in (event.input_tokens, event.output_tokens)]
+    return "/".join(parts)
+
+
+def _cost(event: TelemetryEvent) -> str:
+    return "?" if event.cost_usd is None else format_usd(event.cost_usd)
+
+
+def render_events(events: Sequence[TelemetryEvent], *, show_errors: bool = False) -> str:
+    """A table of events (tokens as ``in/out``, ``?`` when unknown); error types and messages with ``show_errors``."""
+    from tabulate import tabulate
+
+    if not events:
+        return "No matching events.\n"
+    headers = ["time", "agent", "type", "function", "model", "latency", "tokens", "cost", "status", "trace"]
+    if show_errors:
+        headers.append("error")
+    body = []
+    for event in events:
+        row = [local_time(event.timestamp), printable(event.agent_name), printable(event.event_type),
+               printable(event.function_name), printable(event.model or ""), format_ms(event.latency_ms),
+               _tokens(event), _cost(event), "ok" if event.success else "FAILED", printable(event.trace_id or "")]
+        if show_errors:
+            row.append("" if event.success else error_text(event))
+        body.append(row)
+    return tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True) + "\n"
+
+
+def events_json(events: Iterable[TelemetryEvent]) -> str:
+    """A JSON array of events (metadata decoded)."""
+    return json.dumps([event.to_dict() for event in events], indent=2) + "\n"
+
+
+def write_jsonl(events: Iterable[TelemetryEvent], stream: TextIO) -> int:
+    """Write one JSON object per event; returns how many."""
+    count = 0
+    for event in events:
+        stream.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def write_csv(events: Iterable[TelemetryEvent], stream: TextIO) -> int:
+    """Write the events as CSV with the event columns as header (metadata as JSON text); returns how many."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(EVENT_COLUMNS)
+    count = 0
+    for event in events:
+        writer.writerow(["" if v is None else (int(v) if isinstance(v, bool) else v) for v in event])
+        count += 1
+    return count
+
+
+def trace_tree(events: Sequence[TelemetryEvent]) -> list[tuple[int, TelemetryEvent]]:
+    """``(depth, event)`` in display order: children under their parent span, siblings by time.
+
+    An event whose parent span is not in the trace is a root.
+    """
+    spans = {event.span_id for event in events if event.span_id}
+    children: dict[str, list[TelemetryEvent]] = {}
+    roots = []
+    for event in sorted(events, key=lambda e: e.timestamp):
+        if event.parent_span_id and event.parent_span_id in spans and event.parent_span_id != event.span_id:
+            children.setdefault(event.parent_span_id, []).append(event)
+        else:
+            roots.append(event)
+    out: list[tuple[int, TelemetryEvent]] = []
+    seen: set[str] = set()
+
+    def visit(event: TelemetryEvent, depth: int) -> None:
+        out.append((depth, event))
+        if event.span_id and event.span_id not in seen:
+            seen.add(event.span_id)
+            for child in children.get(event.span_id, ()):
+                visit(child, depth + 1)
+
+    for root in roots:
+        visit(root, 0)
+    placed = {id(event) for _, event in out}
+    out.extend((0, event) for event in events if id(event) not in placed)  # parent cycles
+    return out
+
+
+def trace_json(events: Sequence[TelemetryEvent]) -> str:
+    """The trace as a JSON array of events in tree order, each with its ``depth`` (0 for a root)."""
+    return json.dumps([{"depth": depth, **event.to_dict()} for depth, event in trace_tree(events)], indent=2) + "\n"
+
+
+def render_trace(trace_id: str, events: Sequence[TelemetryEvent]) -> str:
+    """One trace as an indented tree of calls with latency, tokens, cost and errors, then totals."""
+    tree = trace_tree(events)
+    failed = sum(1 for e in events if not e.success)
+    tokens = sum(e.total_tokens for e in events)
+    cost = sum(e.cost_usd for e in events if e.cost_usd is not None)
+    unknown = sum(1 for e in events if e.cost_usd is None)
+    root_ms = sum(e.latency_ms for depth, e in tree if depth == 0)
+    lines = [f"Trace {printable(trace_id)}"]
+    for depth, event in tree:
+        parts = [f"{'  ' * depth}- {printable(event.agent_name)}.{printable(event.function_name)}",
+                 f"[{printable(event.event_type)}{' ' + printable(event.model) if event.model else ''}]",
+                 format_ms(event.latency_ms)]
+        if event.input_tokens is not None or event.output_tokens is not None:
+            parts.append(f"{_tokens(event)} tokens")
+        parts.append(_cost(event) if event.cost_usd is not None else "cost ?")
+        parts.append("ok" if event.success else f"FAILED {error_text(event)}")
+        lines.append(" ".join(parts))
+    total = (f"Total: {plural(len(events), 'call')}, {format_int(failed)} failed, {format_ms(root_ms)} at the top level, "
+             f"{format_int(tokens)} tokens, {format_usd(cost)}")
+    if unknown:
+        total += f" + {plural(unknown, 'call')} of unknown cost"
+    lines.append(total)
+    return "\n".join(lines) + "\n"

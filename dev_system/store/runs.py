@@ -1,0 +1,413 @@
+"""Test runs and their per-test results in the telemetry database (the ``runs`` and
+``test_results`` tables of :mod:`dev_system.store.db`).
+
+A *run* is one pytest session recorded with ``--telemetry``: every event it records carries its
+``run_id``. The pytest plugin writes runs; ``dev-system runs`` and ``dev-system compare`` read
+them. Front-end free: nothing here knows pytest or argparse.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple
+
+from dev_system.structs import struct
+
+if TYPE_CHECKING:
+    import sqlite3
+
+#: ``runs.status`` for each pytest exit status (anything else is stored as ``exit N``).
+STATUS_BY_EXIT = {
+    0: "passed",
+    1: "failed",
+    2: "interrupted",
+    3: "internal error",
+    4: "usage error",
+    5: "no tests",
+}
+RUNNING = "running"
+#: Statuses of runs that ended with their tests run to completion (the candidates for a baseline).
+COMPLETED = ("passed", "failed")
+
+
+class RunNotFound(LookupError):
+    """No run matches what was asked for; the message is one line for a person."""
+
+
+@struct
+class RunRecord:
+    """One row of ``runs``."""
+
+    run_id: str
+    started_at: float
+    ended_at: float | None = None
+    status: str = RUNNING
+    command: str | None = None
+    git_commit: str | None = None
+    git_branch: str | None = None
+    host: str | None = None
+    passed: int | None = None
+    failed: int | None = None
+    skipped: int | None = None
+    errors: int | None = None
+    exit_status: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from start to end (``None`` while running)."""
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "run_id": self.run_id, "started_at": self.started_at, "ended_at": self.ended_at,
+            "status": self.status, "command": self.command, "git_commit": self.git_commit,
+            "git_branch": self.git_branch, "host": self.host, "passed": self.passed, "failed": self.failed,
+            "skipped": self.skipped, "errors": self.errors, "exit_status": self.exit_status,
+            "metadata": dict(self.metadata),
+        }
+
+
+class TestResult(NamedTuple):
+    """One row of ``test_results``: a test's outcome and the figures of the events it recorded.
+
+    A named tuple: a run makes one for each of its tests (thousands, when the run ends)."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    outcome: str
+    duration_s: float | None = None
+    events: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    unknown_cost: int = 0
+    max_latency_ms: float | None = None
+
+    @property
+    def tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "nodeid": self.nodeid, "outcome": self.outcome, "duration_s": self.duration_s,
+            "events": self.events, "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd, "unknown_cost": self.unknown_cost, "max_latency_ms": self.max_latency_ms,
+        }
+
+
+def new_run_id(now: float | None = None) -> str:
+    """A unique run id that sorts by time: ``20261128-223512-4f9c2a1b``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
+    return f"{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def status_for_exit(exit_status: int) -> str:
+    """The ``runs.status`` text of a pytest exit status."""
+    return STATUS_BY_EXIT.get(int(exit_status), f"exit {int(exit_status)}")
+
+
+def host_name() -> str:
+    """This machine's name."""
+    try:
+        return socket.gethostname()
+    except OSError:
+        return "unknown"
+
+
+def git_info(cwd: str | os.PathLike[str] | None = None) -> tuple[str | None, str | None]:
+    """``(commit, branch)`` of the git work tree around ``cwd``; ``None`` for what is unknown
+    (no git, not a repository, no commit yet, a detached head has no branch)."""
+
+    def run(*args: str) -> str | None:
+        try:
+            done = subprocess.run(("git", *args), cwd=cwd, capture_output=True, text=True, timeout=5,
+                                  stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        text = done.stdout.strip()
+        return text if done.returncode == 0 and text else None
+
+    if not _may_be_in_git_work_tree(cwd):
+        return None, None
+    commit = run("rev-parse", "--verify", "-q", "HEAD")
+    branch = run("symbolic-ref", "--short", "-q", "HEAD")
+    return commit, branch
+
+
+def _may_be_in_git_work_tree(cwd: str | os.PathLike[str] | None) -> bool:
+    """False when git would find no repository: no ``.git`` in ``cwd`` or a folder above it, and
+    no ``GIT_DIR`` (the check costs a few ``stat`` calls; starting git twice costs milliseconds)."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    try:
+        folder = Path(cwd if cwd is not None else os.getcwd()).resolve()
+        return any(os.path.lexists(os.path.join(f, ".git")) for f in (folder, *folder.parents))
+    except (OSError, ValueError):
+        return True  # cannot tell: ask git
+
+
+def tests_digest(nodeids: Iterable[str]) -> str:
+    """A short fingerprint of a set of node ids (two runs of the same tests have the same one)."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for nodeid in sorted(set(nodeids)):
+        digest.update(nodeid.encode("utf-8", "surrogateescape"))
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _has_table(conn: "sqlite3.Connection", table: str) -> bool:
+    return bool(conn.execute(f"PRAGMA table_info({table})").fetchall())
+
+
+def start_run(conn: "sqlite3.Connection", run: RunRecord) -> None:
+    """Store a run as it starts (status ``running``); a run already stored is left as it is."""
+    conn.execute(
+        "INSERT OR IGNORE INTO runs (run_id, started_at, ended_at, status, command, git_commit, git_branch,"
+        " host, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (run.run_id, run.started_at, run.ended_at, run.status, run.command, run.git_commit, run.git_branch,
+         run.host, json.dumps(run.metadata) if run.metadata else None),
+    )
+
+
+def finish_run(conn: "sqlite3.Connection", run: RunRecord) -> None:
+    """Store a run's end: status, counts, exit status and metadata (the row is made if it is missing)."""
+    start_run(conn, run)
+    conn.execute(
+        "UPDATE runs SET ended_at = ?, status = ?, command = ?, git_commit = ?, git_branch = ?, host = ?,"
+        " passed = ?, failed = ?, skipped = ?, errors = ?, exit_status = ?, metadata = ? WHERE run_id = ?",
+        (run.ended_at, run.status, run.command, run.git_commit, run.git_branch, run.host, run.passed,
+         run.failed, run.skipped, run.errors, run.exit_status,
+         json.dumps(run.metadata, default=str) if run.metadata else None, run.run_id),
+    )
+
+
+#: Rows of ``test_results`` sent in one INSERT statement: the most whose parameters fit SQLite's
+#: oldest limit (999).
+_RESULTS_PER_STATEMENT = 999 // 10
+
+
+def write_test_results(conn: "sqlite3.Connection", run_id: str, results: Iterable[TestResult]) -> int:
+    """Store the results of a run's tests in one transaction (a test stored already is replaced)."""
+    rows = [(run_id, *r) for r in results]
+    sql = ("INSERT OR REPLACE INTO test_results (run_id, nodeid, outcome, duration_s, events, input_tokens,"
+           " output_tokens, cost_usd, unknown_cost, max_latency_ms) VALUES ")
+    one = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    step = _RESULTS_PER_STATEMENT
+    whole = len(rows) - len(rows) % step
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Many rows to a statement (rows in order, so a test given twice keeps its last row, as
+        # executemany would): one statement step per row costs a run of thousands of tests.
+        many = sql + ",".join([one] * step)
+        for i in range(0, whole, step):
+            conn.execute(many, list(itertools.chain.from_iterable(rows[i:i + step])))
+        if whole < len(rows):
+            conn.executemany(sql + one, rows[whole:])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(rows)
+
+
+_RUN_COLUMNS = ("run_id, started_at, ended_at, status, command, git_commit, git_branch, host, passed, failed,"
+                " skipped, errors, exit_status, metadata")
+
+
+def _run_from_row(row: tuple) -> RunRecord:
+    values = list(row)
+    meta: dict[str, Any] = {}
+    if values[13]:
+        try:
+            loaded = json.loads(values[13])
+            meta = loaded if isinstance(loaded, dict) else {}
+        except ValueError:
+            meta = {}
+    values[13] = meta
+    return RunRecord(*values)
+
+
+def get_run(conn: "sqlite3.Connection", run_id: str) -> RunRecord | None:
+    """The run with this exact id, or ``None``."""
+    if not _has_table(conn, "runs"):
+        return None
+    row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    return None if row is None else _run_from_row(row)
+
+
+def list_runs(conn: "sqlite3.Connection", *, limit: int | None = 20, branch: str | None = None,
+              before: float | None = None, statuses: Iterable[str] | None = None) -> list[RunRecord]:
+    """Runs, newest first: at most ``limit`` (``None``: all), optionally of one git ``branch``,
+    started before ``before``, with one of ``statuses``."""
+    if not _has_table(conn, "runs"):
+        return []
+    parts, params = [], []
+    if branch is not None:
+        parts.append("git_branch = ?")
+        params.append(branch)
+    if before is not None:
+        parts.append("started_at < ?")
+        params.append(before)
+    if statuses is not None:
+        statuses = list(statuses)
+        parts.append(f"status IN ({', '.join('?' * len(statuses))})")
+        params.extend(statuses)
+    sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+    if parts:
+        sql += " WHERE " + " AND ".join(parts)
+    sql += " ORDER BY started_at DESC, run_id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [_run_from_row(row) for row in conn.execute(sql, params)]
+
+
+def test_results(conn: "sqlite3.Connection", run_id: str) -> dict[str, TestResult]:
+    """The stored results of a run's tests, by node id (in node id order)."""
+    if not _has_table(conn, "test_results"):
+        return {}
+    rows = conn.execute(
+        "SELECT nodeid, outcome, duration_s, events, input_tokens, output_tokens, cost_usd, unknown_cost,"
+        " max_latency_ms FROM test_results WHERE run_id = ? ORDER BY nodeid",
+        (run_id,),
+    )
+    return {row[0]: TestResult(*row) for row in rows}
+
+
+test_results.__test__ = False  # type: ignore[attr-defined]  # not a pytest test function
+
+_RELATIVE = re.compile(r"^(latest|last)(?:~(\d+))?$|^previous$")
+
+
+def resolve_run(conn: "sqlite3.Connection", ref: str) -> RunRecord:
+    """The run named by ``ref``: a full run id, a unique prefix of one, ``latest`` (the newest run),
+    ``latest~N`` (the N-th before it) or ``previous`` (``latest~1``). Raises :class:`RunNotFound`."""
+    ref = (ref or "").strip()
+    if not ref:
+        raise RunNotFound("no run given")
+    match = _RELATIVE.match(ref)
+    if match:
+        back = 1 if ref == "previous" else int(match.group(2) or 0)
+        runs = list_runs(conn, limit=back + 1)
+        if len(runs) <= back:
+            raise RunNotFound(f"no run {ref!r}: the database holds {len(runs)} run(s)")
+        return runs[back]
+    exact = get_run(conn, ref)
+    if exact is not None:
+        return exact
+    if not _has_table(conn, "runs"):
+        raise RunNotFound(f"no run {ref!r}: the database holds no runs")
+    escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = conn.execute(
+        f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY started_at DESC LIMIT 3",
+        (escaped + "%",),
+    ).fetchall()
+    if not rows:
+        raise RunNotFound(f"no run {ref!r} (see 'dev-system runs')")
+    if len(rows) > 1:
+        raise RunNotFound(f"{ref!r} names more than one run ({rows[0][0]}, {rows[1][0]}, ...): give more of the id")
+    return _run_from_row(rows[0])
+
+
+def flush_pending_drops(recorder: Any) -> None:
+    """Store the drop counts the recorder's database sink still holds (they are otherwise written
+    with the next batch of events, and a session's last drops would never reach the database)."""
+    sink = getattr(recorder, "store_sink", None)
+    if sink is None or not getattr(sink, "pending_drops", None):
+        return
+    from dev_system.store import db as store
+
+    with recorder.write_lock:
+        drops = sink.take_drops()
+        if not drops:
+            return
+        try:
+            conn = store.connect(sink.path)
+            try:
+                for drop in drops:
+                    store.record_dropped(conn, *drop)
+            finally:
+                conn.close()
+        except BaseException:
+            sink.give_back_drops(drops)  # kept for the next batch or the exit flush
+            raise
+
+
+def merge_metadata(base: Mapping[str, Any] | None, **more: Any) -> dict[str, Any]:
+    """``base`` updated with the ``more`` values that are not ``None``."""
+    out = dict(base or {})
+    out.update({k: v for k, v in more.items() if v is not None})
+    return out
+
+
+def default_db_path(start: str | os.PathLike[str] | None = None) -> Path:
+    """The database a project around ``start`` uses (see :func:`dev_system.config.default_db_path`)."""
+    from dev_system import config
+
+    return config.default_db_path(None if start is None else Path(start))
+
+
+@struct
+class RunTotals:
+    """The events of one run, counted: how many, their known cost, how many of unknown cost."""
+
+    events: int = 0
+    cost_usd: float = 0.0
+    unknown_cost: int = 0
+
+
+def event_totals(conn: "sqlite3.Connection", run_ids: Iterable[str]) -> dict[str, RunTotals]:
+    """:class:`RunTotals` of each run in ``run_ids`` (runs without events are left out)."""
+    ids = list(dict.fromkeys(run_ids))
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(telemetry_events)")}
+    if not ids or "run_id" not in columns:
+        return {}
+    out = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = conn.execute(
+            "SELECT run_id, COUNT(*), TOTAL(cost_usd), COUNT(*) - COUNT(cost_usd) FROM telemetry_events"
+            f" WHERE run_id IN ({', '.join('?' * len(chunk))}) GROUP BY run_id", chunk)
+        out.update({row[0]: RunTotals(row[1], row[2], row[3]) for row in rows})
+    return out
+
+
+def runs_table(records: Iterable[RunRecord], totals: Mapping[str, RunTotals]) -> str:
+    """The runs as a text table (``dev-system runs``), newest first as given."""
+    from datetime import datetime
+
+    from tabulate import tabulate
+
+    from dev_system.render.formatting import format_int, format_usd
+
+    rows = []
+    for run in records:
+        total = totals.get(run.run_id, RunTotals())
+        tests = "" if run.passed is None else (
+            f"{run.passed} passed" + "".join(f", {n} {label}" for n, label in (
+                (run.failed, "failed"), (run.errors, "errors"), (run.skipped, "skipped")) if n))
+        cost = format_usd(total.cost_usd) + (f" (+{total.unknown_cost} unknown)" if total.unknown_cost else "")
+        rows.append([
+            run.run_id, datetime.fromtimestamp(run.started_at).strftime("%Y-%m-%d %H:%M:%S"),
+            "" if run.duration_s is None else f"{run.duration_s:.1f}s", run.status, tests,
+            format_int(total.events), cost,
+            " ".join(part for part in (run.git_branch or "", (run.git_commit or "")[:10]) if part),
+        ])
+    return tabulate(rows, headers=("run", "started", "took", "status", "tests", "events", "cost", "git"),
+                    tablefmt="simple", disable_numparse=True)

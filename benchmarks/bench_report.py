@@ -46,6 +46,7 @@ ERRORS = ("TimeoutError", "RateLimitError", "ValueError", "APIConnectionError")
 def generate(path: Path, n: int, days: int, now: float) -> None:
     """``n`` events evenly spread over the ``days`` before ``now``, written through the store."""
     from dev_system.store import db as store
+    from dev_system.store.events import insert_events
     from dev_system.events import TelemetryEvent
 
     tmp = path.with_suffix(".tmp")
@@ -71,10 +72,10 @@ def generate(path: Path, n: int, days: int, now: float) -> None:
                 uuid.UUID(int=rng.getrandbits(128)).hex, None, None, None, model,
             ))
             if len(batch) == 50_000:
-                store.insert_events(conn, batch)
+                insert_events(conn, batch)
                 batch = []
         if batch:
-            store.insert_events(conn, batch)
+            insert_events(conn, batch)
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()

@@ -38,13 +38,14 @@ def target(prompt, temperature, max_tokens):
 
 def raw_insert(path: Path, rows: list) -> float:
     from dev_system.store import db as store
+    from dev_system.store.events import INSERT_EVENT
 
     conn = store.connect(path)  # the same schema, WAL, synchronous=NORMAL, busy timeout
     try:
         t0 = time.perf_counter()
         for i in range(0, len(rows), BATCH):
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(store._INSERT_EVENT, rows[i:i + BATCH])
+            conn.executemany(INSERT_EVENT, rows[i:i + BATCH])
             conn.execute("COMMIT")
         elapsed = time.perf_counter() - t0
         assert conn.execute("SELECT COUNT(*) FROM telemetry_events").fetchone()[0] == len(rows)

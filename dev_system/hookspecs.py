@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 PROJECT_NAME = "dev_system"
 ENTRY_POINT_GROUP = "dev_system"
+#: The project's own plugins, registered by name before any installed one (as pytest registers
+#: its built-in plugins): the stages they belong to stay out of this module's imports.
+BUILTIN_PLUGINS = ("dev_system.store.sink",)
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
@@ -57,8 +60,12 @@ def get_plugin_manager(*, load_entrypoints: bool = True) -> pluggy.PluginManager
     """The process-wide plugin manager with :class:`DevSystemSpecs`, entry-point plugins loaded once."""
     global _manager
     if _manager is None:
+        import importlib
+
         manager = pluggy.PluginManager(PROJECT_NAME)
         manager.add_hookspecs(DevSystemSpecs)
+        for module_name in BUILTIN_PLUGINS:
+            manager.register(importlib.import_module(module_name), name=module_name)
         _manager = manager
         if load_entrypoints:
             manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dev_system.store import db as store
+from dev_system.store.events import SELECT_EVENTS, row_to_event
 from dev_system.events import TelemetryEvent
 from dev_system.problems import reset_problems
 from dev_system.ops.telemetry import configure, flush
@@ -25,7 +25,7 @@ class Recording:
         if not self.db_path.exists():
             return []
         with sqlite3.connect(self.db_path) as conn:
-            return [store.row_to_event(row) for row in conn.execute(store.SELECT_EVENTS + " ORDER BY id")]
+            return [row_to_event(row) for row in conn.execute(SELECT_EVENTS + " ORDER BY id")]
 
 
 @pytest.fixture(autouse=True)

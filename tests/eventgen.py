@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from dev_system.store import db as store
+from dev_system.store.events import insert_events
 from dev_system.events import TelemetryEvent
 
 AGENTS = ("orchestrator", "persona_runtime", "viral_engine", "llm")
@@ -51,10 +52,10 @@ def write_events(path: str | os.PathLike[str], events: Iterable[TelemetryEvent],
         for item in events:
             batch.append(item)
             if len(batch) >= chunk:
-                store.insert_events(conn, batch)
+                insert_events(conn, batch)
                 batch = []
         if batch:
-            store.insert_events(conn, batch)
+            insert_events(conn, batch)
     finally:
         conn.close()
     return path

@@ -21,7 +21,9 @@ from test_reliability_figures import note_fault
 
 from dev_system import cli
 from dev_system.store import db as store
-from dev_system.ops.telemetry import annotate, configure, flush, stats, telemetry_decorator
+from dev_system.events import TelemetryEvent
+from dev_system.store.events import insert_events, storable
+from dev_system.ops.telemetry import annotate, flush, stats, telemetry_decorator
 
 #: Upper bound of the metadata of one event, in bytes: each of the two sanitized parts (arguments,
 #: annotations) keeps at most 2,000 values and 100,000 characters; a character takes at most 6
@@ -338,7 +340,7 @@ def _make_cli_files(tmp: Path) -> dict[str, str]:
     good = tmp / "good.db"
     conn = store.connect(good)
     now = time.time()
-    store.insert_events(conn, [store.storable(store.TelemetryEvent(
+    insert_events(conn, [storable(TelemetryEvent(
         now - i * 60, "model_call", f"agent{i % 3}", "f", 10, 5, 100.0 + i, 0.01, i % 4 != 0,
         None if i % 4 else "ValueError", f"t{i % 5}", None, f"e{i}", f"s{i}", None, None, None)) for i in range(40)])
     conn.close()

@@ -17,6 +17,7 @@ import pytest
 from eventgen import event, write_events
 
 from dev_system.store import db as store
+from dev_system.store.events import insert_events
 
 NOW = time.time()
 HOUR = 3600.0
@@ -175,12 +176,12 @@ def test_events_trace_export_and_prune(project):
 def test_reports_never_change_or_lock_the_data(project):
     db = write_events(project / "t.db", sample_events())
     writer = store.connect(db)  # an application still writing, its WAL not checkpointed
-    store.insert_events(writer, [event(NOW, agent_name="live")])
+    insert_events(writer, [event(NOW, agent_name="live")])
     before = db.read_bytes()
     report = json.loads(run("metrics", "--db", str(db), "--format", "json", cwd=project).stdout)
     assert report["events"] == 21  # sees the committed write still in the WAL
     assert db.read_bytes() == before
-    store.insert_events(writer, [event(NOW, agent_name="after")])  # not locked out
+    insert_events(writer, [event(NOW, agent_name="after")])  # not locked out
     writer.close()
 
     old = project / "old.db"  # a reference-system database stays at version 0

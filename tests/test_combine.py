@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from dev_system.events import EVENT_COLUMNS
 from dev_system.store import db as store
+from dev_system.store.events import record_dropped
 from dev_system.store.combine import CombineError, combine, expand_inputs
 
 # -- real databases -------------------------------------------------------------------------------
@@ -78,7 +80,7 @@ def snapshot(db: Path) -> dict[str, object]:
     """The content of a database, independent of row ids and row order."""
     conn = sqlite3.connect(db)
     try:
-        columns = [c for c in store.EVENT_COLUMNS] + ["created_at"]
+        columns = [c for c in EVENT_COLUMNS] + ["created_at"]
         return {
             "events": sorted(conn.execute(f"SELECT {', '.join(columns)} FROM telemetry_events").fetchall(), key=repr),
             "runs": sorted(conn.execute("SELECT * FROM runs").fetchall(), key=repr),
@@ -317,7 +319,7 @@ def test_an_old_output_is_migrated_and_keeps_its_events(shards: list[Path], tmp_
 
 def test_dropped_event_counts_are_kept_once(shards: list[Path], tmp_path: Path) -> None:
     conn = store.connect(shards[0])
-    store.record_dropped(conn, 1234.5, 3, "buffer full", "ci-42")
+    record_dropped(conn, 1234.5, 3, "buffer full", "ci-42")
     conn.close()
     merged = tmp_path / "merged.db"
     combine(shards, merged)

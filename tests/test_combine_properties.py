@@ -10,7 +10,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dev_system.events import EVENT_COLUMNS
 from dev_system.store import db as store
+from dev_system.store.events import insert_events
 from dev_system.store.combine import combine
 from dev_system.events import TelemetryEvent
 
@@ -38,7 +40,7 @@ database = st.fixed_dictionaries({
 def write(path: Path, spec: dict, index: int) -> Path:
     conn = store.connect(path)
     try:
-        store.insert_events(conn, [POOL[i] for i in sorted(spec["events"])])
+        insert_events(conn, [POOL[i] for i in sorted(spec["events"])])
         for (run_id, nodeid), outcome in spec["results"].items():
             conn.execute("INSERT INTO test_results (run_id, nodeid, outcome) VALUES (?, ?, ?)", (run_id, nodeid, outcome))
         for run_id, passed, failed in spec["runs"]:
@@ -54,7 +56,7 @@ def write(path: Path, spec: dict, index: int) -> Path:
 def content(path: Path) -> tuple:
     conn = sqlite3.connect(path)
     try:
-        events = frozenset(conn.execute("SELECT {} FROM telemetry_events".format(", ".join(store.EVENT_COLUMNS))))
+        events = frozenset(conn.execute("SELECT {} FROM telemetry_events".format(", ".join(EVENT_COLUMNS))))
         results = frozenset(conn.execute("SELECT * FROM test_results"))
         runs = frozenset(conn.execute("SELECT * FROM runs"))
         return events, results, runs

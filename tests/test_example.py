@@ -11,13 +11,13 @@ from collections import defaultdict
 import pytest
 
 from dev_system.examples import example_integration as example
-from dev_system.store import db as store
+from dev_system.store.events import SELECT_EVENTS, row_to_event
 from dev_system.record.costs import Usage, default_cost
 
 
 def _events(db):
     with sqlite3.connect(db) as conn:
-        return [store.row_to_event(row) for row in conn.execute(store.SELECT_EVENTS + " ORDER BY id")]
+        return [row_to_event(row) for row in conn.execute(SELECT_EVENTS + " ORDER BY id")]
 
 
 def test_live_turns_make_one_trace_each_with_priced_model_calls(tmp_path, capsys):

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dev_system.store import db as store
+from dev_system.store.events import record_dropped
 from dev_system.analysis.metrics import compute_breakdown, compute_summary, percentile
 from dev_system.analysis.periods import PeriodError, Window, parse_duration, parse_period
 from dev_system.store.queries import Filters
@@ -213,8 +214,8 @@ def test_filters_and_dropped_events(tmp_path):
         event(NOW, agent_name="b", event_type="tool_call", function_name="g", trace_id="t2", run_id="r2"),
     ])
     writer = store.connect(db)
-    store.record_dropped(writer, NOW, 3, "buffer full", "r1")
-    store.record_dropped(writer, NOW, 4, "buffer full", "r2")
+    record_dropped(writer, NOW, 3, "buffer full", "r1")
+    record_dropped(writer, NOW, 4, "buffer full", "r2")
     writer.close()
     conn = store.connect(db, readonly=True)
     for filters, agent in [(Filters(agent="a"), "a"), (Filters(event_type="tool_call"), "b"),

@@ -517,7 +517,8 @@ def test_the_exporter_is_loaded_only_when_an_endpoint_is_set(tmp_path, variable)
         "from dev_system.ops.telemetry import configure\n"
         f"configure(enabled=True, db_path={str(tmp_path / 't.db')!r})\n"
         "from dev_system.record.recorder import get_recorder\n"
-        "print('dev_system.record.otlp' in sys.modules, len(get_recorder().plugin_sinks))\n"
+        "rec = get_recorder()\n"
+        "print('dev_system.record.otlp' in sys.modules, sum(s is not rec.store_sink for s in rec.plugin_sinks))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=60)

@@ -421,13 +421,28 @@ def _events(draw: st.DrawFn) -> list[TelemetryEvent]:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=_events())
-def test_the_writer_stores_what_insert_events_stores(tmp_path: Path, events: list[TelemetryEvent]) -> None:
-    """The writer's many-rows statements (with NULL written for a column empty in all their rows)
-    store the same rows as ``store.insert_events``, the reference."""
-    from dev_system.record.recorder import _insert_events
+def test_insert_events_stores_what_one_row_a_binding_stores(tmp_path: Path, events: list[TelemetryEvent]) -> None:
+    """``insert_events``' many-rows statements (with NULL written for a column empty in all their
+    rows) store the same rows as the plain reference: ``executemany`` of one row a binding, the
+    batch made storable when SQLite refuses it."""
+    from dev_system.store.db import transaction
+    from dev_system.store.events import INSERT_EVENT, VALUE_ERRORS, insert_events, storable
+
+    def reference(conn, events):
+        try:
+            with transaction(conn):
+                before = conn.total_changes
+                conn.executemany(INSERT_EVENT, events)
+                if conn.total_changes - before == len(events):
+                    return
+                raise ValueError("a row was skipped")
+        except VALUE_ERRORS:
+            pass
+        with transaction(conn):
+            conn.executemany(INSERT_EVENT, [storable(e) for e in events])
 
     stored = []
-    for name, insert in (("writer", _insert_events), ("reference", store.insert_events)):
+    for name, insert in (("writer", insert_events), ("reference", reference)):
         path = tmp_path / f"{name}-{os.urandom(4).hex()}.db"
         conn = store.connect(path)
         try:

@@ -253,6 +253,7 @@ ALLOWED = {
     # the provider SDKs and our own instrumentation modules, by names from fixed lists in the code
     # (PROVIDERS, _TARGETS), never by a name read from the database or the configuration
     ("dev_system/record/instrument/__init__.py", "import_module"): "PROVIDERS",
+    ("dev_system/hookspecs.py", "import_module"): "BUILTIN_PLUGINS",
     ("dev_system/record/instrument/openai.py", "import_module"): "_TARGETS",
     ("dev_system/record/instrument/anthropic.py", "import_module"): "_TARGETS",
 }

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dev_system.store import db as store
+from dev_system.store.events import insert_events
 from dev_system.events import TelemetryEvent
 from dev_system.analysis.periods import Window
 from dev_system.store.queries import Filters, table_columns, where_clause
@@ -36,7 +37,7 @@ def test_a_trace_filter_finds_what_a_full_scan_finds(tmp_path: Path, rows: list,
     reading every event."""
     conn = store.connect(tmp_path / f"{os.urandom(4).hex()}.db")
     try:
-        store.insert_events(conn, [event(i, t, r, 1.7e9 + offset) for i, (t, r, offset) in enumerate(rows)])
+        insert_events(conn, [event(i, t, r, 1.7e9 + offset) for i, (t, r, offset) in enumerate(rows)])
         window = Window(None if since is None else 1.7e9 + since, None, "w", "w")
         where, params = where_clause(window, Filters(trace_id=trace, run_id=run), table_columns(conn))
         found = sorted(row[0] for row in conn.execute(f"SELECT id FROM telemetry_events{where}", params))
@@ -60,7 +61,7 @@ def test_a_trace_lookup_reads_the_index_not_the_table(tmp_path: Path) -> None:
 def wal_frames_of_one_run(conn: sqlite3.Connection, path: Path, run: int, tests: int) -> int:
     """Pages one run of ``tests`` tests writes to the log (one event a test, its node id as trace)."""
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.insert_events(conn, [event(run * tests + i, f"tests/test_m.py::test_{i}", f"2026-run-{run:03d}")
+    insert_events(conn, [event(run * tests + i, f"tests/test_m.py::test_{i}", f"2026-run-{run:03d}")
                                for i in range(tests)])
     return os.path.getsize(f"{path}-wal") // 4096
 
@@ -87,7 +88,7 @@ def test_the_pages_a_run_writes_do_not_grow_with_the_history(tmp_path: Path) -> 
 def test_a_version_1_database_is_migrated_to_the_run_trace_index(tmp_path: Path) -> None:
     path = tmp_path / "v1.db"
     conn = store.connect(path)
-    store.insert_events(conn, [event(i, f"t{i % 3}", None if i % 2 else "r") for i in range(10)])
+    insert_events(conn, [event(i, f"t{i % 3}", None if i % 2 else "r") for i in range(10)])
     conn.execute("DROP INDEX ix_events_run_trace")
     conn.execute("CREATE INDEX ix_events_trace ON telemetry_events(trace_id)")
     conn.execute("CREATE INDEX ix_events_run ON telemetry_events(run_id)")

@@ -13,7 +13,7 @@ rate limit and 1% with a timeout, as real providers do under load. Costs are com
 calculators from the mock's model name and usage.
 
 ``--days N`` writes N days of history before now straight into the database (through
-``store.insert_events``, with past timestamps): the same kinds of turns, a weekly rhythm, and a
+``insert_events``, with past timestamps): the same kinds of turns, a weekly rhythm, and a
 couple of bad days (an error spike, a latency regression) so that alerts have something to show.
 """
 
@@ -292,6 +292,7 @@ def write_history(db_path: str | Path, days: int, *, turns_per_day: int = 150, n
     """Write :func:`history_events` into the database at ``db_path``; returns the number of events
     stored (events already there, from an earlier run with the same seed, are not stored again)."""
     from dev_system.store import db as store
+    from dev_system.store.events import insert_events
 
     conn = store.connect(db_path)
     try:
@@ -300,10 +301,10 @@ def write_history(db_path: str | Path, days: int, *, turns_per_day: int = 150, n
         for item in history_events(days, turns_per_day=turns_per_day, now=now, seed=seed):
             batch.append(item)
             if len(batch) >= 20_000:
-                store.insert_events(conn, batch)
+                insert_events(conn, batch)
                 batch = []
         if batch:
-            store.insert_events(conn, batch)
+            insert_events(conn, batch)
         return conn.total_changes - before
     finally:
         conn.close()

@@ -3,6 +3,7 @@
 from dev_system.hookspecs import (  # noqa: F401
     PROJECT_NAME,
     ENTRY_POINT_GROUP,
+    BUILTIN_PLUGINS,
     hookspec,
     hookimpl,
     DevSystemSpecs,

@@ -5,7 +5,6 @@ from dev_system.record.recorder import (  # noqa: F401
     CLOSE_WAIT_S,
     STUCK_WRITER_S,
     Sink,
-    SQLiteSink,
     MemorySink,
     Recorder,
     get_recorder,

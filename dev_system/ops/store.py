@@ -8,11 +8,6 @@ from dev_system.store.db import (  # noqa: F401
     NotATelemetryDatabase,
     NewerSchema,
     shown,
+    transaction,
     connect,
-    storable,
-    insert_events,
-    record_dropped,
-    record_drops,
-    row_to_event,
-    SELECT_EVENTS,
 )

@@ -16,12 +16,10 @@ import itertools
 import json
 import math
 import os
-import sqlite3
 import sys
 import threading
 import time
-from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from dev_system import config as config_module
 from dev_system.record.arguments import Redactor, redact_text, sanitize, sanitize_arguments
@@ -47,7 +45,6 @@ STUCK_WRITER_S = 30.0
 _WAKE_AT = 2_000
 #: Flush intervals an event delivered by ``flush(store=False)`` may wait for the database.
 _UNSTORED_WAIT = 10
-_LOCKED_RETRIES = 5
 
 # The writer's per-event work, made cheap. json.dumps(..., ensure_ascii=False, allow_nan=False)
 # builds a new encoder on every call; the C encoder is made once here instead. Its input is always
@@ -70,76 +67,6 @@ def _to_json(value: Any) -> str:
 
 
 _new_event = tuple.__new__
-#: Rows sent in one INSERT statement: the most whose parameters fit SQLite's oldest limit (999).
-_ROWS_PER_STATEMENT = max(1, 999 // len(TelemetryEvent._fields))
-_FIELDS = len(TelemetryEvent._fields)
-_SUCCESS = TelemetryEvent._fields.index("success")
-#: The columns an event may leave empty (None), in their order.
-_NULLABLE = tuple(i for i, name in enumerate(TelemetryEvent._fields)
-                  if name not in ("timestamp", "event_type", "agent_name", "function_name", "latency_ms", "success"))
-#: (rows, columns empty in every row) -> (the INSERT statement with NULL for those columns, the
-#: getter of the other columns' values, where ``success`` is among them)
-_statements: dict[tuple[int, tuple[int, ...]], tuple[str, Any, int]] = {}
-
-
-def _statement(rows: int, empty: tuple[int, ...]) -> tuple[str, Any, int]:
-    from operator import itemgetter
-
-    from dev_system.store import db as store
-
-    found = _statements.get((rows, empty))
-    if found is None:
-        kept = [i for i in range(_FIELDS) if i not in empty]
-        one = "(" + ", ".join("NULL" if i in empty else "?" for i in range(_FIELDS)) + ")"
-        sql = store._INSERT_EVENT[:store._INSERT_EVENT.rindex("(")] + ",".join([one] * rows)
-        found = _statements[(rows, empty)] = (sql, itemgetter(*kept), kept.index(_SUCCESS))
-        if len(_statements) > 256:  # a handful in practice; never an unbounded cache
-            _statements.clear()
-            _statements[(rows, empty)] = found
-    return found
-
-
-def _insert_events(conn: sqlite3.Connection, events: list[TelemetryEvent]) -> None:
-    """What ``store.insert_events`` does (one transaction; an event whose ``event_id`` is stored
-    already is skipped), with the rows sent many to a statement: ``executemany`` costs one
-    statement step, and one hand-off of the GIL, per row; this is a third faster. A column empty
-    in every row of a statement is written ``NULL`` in it rather than bound: sqlite3 binds None
-    (and a bool) only after two failed adapter lookups, a formatted AttributeError each."""
-    from dev_system.store import db as store
-
-    step = _ROWS_PER_STATEMENT
-    whole = len(events) - len(events) % step
-    flat: list[Any] = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        before = conn.total_changes
-        for i in range(0, whole, step):
-            chunk = events[i:i + step]
-            flat.clear()
-            for event in chunk:
-                flat.extend(event)
-            empty = tuple(c for c in _NULLABLE if flat[c::_FIELDS].count(None) == step)
-            sql, kept, success = _statement(step, empty)
-            if empty:
-                flat.clear()
-                for event in chunk:
-                    flat.extend(kept(event))
-            width = _FIELDS - len(empty)
-            flat[success::width] = [(1 if s else 0) if s is True or s is False else s for s in flat[success::width]]
-            conn.execute(sql, flat)
-        if whole < len(events):
-            conn.executemany(store._INSERT_EVENT, events[whole:])
-        inserted = conn.total_changes - before
-        conn.execute("COMMIT")
-    except store._VALUE_ERRORS:  # a value SQLite refuses: store.insert_events makes each event storable
-        store._rollback(conn)
-        inserted = -1
-    except BaseException:
-        store._rollback(conn)  # not conn.execute("ROLLBACK"): SQLite may have ended it (disk full)
-        raise
-    if inserted != len(events):  # also NULL in a NOT NULL column, which INSERT OR IGNORE skips silently
-        store.insert_events(conn, events)
-
 
 
 class Sink(Protocol):
@@ -150,91 +77,6 @@ class Sink(Protocol):
     def write(self, events: list[TelemetryEvent]) -> None: ...
 
     def close(self) -> None: ...
-
-
-class SQLiteSink:
-    """Stores events in the telemetry database, reopening it if the file is replaced or deleted."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._conn: sqlite3.Connection | None = None
-        self._inode: int | None = None
-        self.pending_drops: list[tuple[float, int, str, str | None]] = []
-        self.drops_lock = threading.Lock()
-
-    def add_drop(self, count: int, reason: str, run_id: str | None) -> None:
-        """Remember that ``count`` events were dropped, to be stored with the next write. One record
-        per run of drops of one reason, not one per event (a buffer that overflows for a while drops
-        one event per call: a record for each made the list grow by millions and the writer slower)."""
-        with self.drops_lock:
-            pending = self.pending_drops
-            last = pending[-1] if pending else None
-            if last is not None and last[2] == reason and last[3] == run_id:
-                pending[-1] = (last[0], last[1] + count, reason, run_id)
-            else:
-                pending.append((time.time(), count, reason, run_id))
-
-    def take_drops(self) -> list[tuple[float, int, str, str | None]]:
-        """The pending drop records, which are forgotten here (give them back if storing fails)."""
-        with self.drops_lock:
-            drops = self.pending_drops[:]
-            self.pending_drops.clear()
-        return drops
-
-    def give_back_drops(self, drops: list[tuple[float, int, str, str | None]]) -> None:
-        with self.drops_lock:
-            self.pending_drops[:0] = drops
-
-    def _connection(self) -> sqlite3.Connection:
-        try:
-            inode = os.stat(self.path).st_ino
-        except OSError:
-            inode = None
-        if self._conn is None or inode != self._inode:
-            self.close()
-            from dev_system.store import db as store
-
-            self._conn = store.connect(self.path)
-            self._inode = os.stat(self.path).st_ino
-        return self._conn
-
-    def write(self, events: list[TelemetryEvent]) -> None:
-        from dev_system.store import db as store
-
-        for attempt in range(_LOCKED_RETRIES):
-            try:
-                conn = self._connection()
-                _insert_events(conn, events)
-                drops = self.take_drops()
-                if drops:
-                    try:
-                        store.record_drops(conn, drops)
-                    except Exception:  # the events are stored; the counts wait for the next write
-                        self.give_back_drops(drops)
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc) or attempt == _LOCKED_RETRIES - 1:
-                    self.close()
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-
-    def checkpoint(self) -> None:
-        """Copy what the write-ahead log holds into the database file now (``PASSIVE``: waits for
-        no other connection, copies what it can). Only saves work: the last connection to close
-        copies the rest, so a failure changes nothing."""
-        if self._conn is not None:
-            try:
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except sqlite3.Error:
-                pass
-
-    def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:
-                pass
-        self._conn = None
 
 
 class MemorySink:
@@ -279,8 +121,10 @@ class Recorder:
         #: set by :meth:`checkpoint_soon`, for the writer thread
         self.checkpoint_wanted = False
         self.sinks: list[Any] = []
-        self.store_sink: SQLiteSink | None = None
-        self.plugin_sinks: list[Any] = []  # from the dev_system_sinks hook (the OTLP exporter, ...)
+        #: The sink that stores events for good and keeps the drop counts (the one with
+        #: ``add_drop``: the SQLite database), if any.
+        self.store_sink: Any = None
+        self.plugin_sinks: list[Any] = []  # from the dev_system_sinks hook (SQLite, OTLP, ...)
         self.stored = 0
         self.dropped = 0
         self.writer_beat = time.monotonic()  # when the writer last started a round
@@ -336,12 +180,13 @@ class Recorder:
         self.buffer.clear()
         self.aside = []
         self.unstored = []
-        if self.store_sink is not None:
-            # The parent's connection must be neither used nor closed here: keep it alive, unused.
-            _INHERITED.append(self.store_sink._conn)
-            self.store_sink._conn = None
-            self.store_sink.pending_drops.clear()
-            self.store_sink.drops_lock = threading.Lock()
+        for sink in self.sinks:
+            reset = getattr(sink, "after_fork_in_child", None)
+            if reset is not None:
+                try:
+                    reset()
+                except Exception:
+                    pass
         self._new_process()
         if self.on and not self.sync:
             self._start_writer()
@@ -374,13 +219,6 @@ class Recorder:
             self.capture = settings.capture_args
             self.sample_rate = settings.sample_rate
             self.run_id = settings.run_id
-            if self.store_sink is not None and (not settings.enabled or self.store_sink.path != settings.db_path):
-                self.store_sink.close()
-                self.sinks.remove(self.store_sink)
-                self.store_sink = None
-            if settings.enabled and self.store_sink is None and settings.db_path is not None:
-                self.store_sink = SQLiteSink(settings.db_path)
-                self.sinks.insert(0, self.store_sink)
             self.on = bool(settings.enabled)
             self._apply_plugin_sinks(settings)
         if self.on and not self.sync:
@@ -391,16 +229,22 @@ class Recorder:
             _watch_multiprocessing(self)
 
     def _apply_plugin_sinks(self, settings: config_module.Settings) -> None:
-        """Close the sinks the plugins gave for the previous settings; ask them again when on."""
+        """Ask the plugins for their sinks again when on; close those they no longer give. The
+        storing sink (the one that keeps drop counts) is written first."""
+        given = _plugin_sinks(settings) if self.on else []
         for sink in self.plugin_sinks:
             if sink in self.sinks:
                 self.sinks.remove(sink)
-            try:
-                sink.close()
-            except Exception:
-                pass
-        self.plugin_sinks = _plugin_sinks(settings) if self.on else []
-        self.sinks.extend(self.plugin_sinks)
+            if not any(sink is kept for kept in given):
+                try:
+                    sink.close()
+                except Exception:
+                    pass
+        self.store_sink = next((sink for sink in given if hasattr(sink, "add_drop")), None)
+        self.plugin_sinks = given
+        if self.store_sink is not None:
+            self.sinks.insert(0, self.store_sink)
+        self.sinks.extend(sink for sink in given if sink is not self.store_sink)
 
     def add_sink(self, sink: Any) -> None:
         """Send every event recorded from now on to ``sink`` as well."""
@@ -650,7 +494,7 @@ class Recorder:
             "dropped": self.dropped,
             "dropped_by_reason": dict(self.dropped_by_reason),
             "buffered": len(self.buffer) + len(self.aside) + len(self.unstored),
-            "db_path": str(self.store_sink.path) if self.store_sink else None,
+            "db_path": str(self.store_sink.path) if getattr(self.store_sink, "path", None) else None,
         }
 
     def close(self) -> None:
@@ -671,7 +515,7 @@ class Recorder:
                 # interpreter exits are not recorded, rather than recorded into a buffer no one writes.
                 self.on = False
                 self._drain()
-                if self.store_sink is not None and self.store_sink.pending_drops:
+                if getattr(self.store_sink, "pending_drops", None):
                     try:  # drops after the last write would otherwise never reach the database
                         self.store_sink.write([])
                     except Exception:
@@ -702,28 +546,35 @@ def _may_export_otlp(settings: config_module.Settings) -> bool:
 
 def _plugin_sinks(settings: config_module.Settings) -> list[Any]:
     """The sinks the ``dev_system_sinks`` hook implementations return for ``settings`` (the
-    built-in OTLP exporter included); a plugin that fails is reported once and skipped."""
-    try:
-        from dev_system.hookspecs import get_plugin_manager
+    built-in SQLite store and OTLP exporter included); a plugin that fails is reported once and
+    skipped, the others' sinks are used."""
+    from dev_system.hookspecs import get_plugin_manager
 
+    try:
         manager = get_plugin_manager()
+    except Exception as exc:  # an entry point that fails to load: the built-in plugins are in
+        report_problem("plugin-sinks", f"sinks from plugins are not used: {exc!r}")
+        manager = get_plugin_manager()
+    try:
         if _may_export_otlp(settings) and manager.get_plugin("dev_system.otel") is None:
             from dev_system.record import otlp as otel
 
             manager.register(otel, name="dev_system.otel")
-        results = manager.hook.dev_system_sinks(settings=settings)
     except Exception as exc:
-        report_problem("plugin-sinks", f"sinks from plugins are not used: {exc!r}")
-        return []
+        report_problem("plugin-sinks", f"the OTLP exporter is not used: {exc!r}")
     sinks: list[Any] = []
-    for result in results:
+    for impl in reversed(manager.hook.dev_system_sinks.get_hookimpls()):  # in pluggy's calling order
+        try:
+            result = impl.function(settings=settings)
+        except Exception as exc:
+            report_problem("plugin-sinks", f"the sinks of plugin {impl.plugin_name!r} are not used: {exc!r}")
+            continue
         for sink in result if isinstance(result, (list, tuple)) else [result]:
             if sink is not None:
                 sinks.append(sink)
     return sinks
 
 
-_INHERITED: list[Any] = []
 _RECORDER = Recorder()
 
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import Iterable, Sequence
+from contextlib import contextmanager
+from typing import Iterator
 
-from dev_system.events import EVENT_COLUMNS, TelemetryEvent
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
@@ -98,10 +98,6 @@ _INDEXES = (
 #: Indexes of earlier versions, dropped when a database is migrated.
 _DROPPED_INDEXES = ("ix_events_trace", "ix_events_run")
 
-_INSERT_EVENT = "INSERT OR IGNORE INTO telemetry_events ({}) VALUES ({})".format(
-    ", ".join(EVENT_COLUMNS), ", ".join("?" * len(EVENT_COLUMNS))
-)
-
 
 class StoreError(Exception):
     """A database that cannot be used; the message is one line for a person."""
@@ -151,6 +147,21 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back when the block raises (anything, even
+    ``KeyboardInterrupt``). Immediate: the write lock is taken at the start, so a writer waits for
+    another (the busy timeout) instead of failing at its first write. The connection must be in
+    autocommit mode (``isolation_level=None``), as :func:`connect` opens it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
 
 
 def _columns(conn: sqlite3.Connection) -> list[str]:
@@ -258,109 +269,3 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
         if "locked" in str(exc) or "busy" in str(exc):
             raise
         raise NotATelemetryDatabase(f"{shown(path)} is not a usable telemetry database: {exc}") from exc
-
-
-#: Errors raised by a value that SQLite cannot take (a lone surrogate, an unsupported type, an
-#: integer too large, NULL in a NOT NULL column), as opposed to a database that cannot be used.
-_VALUE_ERRORS = (UnicodeEncodeError, OverflowError, TypeError, ValueError,
-                 sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.IntegrityError)
-_NOT_NULL_TEXT = {"event_type", "agent_name", "function_name"}
-_NOT_NULL_REAL = {"timestamp", "latency_ms"}
-_INTEGER = {"input_tokens", "output_tokens"}
-
-
-def _text(value: object) -> str:
-    try:
-        text = value if isinstance(value, str) else str(value)
-    except Exception:
-        text = f"<unrepresentable {type(value).__name__}>"
-    return text.encode("utf-8", "replace").decode("utf-8")
-
-
-def storable(event: TelemetryEvent) -> TelemetryEvent:
-    """``event`` with every value made acceptable to SQLite: text without lone surrogates, odd
-    objects as their ``str``, out-of-range integers and non-finite numbers as NULL, and NULL in a
-    NOT NULL column replaced by ``"(none)"`` or ``0.0`` (so that the event is stored, not skipped)."""
-    values = []
-    for name, value in zip(EVENT_COLUMNS, event):
-        if value is None:
-            if name in _NOT_NULL_TEXT:
-                value = "(none)"
-            elif name in _NOT_NULL_REAL:
-                value = 0.0
-            elif name == "success":
-                value = False
-        elif name == "success":
-            value = bool(value)
-        elif name in _INTEGER or name in _NOT_NULL_REAL or name == "cost_usd":
-            try:
-                number = float(value) if name not in _INTEGER else int(value)
-                if number != number or number in (float("inf"), float("-inf")):
-                    raise ValueError(value)
-                if name in _INTEGER and not -(2**63) <= number < 2**63:
-                    raise OverflowError(value)
-                value = number
-            except (TypeError, ValueError, OverflowError):
-                value = 0.0 if name in _NOT_NULL_REAL else None
-        else:
-            value = _text(value)
-        values.append(value)
-    return TelemetryEvent(*values)
-
-
-def _insert(conn: sqlite3.Connection, events: Sequence[TelemetryEvent]) -> int:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        before = conn.total_changes
-        conn.executemany(_INSERT_EVENT, events)
-        inserted = conn.total_changes - before
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback(conn)
-        raise
-    return inserted
-
-
-def insert_events(conn: sqlite3.Connection, events: Sequence[TelemetryEvent]) -> None:
-    """Insert ``events`` in one transaction; an event whose ``event_id`` is stored already is skipped.
-
-    One event with a value SQLite cannot take (a lone surrogate in a name, an object as trace id,
-    NULL in a NOT NULL column, which ``INSERT OR IGNORE`` would skip without a word) must not cost
-    the other events of its batch: the batch is then inserted again with every event made
-    :func:`storable`. The check is free on the common path (a count of inserted rows).
-    """
-    try:
-        if _insert(conn, events) == len(events):
-            return
-    except _VALUE_ERRORS:
-        pass
-    _insert(conn, [storable(event) for event in events])
-
-
-def record_dropped(conn: sqlite3.Connection, timestamp: float, count: int, reason: str, run_id: str | None) -> None:
-    """Store that ``count`` events were dropped, so that reports in any process can show it."""
-    conn.execute(
-        "INSERT INTO dropped_events (timestamp, run_id, count, reason) VALUES (?, ?, ?, ?)",
-        (timestamp, run_id, count, reason),
-    )
-
-
-def record_drops(conn: sqlite3.Connection, drops: Sequence[tuple[float, int, str, str | None]]) -> None:
-    """:func:`record_dropped` for many ``(timestamp, count, reason, run_id)`` records, in one transaction."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany("INSERT INTO dropped_events (timestamp, count, reason, run_id) VALUES (?, ?, ?, ?)", drops)
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback(conn)
-        raise
-
-
-def row_to_event(row: Iterable[object]) -> TelemetryEvent:
-    """Build an event from a row selected as ``SELECT {EVENT_COLUMNS} ...``."""
-    values = list(row)
-    values[8] = bool(values[8])
-    return TelemetryEvent(*values)
-
-
-SELECT_EVENTS = "SELECT {} FROM telemetry_events".format(", ".join(EVENT_COLUMNS))

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from dev_system.events import EVENT_COLUMNS, TelemetryEvent
 from dev_system.analysis.periods import Window
 from dev_system.structs import struct
-from dev_system.store.db import row_to_event
+from dev_system.store.events import row_to_event
 
 
 @struct

@@ -332,6 +332,7 @@ def flush_pending_drops(recorder: Any) -> None:
     if sink is None or not getattr(sink, "pending_drops", None):
         return
     from dev_system.store import db as store
+    from dev_system.store.events import record_dropped
 
     with recorder.write_lock:
         drops = sink.take_drops()
@@ -341,7 +342,7 @@ def flush_pending_drops(recorder: Any) -> None:
             conn = store.connect(sink.path)
             try:
                 for drop in drops:
-                    store.record_dropped(conn, *drop)
+                    record_dropped(conn, *drop)
             finally:
                 conn.close()
         except BaseException:

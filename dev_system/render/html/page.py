@@ -44,7 +44,7 @@ from dev_system.analysis.metrics import BreakdownRow, Summary, compute_breakdown
 from dev_system.analysis.periods import Window, day_bounds
 from dev_system.store.queries import Filters, column_expr, select_events_sql, table_columns, where_clause
 from dev_system.structs import struct
-from dev_system.store.db import row_to_event
+from dev_system.store.events import row_to_event
 
 #: The ``format`` field of the embedded data.
 HTML_FORMAT = "dev-system-html/1"

@@ -601,11 +601,9 @@ class _Reporting(_Role):
 
     def _local_flush(self) -> None:
         """Store what this process still buffers (and the drops it counted)."""
-        from dev_system.store.runs import flush_pending_drops
-
         self.rec.flush()
         try:
-            flush_pending_drops(self.rec)
+            self.rec.store_drops()
         except Exception:  # the database is unusable: the drops stay counted in memory, and shown
             pass
 
@@ -835,12 +833,11 @@ class Worker(_Recording):
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from dev_system.problems import problem_counts
-        from dev_system.store.runs import flush_pending_drops
 
         info: dict[str, Any] = {}
         try:
             self.rec.flush()
-            flush_pending_drops(self.rec)
+            self.rec.store_drops()
             self.rec.checkpoint_soon()  # while the worker ends (see _Reporting._finish)
             stats = self.rec.stats()
             info = {"stored": stats["stored"], "dropped": stats["dropped"] - self.dropped_before}

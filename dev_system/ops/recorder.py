@@ -1,7 +1,6 @@
 """``dev_system.ops.recorder``: the documented path of :mod:`dev_system.record.recorder`."""
 
 from dev_system.record.recorder import (  # noqa: F401
-    RAW_FIELDS,
     CLOSE_WAIT_S,
     STUCK_WRITER_S,
     Sink,

@@ -19,7 +19,6 @@ from dev_system.store.runs import (  # noqa: F401
     list_runs,
     test_results,
     resolve_run,
-    flush_pending_drops,
     merge_metadata,
     default_db_path,
     RunTotals,

@@ -25,15 +25,7 @@ from dev_system import config as config_module
 from dev_system.record.arguments import Redactor, redact_text, sanitize, sanitize_arguments
 from dev_system.events import TelemetryEvent
 from dev_system.problems import report_problem
-
-#: The fields of a raw record, in order; built on the calling path, finished by the writer.
-RAW_FIELDS = (
-    "start",  # perf_counter() at the start of the call
-    "event_type", "agent_name", "function_name", "input_tokens", "output_tokens",
-    "latency_s", "cost_usd", "success", "error_type",
-    "trace_id", "root_span", "span", "parent_span",
-    "args", "extra", "model", "run_id", "error_message",
-)
+from dev_system.record.raw import RAW_FIELDS  # noqa: F401  (documented here before)
 
 _BATCH = 5_000
 #: Seconds :meth:`Recorder.close` waits at exit for a writer busy in a sink.
@@ -483,6 +475,15 @@ class Recorder:
             run_id,
             model,
         ))
+
+    def store_drops(self) -> None:
+        """Store the drop counts the storing sink still holds now (they are otherwise written with
+        the next batch of events, and a session's last drops would never reach the database)."""
+        sink = self.store_sink
+        if sink is None or not getattr(sink, "pending_drops", None):
+            return
+        with self.write_lock:
+            sink.write([])
 
     # -- reporting --------------------------------------------------------------------------
 

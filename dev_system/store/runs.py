@@ -325,31 +325,6 @@ def resolve_run(conn: "sqlite3.Connection", ref: str) -> RunRecord:
     return _run_from_row(rows[0])
 
 
-def flush_pending_drops(recorder: Any) -> None:
-    """Store the drop counts the recorder's database sink still holds (they are otherwise written
-    with the next batch of events, and a session's last drops would never reach the database)."""
-    sink = getattr(recorder, "store_sink", None)
-    if sink is None or not getattr(sink, "pending_drops", None):
-        return
-    from dev_system.store import db as store
-    from dev_system.store.events import record_dropped
-
-    with recorder.write_lock:
-        drops = sink.take_drops()
-        if not drops:
-            return
-        try:
-            conn = store.connect(sink.path)
-            try:
-                for drop in drops:
-                    record_dropped(conn, *drop)
-            finally:
-                conn.close()
-        except BaseException:
-            sink.give_back_drops(drops)  # kept for the next batch or the exit flush
-            raise
-
-
 def merge_metadata(base: Mapping[str, Any] | None, **more: Any) -> dict[str, Any]:
     """``base`` updated with the ``more`` values that are not ``None``."""
     out = dict(base or {})

@@ -7,6 +7,11 @@ python := env_var_or_default("PYTHON", "python3")
 test *ARGS:
     {{python}} -m pytest "$@"
 
+# Lint (what CI runs before the tests): ruff, and the import-direction check of docs/architecture.md.
+lint:
+    {{python}} -m ruff check .
+    {{python}} tools/check_imports.py
+
 # Record a sample agent's calls and print the reports over them.
 demo *ARGS:
     {{python}} -m dev_system.examples.demo "$@"

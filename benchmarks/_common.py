@@ -43,7 +43,7 @@ def run_section(module: str, quick: bool, timeout: float = 900) -> dict[str, Any
         if quick:
             cmd.append("--quick")
         proc = subprocess.run(cmd, cwd=scratch, env=clean_env(), timeout=timeout,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              capture_output=True, text=True)
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"{module} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return json.loads(out.read_text())

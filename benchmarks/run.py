@@ -11,11 +11,12 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, run_section  # noqa: E402
+from _common import machine, run_section
 
 SECTIONS = ("overhead", "writer", "memory", "report", "pytest")
 
@@ -72,7 +73,8 @@ FIGURES = [
     ("writer.concurrent_events_per_s", "/s"), ("writer.caller_max_us_db_locked", "us"), ("writer.db_lock_ms", "ms"),
     ("memory.rss_growth_mb", "MB"), ("memory.events", ""), ("memory.dropped", ""),
     ("report.ours_ms", "ms"), ("report.naive_sql_ms", "ms"), ("report.window_events", ""),
-    ("pytest.plain_s", "s"), ("pytest.telemetry_s", "s"), ("pytest.paired_ratio", "x"), ("pytest.import_ms", "ms"), ("pytest.start_delta_ms", "ms"),
+    ("pytest.plain_s", "s"), ("pytest.telemetry_s", "s"), ("pytest.paired_ratio", "x"),
+    ("pytest.import_ms", "ms"), ("pytest.start_delta_ms", "ms"),
 ]
 
 

@@ -7,10 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dev_system.analysis.alerts import Alert, Thresholds, evaluate_alerts, plugin_rules
-from dev_system.render.formatting import format_usd
-from dev_system.hookspecs import get_plugin_manager, hookimpl, new_plugin_manager
 from dev_system.analysis.metrics import Summary
 from dev_system.analysis.periods import Window
+from dev_system.formatting import format_usd
+from dev_system.hookspecs import get_plugin_manager, hookimpl, new_plugin_manager
 from dev_system.store.queries import Filters
 
 

@@ -6,25 +6,28 @@ import csv
 import io
 import json
 
-from eventgen import event
-from hypothesis import given, settings, strategies as st
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dev_system.analysis.alerts import Alert, Thresholds, evaluate_alerts
 from dev_system.analysis.metrics import BreakdownRow, Summary
 from dev_system.analysis.periods import Window
-from dev_system.store.queries import Filters
+from dev_system.analysis.traces import trace_tree
 from dev_system.render.text import (
     can_encode,
+    can_print_emoji,
     render_csv,
     render_events,
     render_json,
     render_markdown,
     render_text,
     render_trace,
-    trace_tree,
     write_csv,
     write_jsonl,
 )
+from dev_system.store.queries import Filters
+from eventgen import event
 
 REFERENCE = """\
 📊 Development Metrics (Last 1 day)
@@ -63,6 +66,17 @@ def test_ascii_fallback_drops_the_emoji_only():
     assert text.isascii()
     assert can_encode(REFERENCE, "utf-8") and not can_encode(REFERENCE, "ascii")
     assert not can_encode(REFERENCE, "no-such-encoding")
+
+
+@pytest.mark.parametrize(("encoding", "expected"), [("utf-8", True), ("UTF-16", True), ("ascii", False),
+                                                     ("cp1252", False), ("no-such-encoding", False), (None, False)])
+def test_one_check_tells_whether_a_stream_can_print_the_emoji(encoding, expected):
+    if encoding is None or encoding == "no-such-encoding":
+        stream = type("Writer", (), {"encoding": encoding})()  # a terminal writer with an unusable encoding
+    else:
+        stream = io.TextIOWrapper(io.BytesIO(), encoding=encoding)
+    assert can_print_emoji(stream) is expected
+    assert can_print_emoji(None) is False and can_print_emoji(object()) is False
 
 
 def test_no_alerts_no_alert_block_and_extra_lines_when_nonzero():
@@ -207,6 +221,6 @@ def _reference_printable(text: str, keep_newlines: bool) -> str:
 @given(text=st.text(alphabet=st.characters(codec=None, exclude_categories=())), keep=st.booleans())
 @settings(max_examples=500, deadline=None)
 def test_printable_escapes_exactly_the_unsafe_characters(text, keep):
-    from dev_system.render.formatting import printable
+    from dev_system.formatting import printable
 
     assert printable(text, keep_newlines=keep) == _reference_printable(text, keep)

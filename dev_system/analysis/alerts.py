@@ -15,10 +15,11 @@ An empty window raises no alert. A threshold set to ``None`` switches its rule o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Literal
 
-from dev_system.render.formatting import format_crossing, format_ms, format_percent, format_usd
 from dev_system.analysis.metrics import Summary
+from dev_system.formatting import format_crossing, format_ms, format_percent, format_usd
 from dev_system.structs import struct
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ class Thresholds:
     daily_cost_usd_max: float | None = 10.0
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "Thresholds":
+    def from_settings(cls, settings: Any) -> Thresholds:
         """The thresholds of a :class:`dev_system.config.Settings`."""
         return cls(settings.success_rate_min, settings.p95_latency_ms_max, settings.daily_cost_usd_max)
 
@@ -106,7 +107,7 @@ def evaluate_alerts(summary: Summary, thresholds: Thresholds, extra_rules: Itera
     return alerts
 
 
-def plugin_rules(manager: "pluggy.PluginManager | None" = None) -> list[AlertRule]:
+def plugin_rules(manager: pluggy.PluginManager | None = None) -> list[AlertRule]:
     """The ``dev_system_alerts`` hook as one rule (``manager`` defaults to the global one)."""
     if manager is None:
         from dev_system.hookspecs import get_plugin_manager

@@ -1,12 +1,12 @@
 """Comparing two test runs: totals and per-test changes in cost, tokens, calls and latency, and
 the regressions beyond given limits.
 
-Front-end free, shared by ``pytest --telemetry-compare`` and ``dev-system compare A B``:
+Figures only, shared by ``pytest --telemetry-compare`` and ``dev-system compare A B``:
 
     base = find_baseline(conn, run_id)                 # or runs.resolve_run(conn, "latest~1")
     comparison = compare_runs(conn, base.run_id, run_id)
     failures = regressions(comparison, parse_limits("cost:10%,p95:20%,calls:0"))
-    print("\\n".join(comparison_lines(comparison)))
+    print("\\n".join(comparison_lines(comparison)))      # dev_system.render.compare
 
 Totals come from :func:`dev_system.analysis.metrics.compute_summary` over each run's events (the
 figures ``dev-system metrics --run`` would show); per-test figures from ``test_results``.
@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from dev_system.structs import struct
 from dev_system.store.runs import COMPLETED, RunRecord, TestResult, get_run, list_runs, test_results
+from dev_system.structs import struct
 
 if TYPE_CHECKING:
     import sqlite3
@@ -170,7 +171,7 @@ class Comparison:
         }
 
 
-def _summary(conn: "sqlite3.Connection", run_id: str) -> "Summary":
+def _summary(conn: sqlite3.Connection, run_id: str) -> Summary:
     from dev_system.analysis.metrics import compute_summary
     from dev_system.analysis.periods import Window
     from dev_system.store.queries import Filters
@@ -178,7 +179,7 @@ def _summary(conn: "sqlite3.Connection", run_id: str) -> "Summary":
     return compute_summary(conn, Window(None, None, f"Run {run_id}", "run"), Filters(run_id=run_id))
 
 
-def run_totals(conn: "sqlite3.Connection", run_id: str, summary: "Summary | None" = None) -> dict[str, float | None]:
+def run_totals(conn: sqlite3.Connection, run_id: str, summary: Summary | None = None) -> dict[str, float | None]:
     """The compared totals of one run (latencies are ``None`` when the run recorded no event)."""
     summary = summary if summary is not None else _summary(conn, run_id)
     return {
@@ -197,7 +198,7 @@ def _test_figures(result: TestResult) -> dict[str, float | None]:
             "max_latency": result.max_latency_ms}
 
 
-def find_baseline(conn: "sqlite3.Connection", run_id: str, *, nodeids: Iterable[str] | None = None,
+def find_baseline(conn: sqlite3.Connection, run_id: str, *, nodeids: Iterable[str] | None = None,
                   branch: str | None = None, scan: int = 200) -> RunRecord | None:
     """The most recent run before ``run_id`` that completed (passed or failed) with the same set
     of tests (``nodeids``, default: those stored for ``run_id``), preferring one of ``branch``
@@ -221,8 +222,8 @@ def find_baseline(conn: "sqlite3.Connection", run_id: str, *, nodeids: Iterable[
     return None
 
 
-def compare_runs(conn: "sqlite3.Connection", base_id: str, new_id: str, *,
-                 new_summary: "Summary | None" = None) -> Comparison:
+def compare_runs(conn: sqlite3.Connection, base_id: str, new_id: str, *,
+                 new_summary: Summary | None = None) -> Comparison:
     """Compare run ``new_id`` with run ``base_id`` (both must be stored)."""
     base = get_run(conn, base_id)
     new = get_run(conn, new_id)
@@ -268,7 +269,7 @@ def regressions(comparison: Comparison, limits: Iterable[Limit]) -> list[Regress
 
 def format_value(kind: str, value: float | None) -> str:
     """A figure for people."""
-    from dev_system.render.formatting import format_int, format_ms, format_usd
+    from dev_system.formatting import format_int, format_ms, format_usd
 
     if value is None:
         return "n/a"
@@ -297,49 +298,10 @@ def describe_change(change: Change, kind: str) -> str:
     return f"from {format_value(kind, change.base)} to {format_value(kind, change.new)} ({', '.join(parts)})"
 
 
-def _short_delta(change: Change, kind: str) -> str:
-    delta = change.delta
-    if delta is None:
-        return "n/a"
-    if delta == 0:
-        return "="
-    sign = "+" if delta > 0 else "-"
-    text = f"{sign}{format_value(kind, abs(delta))}"
-    rel = change.relative
-    if rel is not None and not math.isinf(rel):
-        text += f" ({rel:+.0f}%)"
-    return text
 
+def __getattr__(name: str) -> Any:  # moved to dev_system.render.compare; kept for pytest_devtelemetry/runreport.py
+    if name == "comparison_lines":
+        from dev_system.render.compare import comparison_lines
 
-_TEST_KINDS = {"cost": "usd", "tokens": "int", "calls": "int", "max_latency": "ms"}
-
-
-def comparison_lines(comparison: Comparison, *, max_tests: int | None = 10) -> list[str]:
-    """The comparison as text: one line per total, then a table of the tests that changed most
-    (at most ``max_tests``; ``None``: all; 0: none), then the tests added or removed."""
-    out = [f"Compared with run {comparison.base.run_id}"
-           + (f" ({comparison.base.git_branch} {comparison.base.git_commit[:10]})"
-              if comparison.base.git_branch and comparison.base.git_commit else "") + ":"]
-    for name, change in comparison.totals.items():
-        label, kind = TOTALS[name]
-        out.append(f"  {label}: {format_value(kind, change.base)} -> {format_value(kind, change.new)}"
-                   f"  {_short_delta(change, kind)}")
-    changed = [t for t in comparison.tests if t.changed]
-    if changed and max_tests != 0:
-        shown = changed if max_tests is None else changed[:max_tests]
-        from tabulate import tabulate
-
-        rows = [[t.nodeid] + [_short_delta(t.changes[name], _TEST_KINDS[name]) for name in TEST_FIGURES]
-                for t in shown]
-        table = tabulate(rows, headers=("test", "cost", "tokens", "calls", "max latency"), tablefmt="simple",
-                         disable_numparse=True, colalign=("left", "right", "right", "right", "right"))
-        title = "Tests that changed" + ("" if len(shown) == len(changed) else f" (top {len(shown)} of {len(changed)})")
-        out.append(f"{title}:")
-        out.extend("  " + line for line in table.splitlines())
-    elif not changed:
-        out.append("No test changed its cost, tokens, calls or latency.")
-    if comparison.added:
-        out.append(f"Tests not in the baseline: {len(comparison.added)}")
-    if comparison.removed:
-        out.append(f"Tests only in the baseline: {len(comparison.removed)}")
-    return out
+        return comparison_lines
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,21 +1,22 @@
-"""``dev_system.ops.compare``: the documented path of :mod:`dev_system.analysis.compare`."""
+"""``dev_system.ops.compare``: the documented path of :mod:`dev_system.analysis.compare` and
+:func:`dev_system.render.compare.comparison_lines`."""
 
 from dev_system.analysis.compare import (  # noqa: F401
-    TOTALS,
-    TEST_FIGURES,
     LIMIT_HELP,
-    LimitError,
-    Limit,
-    parse_limits,
+    TEST_FIGURES,
+    TOTALS,
     Change,
-    TestChange,
-    Regression,
     Comparison,
-    run_totals,
-    find_baseline,
+    Limit,
+    LimitError,
+    Regression,
+    TestChange,
     compare_runs,
-    regressions,
-    format_value,
     describe_change,
-    comparison_lines,
+    find_baseline,
+    format_value,
+    parse_limits,
+    regressions,
+    run_totals,
 )
+from dev_system.render.compare import comparison_lines  # noqa: F401

@@ -3,7 +3,7 @@
 Knows nothing of SQLite: it is given :class:`~dev_system.analysis.metrics.Summary` objects, alerts and
 events. Every format is made from the same values (text and Markdown round them for people;
 JSON and CSV keep them whole for machines), so they agree with each other. Text and Markdown
-write stored names through :func:`~dev_system.render.formatting.printable`: a control character in
+write stored names through :func:`~dev_system.formatting.printable`: a control character in
 an agent name, an error message or a trace id is shown as an escape, never sent to the terminal.
 """
 
@@ -12,13 +12,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Iterable, Sequence, TextIO
+from typing import Any, TextIO
 
 from dev_system.analysis.alerts import Alert, Thresholds
-from dev_system.events import EVENT_COLUMNS, TelemetryEvent
-from dev_system.render.formatting import format_int, format_ms, format_percent, format_usd, plural, printable
 from dev_system.analysis.metrics import BreakdownRow, Summary
+from dev_system.analysis.traces import trace_tree
+from dev_system.events import EVENT_COLUMNS, TelemetryEvent
+from dev_system.formatting import format_int, format_ms, format_percent, format_usd, plural, printable
 
 FORMATS = ("text", "json", "markdown", "csv")
 JSON_FORMAT = "dev-system-metrics/1"
@@ -33,6 +35,13 @@ def can_encode(text: str, encoding: str | None) -> bool:
     except (UnicodeEncodeError, LookupError):
         return False
     return True
+
+
+def can_print_emoji(stream: object) -> bool:
+    """True when ``stream`` can write the reports' emoji (:data:`EMOJI`): the one check of both
+    front ends. ``stream`` is anything with an ``encoding`` (``sys.stdout``, pytest's terminal
+    writer); ``None``, a stream without an encoding or an unknown encoding counts as no."""
+    return can_encode("".join(EMOJI.values()), getattr(stream, "encoding", None))
 
 
 def _icon(name: str, ascii_only: bool) -> str:
@@ -306,36 +315,6 @@ def write_csv(events: Iterable[TelemetryEvent], stream: TextIO) -> int:
         writer.writerow(["" if v is None else (int(v) if isinstance(v, bool) else v) for v in event])
         count += 1
     return count
-
-
-def trace_tree(events: Sequence[TelemetryEvent]) -> list[tuple[int, TelemetryEvent]]:
-    """``(depth, event)`` in display order: children under their parent span, siblings by time.
-
-    An event whose parent span is not in the trace is a root.
-    """
-    spans = {event.span_id for event in events if event.span_id}
-    children: dict[str, list[TelemetryEvent]] = {}
-    roots = []
-    for event in sorted(events, key=lambda e: e.timestamp):
-        if event.parent_span_id and event.parent_span_id in spans and event.parent_span_id != event.span_id:
-            children.setdefault(event.parent_span_id, []).append(event)
-        else:
-            roots.append(event)
-    out: list[tuple[int, TelemetryEvent]] = []
-    seen: set[str] = set()
-
-    def visit(event: TelemetryEvent, depth: int) -> None:
-        out.append((depth, event))
-        if event.span_id and event.span_id not in seen:
-            seen.add(event.span_id)
-            for child in children.get(event.span_id, ()):
-                visit(child, depth + 1)
-
-    for root in roots:
-        visit(root, 0)
-    placed = {id(event) for _, event in out}
-    out.extend((0, event) for event in events if id(event) not in placed)  # parent cycles
-    return out
 
 
 def trace_json(events: Sequence[TelemetryEvent]) -> str:

@@ -1,13 +1,13 @@
 """``dev_system.ops.store``: the documented path of :mod:`dev_system.store.db`."""
 
+from dev_system.messages import shown  # noqa: F401
 from dev_system.store.db import (  # noqa: F401
-    SCHEMA_VERSION,
     BUSY_TIMEOUT_MS,
-    StoreError,
+    SCHEMA_VERSION,
     DatabaseMissing,
-    NotATelemetryDatabase,
     NewerSchema,
-    shown,
-    transaction,
+    NotATelemetryDatabase,
+    StoreError,
     connect,
+    transaction,
 )

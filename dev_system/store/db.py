@@ -1,102 +1,26 @@
-"""The SQLite store: connection, schema with a version, migrations, inserts.
+"""Opening the telemetry database (read-write or read-only), the one ``transaction()`` helper,
+and the errors a database that cannot be used raises.
 
-The schema keeps the reference system's documented ``telemetry_events`` columns in their order
-and adds columns after them. ``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`; a database
-made by the reference system (version 0, documented columns only) is migrated in place, in one
-transaction, when it is opened for writing.
-
-Version 2 replaced the indexes on ``trace_id`` and on ``run_id`` with one on ``(run_id,
-trace_id)``: a pytest run's events have the node ids of the same tests as trace ids in every run,
-so an index on ``trace_id`` alone took each run's entries at scattered places (the pages a run
-wrote grew with the database's history); with the run first, a run's entries are adjacent. A
-trace is found through it run by run (:func:`dev_system.store.queries.where_clause`).
+Opening for writing creates the file (private) and its folder, and migrates an older schema in
+place, in one transaction (:mod:`dev_system.store.schema`); opening read-only changes nothing, so
+an older database is read as it is. A database written by a newer version is refused either way,
+before anything touches the file.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from pathlib import Path
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
+from pathlib import Path
 
+from dev_system.messages import shown
+from dev_system.store.schema import EVENTS_TABLE, SCHEMA_VERSION, migrate, schema_version, table_columns
 
-SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 
-_EVENTS_TABLE = """
-CREATE TABLE IF NOT EXISTS telemetry_events (
-    id INTEGER PRIMARY KEY,
-    timestamp REAL NOT NULL,
-    event_type TEXT NOT NULL,
-    agent_name TEXT NOT NULL,
-    function_name TEXT NOT NULL,
-    input_tokens INTEGER DEFAULT 0,
-    output_tokens INTEGER DEFAULT 0,
-    latency_ms REAL NOT NULL,
-    cost_usd REAL DEFAULT 0.0,
-    success BOOLEAN NOT NULL,
-    error_type TEXT,
-    trace_id TEXT,
-    metadata TEXT,
-    created_at DATETIME DEFAULT CURRENT_TIMESTAMP
-)"""
-
-#: Columns added after the documented ones, with their SQL types (order matters).
-_ADDED_COLUMNS = (
-    ("event_id", "TEXT"),
-    ("span_id", "TEXT"),
-    ("parent_span_id", "TEXT"),
-    ("run_id", "TEXT"),
-    ("model", "TEXT"),
-)
-
-_OTHER_TABLES = (
-    """CREATE TABLE IF NOT EXISTS runs (
-        run_id TEXT PRIMARY KEY,
-        started_at REAL NOT NULL,
-        ended_at REAL,
-        status TEXT NOT NULL DEFAULT 'running',
-        command TEXT,
-        git_commit TEXT,
-        git_branch TEXT,
-        host TEXT,
-        passed INTEGER,
-        failed INTEGER,
-        skipped INTEGER,
-        errors INTEGER,
-        exit_status INTEGER,
-        metadata TEXT
-    )""",
-    """CREATE TABLE IF NOT EXISTS test_results (
-        run_id TEXT NOT NULL,
-        nodeid TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        duration_s REAL,
-        events INTEGER NOT NULL DEFAULT 0,
-        input_tokens INTEGER NOT NULL DEFAULT 0,
-        output_tokens INTEGER NOT NULL DEFAULT 0,
-        cost_usd REAL NOT NULL DEFAULT 0.0,
-        unknown_cost INTEGER NOT NULL DEFAULT 0,
-        max_latency_ms REAL,
-        PRIMARY KEY (run_id, nodeid)
-    )""",
-    """CREATE TABLE IF NOT EXISTS dropped_events (
-        id INTEGER PRIMARY KEY,
-        timestamp REAL NOT NULL,
-        run_id TEXT,
-        count INTEGER NOT NULL,
-        reason TEXT NOT NULL
-    )""",
-)
-
-_INDEXES = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS ix_events_event_id ON telemetry_events(event_id)",
-    "CREATE INDEX IF NOT EXISTS ix_events_timestamp ON telemetry_events(timestamp)",
-    "CREATE INDEX IF NOT EXISTS ix_events_run_trace ON telemetry_events(run_id, trace_id)",
-)
-#: Indexes of earlier versions, dropped when a database is migrated.
-_DROPPED_INDEXES = ("ix_events_trace", "ix_events_run")
+_EVENTS_TABLE = EVENTS_TABLE  # moved to dev_system/store/schema.py; kept for tests/test_cli.py, tests/test_metrics.py
 
 
 class StoreError(Exception):
@@ -115,13 +39,12 @@ class NewerSchema(StoreError):
     """The database was written by a newer version of this project."""
 
 
-def shown(path: object) -> str:
-    """``path`` as text for a one-line message: control characters (a newline, an escape
-    sequence) are written as Python escapes, so the message stays one line and inert."""
-    text = str(path)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+def newer_schema(path: object, version: int) -> NewerSchema:
+    """The error for a database at ``path`` whose schema ``version`` is newer than this code knows."""
+    return NewerSchema(
+        f"{shown(path)} has schema version {version}; this dev-system knows up to {SCHEMA_VERSION}: "
+        "upgrade pytest-devtelemetry"
+    )
 
 
 def _make_private_file(path: Path) -> None:
@@ -164,48 +87,24 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
-def _columns(conn: sqlite3.Connection) -> list[str]:
-    return [row[1] for row in conn.execute("PRAGMA table_info(telemetry_events)")]
-
-
 def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    version = schema_version(conn)
     if version > SCHEMA_VERSION:
-        raise NewerSchema(
-            f"{shown(path)} has schema version {version}; this dev-system knows up to {SCHEMA_VERSION}: upgrade pytest-devtelemetry"
-        )
-    columns = _columns(conn)
-    if version == SCHEMA_VERSION and columns:
+        raise newer_schema(path, version)
+    if version == SCHEMA_VERSION and table_columns(conn):
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         # Another process may have migrated while we waited for the write lock.
-        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-            conn.execute("COMMIT")
+        if schema_version(conn) == SCHEMA_VERSION:
             return
-        conn.execute(_EVENTS_TABLE)
-        present = set(_columns(conn))
-        for name, sql_type in _ADDED_COLUMNS:
-            if name not in present:
-                conn.execute(f"ALTER TABLE telemetry_events ADD COLUMN {name} {sql_type}")
-        for name in _DROPPED_INDEXES:
-            conn.execute(f"DROP INDEX IF EXISTS {name}")
-        for statement in _OTHER_TABLES + _INDEXES:
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback(conn)
-        raise
+        migrate(conn)
 
 
 def _check_readable(conn: sqlite3.Connection, path: Path) -> None:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    version = schema_version(conn)
     if version > SCHEMA_VERSION:
-        raise NewerSchema(
-            f"{shown(path)} has schema version {version}; this dev-system knows up to {SCHEMA_VERSION}: upgrade pytest-devtelemetry"
-        )
-    if not _columns(conn):
+        raise newer_schema(path, version)
+    if not table_columns(conn):
         raise NotATelemetryDatabase(f"{shown(path)} is not a telemetry database (no telemetry_events table)")
 
 
@@ -254,13 +153,10 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
             path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        version = schema_version(conn)
         if version > SCHEMA_VERSION:  # before anything changes the file (even its journal mode)
             conn.close()
-            raise NewerSchema(
-                f"{shown(path)} has schema version {version}; this dev-system knows up to {SCHEMA_VERSION}: "
-                "upgrade pytest-devtelemetry"
-            )
+            raise newer_schema(path, version)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         _ensure_schema(conn, path)

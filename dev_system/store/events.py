@@ -1,20 +1,22 @@
 """Writing events into ``telemetry_events`` and reading rows back as events.
 
 :func:`insert_events` is the one insert path: the recorder's SQLite sink, ``combine`` and the
-tools that load history all use it. It sends many rows per statement (``executemany`` costs one
-statement step, and one hand-off of the GIL, per row; this is a third faster) and writes ``NULL``
-for a column that is empty in every row of a statement instead of binding ``None`` (sqlite3 binds
-``None`` and ``bool`` only after two failed adapter lookups each). A batch SQLite refuses is
+tools that load history all use it. It sends many rows per statement (:mod:`dev_system.store.batch`;
+a third faster than ``executemany``) and writes ``NULL`` for a column that is empty in every row of
+a statement instead of binding ``None`` (sqlite3 binds ``None`` and ``bool`` only after two failed
+adapter lookups each). A batch SQLite refuses is
 inserted again with every event made :func:`storable`, so one odd value never costs the others.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Sequence
 from operator import itemgetter
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from dev_system.events import EVENT_COLUMNS, TelemetryEvent
+from dev_system.store.batch import insert_rows
 from dev_system.store.db import transaction
 
 INSERT_EVENT = "INSERT OR IGNORE INTO telemetry_events ({}) VALUES ({})".format(
@@ -31,8 +33,6 @@ _NOT_NULL_REAL = {"timestamp", "latency_ms"}
 _INTEGER = {"input_tokens", "output_tokens"}
 
 _FIELDS = len(EVENT_COLUMNS)
-#: Rows sent in one INSERT statement: the most whose parameters fit SQLite's oldest limit (999).
-_ROWS_PER_STATEMENT = max(1, 999 // _FIELDS)
 _SUCCESS = EVENT_COLUMNS.index("success")
 #: The columns an event may leave empty (None), in their order.
 _NULLABLE = tuple(i for i, name in enumerate(EVENT_COLUMNS)
@@ -56,27 +56,26 @@ def _statement(rows: int, empty: tuple[int, ...]) -> tuple[str, Any, int]:
 
 
 def _insert_fast(conn: sqlite3.Connection, events: Sequence[TelemetryEvent]) -> int:
-    step = _ROWS_PER_STATEMENT
-    whole = len(events) - len(events) % step
     flat: list[Any] = []
-    with transaction(conn):
-        before = conn.total_changes
-        for i in range(0, whole, step):
-            chunk = events[i:i + step]
+
+    def chunk_statement(chunk: Sequence[TelemetryEvent]) -> tuple[str, list[Any]]:
+        rows = len(chunk)
+        flat.clear()
+        for event in chunk:
+            flat.extend(event)
+        empty = tuple(c for c in _NULLABLE if flat[c::_FIELDS].count(None) == rows)
+        sql, kept, success = _statement(rows, empty)
+        if empty:
             flat.clear()
             for event in chunk:
-                flat.extend(event)
-            empty = tuple(c for c in _NULLABLE if flat[c::_FIELDS].count(None) == step)
-            sql, kept, success = _statement(step, empty)
-            if empty:
-                flat.clear()
-                for event in chunk:
-                    flat.extend(kept(event))
-            width = _FIELDS - len(empty)
-            flat[success::width] = [(1 if s else 0) if s is True or s is False else s for s in flat[success::width]]
-            conn.execute(sql, flat)
-        if whole < len(events):
-            conn.executemany(INSERT_EVENT, events[whole:])
+                flat.extend(kept(event))
+        width = _FIELDS - len(empty)
+        flat[success::width] = [(1 if s else 0) if s is True or s is False else s for s in flat[success::width]]
+        return sql, flat
+
+    with transaction(conn):
+        before = conn.total_changes
+        insert_rows(conn, events, _FIELDS, INSERT_EVENT, chunk_statement)
         return conn.total_changes - before
 
 

@@ -1,0 +1,159 @@
+"""The telemetry database's schema: every table, its version, the migrations, and the two
+questions asked of a database's schema ("which columns has this table", "does it exist").
+
+No other module writes DDL. ``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`. :func:`migrate`
+brings a database of any earlier version to the current one; it runs inside the caller's
+transaction (:func:`dev_system.store.db.connect` opens the database and holds the write lock), and
+every step is idempotent, so a migration interrupted half-way is completed by the next one.
+
+``telemetry_events`` keeps the documented columns, in their order and with their types, so that
+existing queries keep working; columns are only ever added after them (:data:`ADDED_COLUMNS`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3
+
+# If you change the schema: add a step here, increment SCHEMA_VERSION and say below what it changed.
+
+SCHEMA_VERSION = 3
+
+# Schema versions:
+# 0: The documented ``telemetry_events`` columns only (``id`` ... ``created_at``); no version set.
+# 1: ``telemetry_events`` gains ``event_id`` (unique), ``span_id``, ``parent_span_id``, ``run_id``
+#    and ``model``; tables ``runs``, ``test_results`` and ``dropped_events``; indexes on
+#    ``event_id``, ``timestamp``, ``trace_id`` and ``run_id``.
+# 2: One index on ``(run_id, trace_id)`` replaces those on ``trace_id`` and on ``run_id``. A pytest
+#    run's events have the node ids of the same tests as trace ids in every run, so an index on
+#    ``trace_id`` alone took each run's entries at scattered places (the pages a run wrote grew
+#    with the database's history); with the run first, a run's entries are adjacent. A trace is
+#    found through it run by run (:func:`dev_system.store.queries.where_clause`).
+# 3: Table ``run_parts`` (the job sessions of a run split across CI jobs, kept by ``combine``),
+#    which ``combine`` used to create in its output by itself.
+
+EVENTS_TABLE = """
+CREATE TABLE IF NOT EXISTS telemetry_events (
+    id INTEGER PRIMARY KEY,
+    timestamp REAL NOT NULL,
+    event_type TEXT NOT NULL,
+    agent_name TEXT NOT NULL,
+    function_name TEXT NOT NULL,
+    input_tokens INTEGER DEFAULT 0,
+    output_tokens INTEGER DEFAULT 0,
+    latency_ms REAL NOT NULL,
+    cost_usd REAL DEFAULT 0.0,
+    success BOOLEAN NOT NULL,
+    error_type TEXT,
+    trace_id TEXT,
+    metadata TEXT,
+    created_at DATETIME DEFAULT CURRENT_TIMESTAMP
+)"""
+
+#: Columns added after the documented ones, with their SQL types (order matters).
+ADDED_COLUMNS = (
+    ("event_id", "TEXT"),  # unique: merged databases never count an event twice
+    ("span_id", "TEXT"),
+    ("parent_span_id", "TEXT"),
+    ("run_id", "TEXT"),  # the pytest run that recorded the event
+    ("model", "TEXT"),
+)
+
+#: The columns of a run, shared by ``runs`` (one row per run) and ``run_parts`` (one row per job
+#: session of a run).
+_RUN_COLUMNS = """
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    status TEXT NOT NULL DEFAULT 'running',
+    command TEXT,
+    git_commit TEXT,
+    git_branch TEXT,
+    host TEXT,
+    passed INTEGER,
+    failed INTEGER,
+    skipped INTEGER,
+    errors INTEGER,
+    exit_status INTEGER,
+    metadata TEXT"""
+
+#: The other tables, in the order they are created.
+TABLES = (
+    # A row per pytest run recorded with --telemetry.
+    f"""CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,{_RUN_COLUMNS}
+)""",
+    # A row per test of a run: its outcome and the figures of the events it recorded.
+    """CREATE TABLE IF NOT EXISTS test_results (
+    run_id TEXT NOT NULL,
+    nodeid TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    duration_s REAL,
+    events INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0.0,
+    unknown_cost INTEGER NOT NULL DEFAULT 0,
+    max_latency_ms REAL,
+    PRIMARY KEY (run_id, nodeid)
+)""",
+    # A row per run of events dropped for one reason (a full buffer, a database that failed).
+    """CREATE TABLE IF NOT EXISTS dropped_events (
+    id INTEGER PRIMARY KEY,
+    timestamp REAL NOT NULL,
+    run_id TEXT,
+    count INTEGER NOT NULL,
+    reason TEXT NOT NULL
+)""",
+    # A row per job session of a run, in a combined database (part_id: a hash of what identifies
+    # the session); the run's ``runs`` row is built from its parts.
+    f"""CREATE TABLE IF NOT EXISTS run_parts (
+    run_id TEXT NOT NULL,
+    part_id TEXT NOT NULL,{_RUN_COLUMNS},
+    PRIMARY KEY (run_id, part_id)
+)""",
+)
+
+INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS ix_events_event_id ON telemetry_events(event_id)",
+    "CREATE INDEX IF NOT EXISTS ix_events_timestamp ON telemetry_events(timestamp)",
+    "CREATE INDEX IF NOT EXISTS ix_events_run_trace ON telemetry_events(run_id, trace_id)",
+)
+#: Indexes of earlier versions, dropped when a database is migrated.
+DROPPED_INDEXES = ("ix_events_trace", "ix_events_run")
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version the database says it has (0 for a database this project never wrote)."""
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def table_columns(conn: sqlite3.Connection, table: str = "telemetry_events", *, schema: str | None = None) -> set[str]:
+    """The names of the columns ``table`` has (empty when there is no such table); ``schema``
+    names an attached database (``None``: the main one)."""
+    pragma = "PRAGMA table_info" if schema is None else f"PRAGMA {schema}.table_info"
+    return {row[1] for row in conn.execute(f"{pragma}({table})")}
+
+
+def has_table(conn: sqlite3.Connection, table: str, *, schema: str | None = None) -> bool:
+    """True when the database (``schema``: an attached one) has a table named ``table``."""
+    pragma = "PRAGMA table_info" if schema is None else f"PRAGMA {schema}.table_info"
+    return conn.execute(f"{pragma}({table})").fetchone() is not None
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Create what is missing and bring the database to :data:`SCHEMA_VERSION`, keeping its rows.
+
+    Every step is idempotent and the caller holds the write lock (``BEGIN IMMEDIATE``), so this
+    works from any earlier version, including an empty file."""
+    conn.execute(EVENTS_TABLE)
+    present = table_columns(conn)
+    for name, sql_type in ADDED_COLUMNS:
+        if name not in present:
+            conn.execute(f"ALTER TABLE telemetry_events ADD COLUMN {name} {sql_type}")
+    for name in DROPPED_INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+    for statement in TABLES + INDEXES:
+        conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

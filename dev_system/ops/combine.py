@@ -2,8 +2,8 @@
 
 from dev_system.store.combine import (  # noqa: F401
     CombineError,
-    InputReport,
     CombineResult,
-    expand_inputs,
+    InputReport,
     combine,
+    expand_inputs,
 )

@@ -1,18 +1,18 @@
-"""``dev_system.ops.queries``: the documented path of :mod:`dev_system.store.queries`."""
+"""``dev_system.ops.queries``: the documented path of :mod:`dev_system.store.queries` (and of
+:mod:`dev_system.store.prune`)."""
 
+from dev_system.store.prune import PruneResult, prune  # noqa: F401
 from dev_system.store.queries import (  # noqa: F401
-    Filters,
-    table_columns,
-    column_expr,
-    select_events_sql,
     MAX_TIMESTAMP,
     USABLE,
+    Filters,
     and_where,
+    column_expr,
     count_unusable,
-    where_clause,
-    list_events,
     iter_events,
+    list_events,
+    select_events_sql,
+    table_columns,
     trace_events,
-    PruneResult,
-    prune,
+    where_clause,
 )

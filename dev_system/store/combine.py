@@ -27,20 +27,23 @@ after the merge is committed. An input that is the output itself is skipped.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Callable, Iterable
 from dataclasses import field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
-from dev_system.store import db as store
 from dev_system.events import DOCUMENTED_COLUMNS, EXTRA_COLUMNS
+from dev_system.messages import shown
+from dev_system.store import db as store
+from dev_system.store.db import transaction
+from dev_system.store.run_parts import parts_of, rebuild_runs, store_parts
+from dev_system.store.schema import has_table, table_columns
 from dev_system.structs import struct
-from dev_system.store.db import shown
 
 __all__ = ["CombineError", "CombineResult", "InputReport", "combine", "expand_inputs"]
 
@@ -51,33 +54,6 @@ _OUTCOME_RANK = {"passed": 0, "skipped": 1, "xfailed": 2, "xpassed": 3, "failed"
 
 _RESULT_COLUMNS = ("run_id", "nodeid", "outcome", "duration_s", "events", "input_tokens",
                    "output_tokens", "cost_usd", "unknown_cost", "max_latency_ms")
-
-_RUN_COLUMNS = ("run_id", "started_at", "ended_at", "status", "command", "git_commit", "git_branch",
-                "host", "passed", "failed", "skipped", "errors", "exit_status", "metadata")
-
-_RUN_PARTS_TABLE = """CREATE TABLE IF NOT EXISTS run_parts (
-    run_id TEXT NOT NULL,
-    part_id TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    status TEXT NOT NULL DEFAULT 'running',
-    command TEXT,
-    git_commit TEXT,
-    git_branch TEXT,
-    host TEXT,
-    passed INTEGER,
-    failed INTEGER,
-    skipped INTEGER,
-    errors INTEGER,
-    exit_status INTEGER,
-    metadata TEXT,
-    PRIMARY KEY (run_id, part_id)
-)"""
-
-#: Run statuses from best to worst (those of dev_system.store.runs); any other status (interrupted,
-#: internal error, usage error, exit N) counts as the worst.
-_STATUS_RANK = {"passed": 0, "no tests": 1, "running": 2, "failed": 3}
-
 
 class CombineError(Exception):
     """An input or output that cannot be combined; the message is one line for a person."""
@@ -166,14 +142,6 @@ def _result_key(*values: Any) -> str:
     return f"{rank}:" + json.dumps(list(values), default=str)
 
 
-def _tables(conn: sqlite3.Connection, schema: str) -> set[str]:
-    return {row[0] for row in conn.execute(f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table'")}
-
-
-def _columns(conn: sqlite3.Connection, schema: str, table: str) -> set[str]:
-    return {row[1] for row in conn.execute(f"PRAGMA {schema}.table_info({table})")}
-
-
 def _expr(name: str, present: set[str], alias: str = "s") -> str:
     return f"{alias}.{name}" if name in present else "NULL"
 
@@ -198,7 +166,7 @@ def _check_input(path: Path) -> None:
     except sqlite3.Error as exc:
         raise CombineError(f"{shown(path)} cannot be read: {exc}") from None
     try:
-        missing = [name for name in _REQUIRED if name not in _columns(conn, "main", "telemetry_events")]
+        missing = [name for name in _REQUIRED if name not in table_columns(conn)]
         conn.execute("SELECT COUNT(*) FROM telemetry_events").fetchone()
     except sqlite3.Error as exc:
         raise CombineError(f"{shown(path)} cannot be read: {exc}") from None
@@ -219,7 +187,7 @@ def _backfill_event_ids(conn: sqlite3.Connection, schema: str) -> None:
 
 
 def _merge_events(conn: sqlite3.Connection) -> int:
-    present = _columns(conn, "src", "telemetry_events")
+    present = table_columns(conn, schema="src")
     legacy = ("ds_legacy_id(s.id, s.timestamp, s.event_type, s.agent_name, s.function_name, "
               f"{_expr('trace_id', present)}, {_expr('metadata', present)})")
     columns = [*DOCUMENTED_COLUMNS, *EXTRA_COLUMNS, "created_at"]
@@ -240,9 +208,9 @@ def _merge_events(conn: sqlite3.Connection) -> int:
 
 
 def _merge_test_results(conn: sqlite3.Connection) -> int:
-    if "test_results" not in _tables(conn, "src"):
+    if not has_table(conn, "test_results", schema="src"):
         return 0
-    present = _columns(conn, "src", "test_results")
+    present = table_columns(conn, "test_results", schema="src")
     if not {"run_id", "nodeid", "outcome"} <= present:
         return 0
     columns = ", ".join(_RESULT_COLUMNS)
@@ -258,172 +226,10 @@ def _merge_test_results(conn: sqlite3.Connection) -> int:
     return conn.total_changes - before
 
 
-def _part_id(row: dict[str, Any]) -> str:
-    ident = json.dumps([row["run_id"], row["started_at"], row["host"], row["command"]], default=str)
-    return hashlib.sha256(ident.encode()).hexdigest()[:16]
-
-
-def _part_key(row: dict[str, Any]) -> str:
-    """Between two snapshots of one job session, the later (finished) one wins."""
-    return json.dumps([row["ended_at"] is not None, row["ended_at"] or 0.0, row["status"] != "running",
-                       [row[name] for name in _RUN_COLUMNS]], default=str)
-
-
-def _run_rows(conn: sqlite3.Connection, schema: str, table: str) -> list[dict[str, Any]]:
-    if table not in _tables(conn, schema):
-        return []
-    present = _columns(conn, schema, table)
-    if not {"run_id", "started_at"} <= present:
-        return []
-    names = [name for name in _RUN_COLUMNS if name in present]
-    rows = conn.execute(f"SELECT {', '.join(names)} FROM {schema}.{table}").fetchall()
-    out = []
-    for row in rows:
-        values = dict.fromkeys(_RUN_COLUMNS)
-        values.update(zip(names, row))
-        if values["status"] is None:
-            values["status"] = "running"
-        out.append(values)
-    return out
-
-
-def _parts_of(conn: sqlite3.Connection, schema: str) -> list[dict[str, Any]]:
-    """The job sessions a database holds: its ``run_parts`` rows, and its ``runs`` rows for run
-    ids that have no parts (an uncombined database: each run row is one part)."""
-    parts: list[dict[str, Any]] = []
-    if "run_parts" in _tables(conn, schema):
-        present = _columns(conn, schema, "run_parts")
-        names = [name for name in ("part_id", *_RUN_COLUMNS) if name in present]
-        for row in conn.execute(f"SELECT {', '.join(names)} FROM {schema}.run_parts"):
-            values = dict.fromkeys(_RUN_COLUMNS)
-            values.update(zip(names, row))
-            parts.append(values)
-    with_parts = {part["run_id"] for part in parts}
-    for row in _run_rows(conn, schema, "runs"):
-        if row["run_id"] not in with_parts:
-            row["part_id"] = _part_id(row)
-            parts.append(row)
-    return [_typed(part) for part in parts if part["run_id"] is not None]
-
-
-def _as_number(value: Any, kind: type) -> Any:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if number != number or abs(number) == float("inf"):
-        return None
-    return number if kind is float else int(number)
-
-
-def _typed(part: dict[str, Any]) -> dict[str, Any]:
-    """A part with numbers as numbers (a hand-edited database may hold text there)."""
-    for name in ("started_at", "ended_at"):
-        part[name] = _as_number(part[name], float)
-    if part["started_at"] is None:
-        part["started_at"] = 0.0
-    for name in ("passed", "failed", "skipped", "errors", "exit_status"):
-        part[name] = _as_number(part[name], int)
-    for name in ("run_id", "part_id", "status", "command", "git_commit", "git_branch", "host", "metadata"):
-        if part.get(name) is not None and not isinstance(part[name], str):
-            part[name] = str(part[name])
-    if part["status"] is None:
-        part["status"] = "running"
-    return part
-
-
-def _store_parts(conn: sqlite3.Connection, parts: Sequence[dict[str, Any]]) -> tuple[int, set[str]]:
-    """Add ``parts`` to the output's ``run_parts``; returns (new parts, run ids touched)."""
-    added = 0
-    touched: set[str] = set()
-    names = ("part_id", *_RUN_COLUMNS)
-    for part in parts:
-        existing = conn.execute(
-            f"SELECT {', '.join(_RUN_COLUMNS)} FROM main.run_parts WHERE run_id = ? AND part_id = ?",
-            (part["run_id"], part["part_id"]),
-        ).fetchone()
-        if existing is not None:
-            old = dict(zip(_RUN_COLUMNS, existing))
-            if _part_key(part) <= _part_key(old):
-                continue
-            conn.execute("DELETE FROM main.run_parts WHERE run_id = ? AND part_id = ?",
-                         (part["run_id"], part["part_id"]))
-        else:
-            added += 1
-        conn.execute(
-            f"INSERT INTO main.run_parts ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-            [part[name] for name in names],
-        )
-        touched.add(part["run_id"])
-    return added, touched
-
-
-def _joined(values: Iterable[Any]) -> Any:
-    distinct = sorted({value for value in values if value is not None}, key=str)
-    if not distinct:
-        return None
-    if len(distinct) == 1:
-        return distinct[0]
-    return ", ".join(str(value) for value in distinct)
-
-
-def _total(values: Iterable[Any]) -> int | None:
-    known = [value for value in values if value is not None]
-    return sum(known) if known else None
-
-
-def _aggregate(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """One ``runs`` row for a run from its parts (independent of their order)."""
-    parts = sorted(parts, key=lambda part: (part["started_at"], part["part_id"]))
-    if len(parts) == 1:
-        return {name: parts[0][name] for name in _RUN_COLUMNS}
-    ended = [part["ended_at"] for part in parts if part["ended_at"] is not None]
-    statuses = sorted({part["status"] for part in parts},
-                      key=lambda status: (_STATUS_RANK.get(status, 4), status))
-    exits = [part["exit_status"] for part in parts if part["exit_status"] is not None]
-    metas = []
-    for part in parts:
-        try:
-            value = json.loads(part["metadata"]) if part["metadata"] else {}
-        except ValueError:
-            value = {}
-        metas.append(value if isinstance(value, dict) else {})
-    common = {key: value for key, value in metas[0].items() if all(meta.get(key) == value for meta in metas[1:])}
-    common["combined_parts"] = len(parts)
-    return {
-        "run_id": parts[0]["run_id"],
-        "started_at": parts[0]["started_at"],
-        "ended_at": max(ended) if ended else None,
-        "status": statuses[-1],
-        "command": _joined(part["command"] for part in parts),
-        "git_commit": _joined(part["git_commit"] for part in parts),
-        "git_branch": _joined(part["git_branch"] for part in parts),
-        "host": _joined(part["host"] for part in parts),
-        "passed": _total(part["passed"] for part in parts),
-        "failed": _total(part["failed"] for part in parts),
-        "skipped": _total(part["skipped"] for part in parts),
-        "errors": _total(part["errors"] for part in parts),
-        "exit_status": max(exits) if exits else None,
-        "metadata": json.dumps(common, sort_keys=True),
-    }
-
-
-def _rebuild_runs(conn: sqlite3.Connection, run_ids: Iterable[str]) -> None:
-    columns = ", ".join(_RUN_COLUMNS)
-    for run_id in sorted(run_ids):
-        rows = conn.execute(f"SELECT part_id, {columns} FROM main.run_parts WHERE run_id = ?", (run_id,)).fetchall()
-        parts = [dict(zip(("part_id", *_RUN_COLUMNS), row)) for row in rows]
-        row = _aggregate(parts)
-        conn.execute(f"INSERT OR REPLACE INTO main.runs ({columns}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})",
-                     [row[name] for name in _RUN_COLUMNS])
-
-
 def _merge_dropped(conn: sqlite3.Connection) -> None:
-    if "dropped_events" not in _tables(conn, "src"):
+    if not has_table(conn, "dropped_events", schema="src"):
         return
-    present = _columns(conn, "src", "dropped_events")
+    present = table_columns(conn, "dropped_events", schema="src")
     if not {"timestamp", "count", "reason"} <= present:
         return
     run_id = _expr("run_id", present)
@@ -441,17 +247,6 @@ def _delete_database(path: Path) -> None:
             os.unlink(f"{path}{suffix}")
         except FileNotFoundError:
             pass
-
-
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def combine(inputs: Iterable[str | os.PathLike[str]], into: str | os.PathLike[str], *,
@@ -486,10 +281,9 @@ def combine(inputs: Iterable[str | os.PathLike[str]], into: str | os.PathLike[st
         conn.execute(f"PRAGMA busy_timeout = {store.BUSY_TIMEOUT_MS}")
         conn.create_function("ds_legacy_id", 7, _legacy_event_id, deterministic=True)
         conn.create_function("ds_result_key", len(_RESULT_COLUMNS) - 2, _result_key, deterministic=True)
-        conn.execute(_RUN_PARTS_TABLE)
-        with _transaction(conn):
+        with transaction(conn):
             _backfill_event_ids(conn, "main")
-            _rebuild_runs(conn, _store_parts(conn, _parts_of(conn, "main"))[1])
+            rebuild_runs(conn, store_parts(conn, parts_of(conn, "main"))[1])
         for path in paths:
             if path.resolve() == out_key:
                 result.inputs.append(InputReport(path, "self"))
@@ -499,12 +293,12 @@ def combine(inputs: Iterable[str | os.PathLike[str]], into: str | os.PathLike[st
             conn.execute("ATTACH DATABASE ? AS src", (_uri(path, "ro"),))
             try:
                 report = InputReport(path, "combined")
-                with _transaction(conn):
+                with transaction(conn):
                     report.events = _merge_events(conn)
                     report.test_results = _merge_test_results(conn)
-                    report.run_parts, touched = _store_parts(conn, _parts_of(conn, "src"))
+                    report.run_parts, touched = store_parts(conn, parts_of(conn, "src"))
                     _merge_dropped(conn)
-                    _rebuild_runs(conn, touched)
+                    rebuild_runs(conn, touched)
             finally:
                 conn.execute("DETACH DATABASE src")
             result.inputs.append(report)

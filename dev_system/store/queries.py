@@ -1,4 +1,4 @@
-"""Selecting stored events: filters, listings, traces, export and pruning.
+"""Selecting stored events: filters, listings, traces and export.
 
 Every query goes through :func:`where_clause`, so a window and a set of filters select the same
 events in every report. A database written by the reference system (documented columns only,
@@ -12,13 +12,33 @@ in SQL; reports and listings leave the others out and say how many (:func:`count
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import fields
-from typing import Any, Iterator
+from typing import Any, NamedTuple, Protocol
 
 from dev_system.events import EVENT_COLUMNS, TelemetryEvent
-from dev_system.analysis.periods import Window
-from dev_system.structs import struct
 from dev_system.store.events import row_to_event
+from dev_system.store.prune import prune  # noqa: F401  # moved to dev_system/store/prune.py; kept for dev_system/cli/__init__.py
+from dev_system.store.schema import table_columns
+from dev_system.structs import struct
+
+
+class TimeRange(Protocol):
+    """The time a query selects: ``start <= timestamp < end`` (``None``: no bound). A
+    :class:`dev_system.analysis.periods.Window` is one; so is :class:`Between`."""
+
+    @property
+    def start(self) -> float | None: ...
+
+    @property
+    def end(self) -> float | None: ...
+
+
+class Between(NamedTuple):
+    """A :class:`TimeRange` given by its bounds (the default: all time)."""
+
+    start: float | None = None
+    end: float | None = None
 
 
 @struct
@@ -43,11 +63,6 @@ _FILTER_COLUMNS = {
     "trace_id": "trace_id",
     "run_id": "run_id",
 }
-
-
-def table_columns(conn: sqlite3.Connection, table: str = "telemetry_events") -> set[str]:
-    """The names of the columns ``table`` has (empty when there is no such table)."""
-    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
 def column_expr(name: str, present: set[str]) -> str:
@@ -83,14 +98,14 @@ def and_where(where: str, condition: str) -> str:
     return f"{where} AND {condition}" if where else f" WHERE {condition}"
 
 
-def count_unusable(conn: sqlite3.Connection, window: Window, filters: Filters = Filters()) -> int:
+def count_unusable(conn: sqlite3.Connection, window: TimeRange, filters: Filters = Filters()) -> int:
     """How many rows of ``window`` passing ``filters`` a report cannot use (see :data:`USABLE`)."""
     where, params = where_clause(window, filters, table_columns(conn))
     return conn.execute(f"SELECT COUNT(*) FROM telemetry_events{and_where(where, USABLE + ' IS NOT 1')}",
                         params).fetchone()[0]
 
 
-def where_clause(window: Window, filters: Filters, present: set[str] | None = None) -> tuple[str, list[Any]]:
+def where_clause(window: TimeRange, filters: Filters, present: set[str] | None = None) -> tuple[str, list[Any]]:
     """``(" WHERE ...", params)`` selecting the events of ``window`` that pass ``filters``."""
     parts: list[str] = []
     params: list[Any] = []
@@ -128,7 +143,7 @@ _TRACE_IN_EVERY_RUN = (
 )
 
 
-def list_events(conn: sqlite3.Connection, window: Window, filters: Filters = Filters(), *,
+def list_events(conn: sqlite3.Connection, window: TimeRange, filters: Filters = Filters(), *,
                 failed_only: bool = False, limit: int | None = 50) -> list[TelemetryEvent]:
     """The matching usable events (see :data:`USABLE`), newest first, at most ``limit`` (``None``: all)."""
     present = table_columns(conn)
@@ -143,7 +158,7 @@ def list_events(conn: sqlite3.Connection, window: Window, filters: Filters = Fil
     return [row_to_event(row) for row in conn.execute(sql, params)]
 
 
-def iter_events(conn: sqlite3.Connection, window: Window, filters: Filters = Filters(), *,
+def iter_events(conn: sqlite3.Connection, window: TimeRange, filters: Filters = Filters(), *,
                 usable_only: bool = False) -> Iterator[TelemetryEvent]:
     """The matching events, oldest first, streamed (for export: every row, as stored; with
     ``usable_only`` only those of :data:`USABLE`)."""
@@ -157,35 +172,4 @@ def iter_events(conn: sqlite3.Connection, window: Window, filters: Filters = Fil
 
 def trace_events(conn: sqlite3.Connection, trace_id: str) -> list[TelemetryEvent]:
     """Every usable event of one trace, oldest first."""
-    return list(iter_events(conn, Window(), Filters(trace_id=trace_id), usable_only=True))
-
-
-@struct
-class PruneResult:
-    """What :func:`prune` removed (or would remove, on a dry run)."""
-
-    cutoff: float
-    events: int
-    dropped_records: int
-    dry_run: bool
-
-
-def prune(conn: sqlite3.Connection, cutoff: float, *, dry_run: bool = False) -> PruneResult:
-    """Delete events (and dropped-event records) stamped before ``cutoff``, in one transaction."""
-    has_dropped = bool(table_columns(conn, "dropped_events"))
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        events = conn.execute("SELECT COUNT(*) FROM telemetry_events WHERE timestamp < ?", (cutoff,)).fetchone()[0]
-        dropped = 0
-        if has_dropped:
-            dropped = conn.execute("SELECT COUNT(*) FROM dropped_events WHERE timestamp < ?", (cutoff,)).fetchone()[0]
-        if not dry_run:
-            conn.execute("DELETE FROM telemetry_events WHERE timestamp < ?", (cutoff,))
-            if has_dropped:
-                conn.execute("DELETE FROM dropped_events WHERE timestamp < ?", (cutoff,))
-        conn.execute("ROLLBACK" if dry_run else "COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return PruneResult(cutoff, events, dropped, dry_run)
-
+    return list(iter_events(conn, Between(), Filters(trace_id=trace_id), usable_only=True))

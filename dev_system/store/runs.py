@@ -16,10 +16,14 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from dev_system.store.batch import insert_rows, rows_per_statement, values_sql
+from dev_system.store.db import transaction
+from dev_system.store.schema import has_table, table_columns
 from dev_system.structs import struct
 
 if TYPE_CHECKING:
@@ -171,11 +175,7 @@ def tests_digest(nodeids: Iterable[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _has_table(conn: "sqlite3.Connection", table: str) -> bool:
-    return bool(conn.execute(f"PRAGMA table_info({table})").fetchall())
-
-
-def start_run(conn: "sqlite3.Connection", run: RunRecord) -> None:
+def start_run(conn: sqlite3.Connection, run: RunRecord) -> None:
     """Store a run as it starts (status ``running``); a run already stored is left as it is."""
     conn.execute(
         "INSERT OR IGNORE INTO runs (run_id, started_at, ended_at, status, command, git_commit, git_branch,"
@@ -185,7 +185,7 @@ def start_run(conn: "sqlite3.Connection", run: RunRecord) -> None:
     )
 
 
-def finish_run(conn: "sqlite3.Connection", run: RunRecord) -> None:
+def finish_run(conn: sqlite3.Connection, run: RunRecord) -> None:
     """Store a run's end: status, counts, exit status and metadata (the row is made if it is missing)."""
     start_run(conn, run)
     conn.execute(
@@ -197,32 +197,22 @@ def finish_run(conn: "sqlite3.Connection", run: RunRecord) -> None:
     )
 
 
-#: Rows of ``test_results`` sent in one INSERT statement: the most whose parameters fit SQLite's
-#: oldest limit (999).
-_RESULTS_PER_STATEMENT = 999 // 10
+_RESULT_WIDTH = 1 + len(TestResult._fields)  # the run id, then a result
+_INSERT_RESULTS = ("INSERT OR REPLACE INTO test_results (run_id, nodeid, outcome, duration_s, events, input_tokens,"
+                   " output_tokens, cost_usd, unknown_cost, max_latency_ms) VALUES ")
 
 
-def write_test_results(conn: "sqlite3.Connection", run_id: str, results: Iterable[TestResult]) -> int:
+def write_test_results(conn: sqlite3.Connection, run_id: str, results: Iterable[TestResult]) -> int:
     """Store the results of a run's tests in one transaction (a test stored already is replaced)."""
     rows = [(run_id, *r) for r in results]
-    sql = ("INSERT OR REPLACE INTO test_results (run_id, nodeid, outcome, duration_s, events, input_tokens,"
-           " output_tokens, cost_usd, unknown_cost, max_latency_ms) VALUES ")
-    one = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    step = _RESULTS_PER_STATEMENT
-    whole = len(rows) - len(rows) % step
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        # Many rows to a statement (rows in order, so a test given twice keeps its last row, as
-        # executemany would): one statement step per row costs a run of thousands of tests.
-        many = sql + ",".join([one] * step)
-        for i in range(0, whole, step):
-            conn.execute(many, list(itertools.chain.from_iterable(rows[i:i + step])))
-        if whole < len(rows):
-            conn.executemany(sql + one, rows[whole:])
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    # Many rows to a statement: one statement step per row costs a run of thousands of tests.
+    many = _INSERT_RESULTS + values_sql(_RESULT_WIDTH, rows_per_statement(_RESULT_WIDTH))
+
+    def chunk_statement(chunk: Sequence[tuple]) -> tuple[str, list[Any]]:
+        return many, list(itertools.chain.from_iterable(chunk))
+
+    with transaction(conn):
+        insert_rows(conn, rows, _RESULT_WIDTH, _INSERT_RESULTS + values_sql(_RESULT_WIDTH), chunk_statement)
     return len(rows)
 
 
@@ -243,19 +233,19 @@ def _run_from_row(row: tuple) -> RunRecord:
     return RunRecord(*values)
 
 
-def get_run(conn: "sqlite3.Connection", run_id: str) -> RunRecord | None:
+def get_run(conn: sqlite3.Connection, run_id: str) -> RunRecord | None:
     """The run with this exact id, or ``None``."""
-    if not _has_table(conn, "runs"):
+    if not has_table(conn, "runs"):
         return None
     row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
     return None if row is None else _run_from_row(row)
 
 
-def list_runs(conn: "sqlite3.Connection", *, limit: int | None = 20, branch: str | None = None,
+def list_runs(conn: sqlite3.Connection, *, limit: int | None = 20, branch: str | None = None,
               before: float | None = None, statuses: Iterable[str] | None = None) -> list[RunRecord]:
     """Runs, newest first: at most ``limit`` (``None``: all), optionally of one git ``branch``,
     started before ``before``, with one of ``statuses``."""
-    if not _has_table(conn, "runs"):
+    if not has_table(conn, "runs"):
         return []
     parts, params = [], []
     if branch is not None:
@@ -278,9 +268,9 @@ def list_runs(conn: "sqlite3.Connection", *, limit: int | None = 20, branch: str
     return [_run_from_row(row) for row in conn.execute(sql, params)]
 
 
-def test_results(conn: "sqlite3.Connection", run_id: str) -> dict[str, TestResult]:
+def test_results(conn: sqlite3.Connection, run_id: str) -> dict[str, TestResult]:
     """The stored results of a run's tests, by node id (in node id order)."""
-    if not _has_table(conn, "test_results"):
+    if not has_table(conn, "test_results"):
         return {}
     rows = conn.execute(
         "SELECT nodeid, outcome, duration_s, events, input_tokens, output_tokens, cost_usd, unknown_cost,"
@@ -295,7 +285,7 @@ test_results.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 _RELATIVE = re.compile(r"^(latest|last)(?:~(\d+))?$|^previous$")
 
 
-def resolve_run(conn: "sqlite3.Connection", ref: str) -> RunRecord:
+def resolve_run(conn: sqlite3.Connection, ref: str) -> RunRecord:
     """The run named by ``ref``: a full run id, a unique prefix of one, ``latest`` (the newest run),
     ``latest~N`` (the N-th before it) or ``previous`` (``latest~1``). Raises :class:`RunNotFound`."""
     ref = (ref or "").strip()
@@ -311,7 +301,7 @@ def resolve_run(conn: "sqlite3.Connection", ref: str) -> RunRecord:
     exact = get_run(conn, ref)
     if exact is not None:
         return exact
-    if not _has_table(conn, "runs"):
+    if not has_table(conn, "runs"):
         raise RunNotFound(f"no run {ref!r}: the database holds no runs")
     escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     rows = conn.execute(
@@ -348,10 +338,10 @@ class RunTotals:
     unknown_cost: int = 0
 
 
-def event_totals(conn: "sqlite3.Connection", run_ids: Iterable[str]) -> dict[str, RunTotals]:
+def event_totals(conn: sqlite3.Connection, run_ids: Iterable[str]) -> dict[str, RunTotals]:
     """:class:`RunTotals` of each run in ``run_ids`` (runs without events are left out)."""
     ids = list(dict.fromkeys(run_ids))
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(telemetry_events)")}
+    columns = table_columns(conn)
     if not ids or "run_id" not in columns:
         return {}
     out = {}
@@ -364,26 +354,9 @@ def event_totals(conn: "sqlite3.Connection", run_ids: Iterable[str]) -> dict[str
     return out
 
 
-def runs_table(records: Iterable[RunRecord], totals: Mapping[str, RunTotals]) -> str:
-    """The runs as a text table (``dev-system runs``), newest first as given."""
-    from datetime import datetime
+def __getattr__(name: str) -> Any:
+    if name == "runs_table":  # moved to dev_system/render/runs.py; kept for dev_system/cli/__init__.py
+        from dev_system.render.runs import runs_table
 
-    from tabulate import tabulate
-
-    from dev_system.render.formatting import format_int, format_usd
-
-    rows = []
-    for run in records:
-        total = totals.get(run.run_id, RunTotals())
-        tests = "" if run.passed is None else (
-            f"{run.passed} passed" + "".join(f", {n} {label}" for n, label in (
-                (run.failed, "failed"), (run.errors, "errors"), (run.skipped, "skipped")) if n))
-        cost = format_usd(total.cost_usd) + (f" (+{total.unknown_cost} unknown)" if total.unknown_cost else "")
-        rows.append([
-            run.run_id, datetime.fromtimestamp(run.started_at).strftime("%Y-%m-%d %H:%M:%S"),
-            "" if run.duration_s is None else f"{run.duration_s:.1f}s", run.status, tests,
-            format_int(total.events), cost,
-            " ".join(part for part in (run.git_branch or "", (run.git_commit or "")[:10]) if part),
-        ])
-    return tabulate(rows, headers=("run", "started", "took", "status", "tests", "events", "cost", "git"),
-                    tablefmt="simple", disable_numparse=True)
+        return runs_table
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -429,7 +429,7 @@ def test_export_command(tmp_path, receiver) -> None:
 
 def test_a_plugin_sink_through_the_hook(tmp_path) -> None:
     from dev_system.hookspecs import get_plugin_manager, hookimpl
-    from dev_system.record.recorder import MemorySink
+    from dev_system.record.sinks import MemorySink
     from dev_system.ops.telemetry import configure
 
     memory = MemorySink()

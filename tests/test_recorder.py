@@ -52,7 +52,8 @@ def test_calls_do_not_write_until_flushed_unless_sync(tmp_path):
 
 
 def test_set_aside_shows_the_raw_records_and_leaves_the_events_to_the_writer(tmp_path):
-    from dev_system.record.recorder import MemorySink, get_recorder
+    from dev_system.record.recorder import get_recorder
+    from dev_system.record.sinks import MemorySink
 
     db = tmp_path / "t.db"
     configure(enabled=True, db_path=db, flush_interval_s=60)

@@ -20,7 +20,7 @@ from dev_system.record.context import TelemetryThread, annotate, current_trace_i
 from dev_system.record.decorator import telemetry_decorator
 from dev_system.events import TelemetryEvent
 from dev_system.problems import TelemetryWarning, problem_counts
-from dev_system.record.recorder import MemorySink
+from dev_system.record.sinks import MemorySink
 from dev_system.store.sink import SQLiteSink
 from dev_system.record.spans import Span
 from dev_system.record.costs import (

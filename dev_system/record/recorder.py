@@ -1,31 +1,35 @@
-"""The recorder: whether telemetry is on, the in-memory buffer, the background writer, the sinks.
+"""The recorder: whether telemetry is on, the in-memory buffer, the background writer, delivery to sinks.
 
-The calling path only appends a finished *raw record* (a plain tuple, see :data:`RAW_FIELDS`) to
-a bounded buffer. A daemon thread takes batches from it, turns them into
-:class:`~dev_system.events.TelemetryEvent` (ids, metadata JSON) and hands each batch to every
-sink: the SQLite store by default, others (the pytest fixture's memory, exporters) when added.
-The buffer is flushed at interpreter exit; after ``os.fork()`` the child starts with an empty
-buffer, a fresh lock and a fresh writer. With ``sync`` on, each call flushes before it returns.
+The calling path only appends a *raw record* (a plain tuple, see :mod:`dev_system.record.raw`)
+to a bounded buffer. A daemon thread takes batches from it, finishes them into
+:class:`~dev_system.events.TelemetryEvent` (:mod:`dev_system.record.finish`) and hands each batch
+to every sink (:mod:`dev_system.record.sinks`): those the plugins give for the settings (the
+SQLite store, the OTLP exporter) and those added in code (the pytest fixture's memory). With
+``sync`` on, each call flushes before it returns. :mod:`dev_system.record.process` stores what is
+buffered however the process ends (exit, fork, multiprocessing, SIGTERM).
+
+:func:`get_recorder` gives the process-wide recorder; :func:`configure` resolves the settings
+and applies them to it.
 """
 
 from __future__ import annotations
 
-import atexit
 import collections
 import itertools
-import json
 import math
 import os
-import sys
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from dev_system import config as config_module
-from dev_system.record.arguments import Redactor, redact_text, sanitize, sanitize_arguments
 from dev_system.events import TelemetryEvent
 from dev_system.problems import report_problem
-from dev_system.record.raw import RAW_FIELDS  # noqa: F401  (documented here before)
+from dev_system.record import process
+from dev_system.record.arguments import Redactor
+from dev_system.record.finish import finish_raw
+from dev_system.record.raw import RAW_FIELDS  # noqa: F401  # moved to record/raw.py; kept for tests/test_runreport.py
+from dev_system.record.sinks import plugin_sinks
 
 _BATCH = 5_000
 #: Seconds :meth:`Recorder.close` waits at exit for a writer busy in a sink.
@@ -37,51 +41,6 @@ STUCK_WRITER_S = 30.0
 _WAKE_AT = 2_000
 #: Flush intervals an event delivered by ``flush(store=False)`` may wait for the database.
 _UNSTORED_WAIT = 10
-
-# The writer's per-event work, made cheap. json.dumps(..., ensure_ascii=False, allow_nan=False)
-# builds a new encoder on every call; the C encoder is made once here instead. Its input is always
-# sanitized (fresh containers, no cycles), so it runs without the circular-reference markers.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
-try:
-    from json.encoder import c_make_encoder as _c_make_encoder, encode_basestring as _encode_basestring
-
-    _c_encode = _c_make_encoder(None, _ENCODER.default, _encode_basestring, None, _ENCODER.key_separator,
-                                _ENCODER.item_separator, False, False, False)
-except (ImportError, TypeError):  # no C accelerator
-    _c_encode = None
-
-
-def _to_json(value: Any) -> str:
-    """``json.dumps(value, ensure_ascii=False, allow_nan=False)`` for sanitized data."""
-    if _c_encode is None:
-        return _ENCODER.encode(value)
-    return "".join(_c_encode(value, 0))
-
-
-_new_event = tuple.__new__
-
-
-class Sink(Protocol):
-    """Where finished events go. ``write`` is called from the writer thread (or, in ``sync`` mode,
-    from the calling thread) with the recorder's ``write_lock`` held; raising counts the batch as
-    dropped."""
-
-    def write(self, events: list[TelemetryEvent]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class MemorySink:
-    """Keeps every event in a list (for tests and the pytest ``telemetry`` fixture)."""
-
-    def __init__(self) -> None:
-        self.events: list[TelemetryEvent] = []
-
-    def write(self, events: list[TelemetryEvent]) -> None:
-        self.events.extend(events)
-
-    def close(self) -> None:
-        pass
 
 
 class Recorder:
@@ -183,17 +142,7 @@ class Recorder:
         if self.on and not self.sync:
             self._start_writer()
         if self.on:
-            _watch_multiprocessing(self)
-
-    def close_at_multiprocessing_exit(self) -> None:
-        """Flush when this multiprocessing child ends: it ends with ``os._exit``, without ``atexit``
-        (the fork and forkserver start methods), but it runs multiprocessing's finalizers."""
-        try:
-            from multiprocessing import util
-
-            util.Finalize(None, self.close, exitpriority=100)
-        except Exception:
-            pass
+            process.watch_multiprocessing(self)
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -217,13 +166,13 @@ class Recorder:
             self._start_writer()
             self.wake.set()  # a writer waiting out the previous flush interval takes the new one
         if self.on:
-            _install_sigterm_handler()
-            _watch_multiprocessing(self)
+            process.install_sigterm_handler(self)
+            process.watch_multiprocessing(self)
 
     def _apply_plugin_sinks(self, settings: config_module.Settings) -> None:
         """Ask the plugins for their sinks again when on; close those they no longer give. The
         storing sink (the one that keeps drop counts) is written first."""
-        given = _plugin_sinks(settings) if self.on else []
+        given = plugin_sinks(settings) if self.on else []
         for sink in self.plugin_sinks:
             if sink in self.sinks:
                 self.sinks.remove(sink)
@@ -439,42 +388,8 @@ class Recorder:
         if sink is not None:
             sink.add_drop(count, reason, self.run_id)
 
-    def finish(self, raw: tuple) -> TelemetryEvent:
-        """Turn a raw record into a :class:`TelemetryEvent` (ids, timestamp, metadata JSON)."""
-        (start, event_type, agent_name, function_name, input_tokens, output_tokens, latency_s,
-         cost, success, error_type, trace_id, root, span, parent, args, extra, model, run_id,
-         error_message) = raw
-        metadata: dict[str, Any] = {}
-        if args:
-            metadata["args"] = sanitize_arguments(args, self.redactor, self.max_chars)
-        if extra:
-            extra = dict(extra)
-            if model is None and isinstance(extra.get("model"), str):
-                model = extra.pop("model")
-            metadata.update(sanitize(extra, self.redactor, self.max_chars))
-        if error_message is not None:
-            metadata["error_message"] = redact_text(error_message)  # "Incorrect API key: sk-..."
-        span_prefix = self.span_prefix
-        process_prefix = self.process_prefix
-        return _new_event(TelemetryEvent, (
-            start + self.epoch_offset,
-            event_type,
-            agent_name,
-            function_name,
-            input_tokens,
-            output_tokens,
-            latency_s * 1000.0,
-            cost,
-            success,
-            error_type,
-            trace_id if trace_id is not None else f"{process_prefix}{span_prefix}{root & 0xFFFFFFFF:08x}",
-            _to_json(metadata) if metadata else None,
-            f"{process_prefix}{span:x}",
-            f"{span_prefix}{span & 0xFFFFFFFF:08x}",
-            f"{span_prefix}{parent & 0xFFFFFFFF:08x}" if parent else None,
-            run_id,
-            model,
-        ))
+    #: ``finish(raw)``: the :class:`TelemetryEvent` of a raw record (see :func:`finish_raw`).
+    finish = finish_raw
 
     def store_drops(self) -> None:
         """Store the drop counts the storing sink still holds now (they are otherwise written with
@@ -531,49 +446,7 @@ class Recorder:
         except (Exception, SystemExit):
             pass
         if self.term_pending:  # a SIGTERM came while closing (a multiprocessing pool terminating)
-            import signal
-
-            signal.signal(self.term_pending, signal.SIG_DFL)
-            os.kill(os.getpid(), self.term_pending)
-
-
-def _may_export_otlp(settings: config_module.Settings) -> bool:
-    """Whether an OTLP endpoint is set where ``otel.resolve_endpoint`` looks for one: the exporter's
-    module (a few milliseconds to import) is loaded only then."""
-    return (getattr(settings, "otlp_endpoint", None) is not None
-            or bool(os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip())
-            or bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()))
-
-
-def _plugin_sinks(settings: config_module.Settings) -> list[Any]:
-    """The sinks the ``dev_system_sinks`` hook implementations return for ``settings`` (the
-    built-in SQLite store and OTLP exporter included); a plugin that fails is reported once and
-    skipped, the others' sinks are used."""
-    from dev_system.hookspecs import get_plugin_manager
-
-    try:
-        manager = get_plugin_manager()
-    except Exception as exc:  # an entry point that fails to load: the built-in plugins are in
-        report_problem("plugin-sinks", f"sinks from plugins are not used: {exc!r}")
-        manager = get_plugin_manager()
-    try:
-        if _may_export_otlp(settings) and manager.get_plugin("dev_system.otel") is None:
-            from dev_system.record import otlp as otel
-
-            manager.register(otel, name="dev_system.otel")
-    except Exception as exc:
-        report_problem("plugin-sinks", f"the OTLP exporter is not used: {exc!r}")
-    sinks: list[Any] = []
-    for impl in reversed(manager.hook.dev_system_sinks.get_hookimpls()):  # in pluggy's calling order
-        try:
-            result = impl.function(settings=settings)
-        except Exception as exc:
-            report_problem("plugin-sinks", f"the sinks of plugin {impl.plugin_name!r} are not used: {exc!r}")
-            continue
-        for sink in result if isinstance(result, (list, tuple)) else [result]:
-            if sink is not None:
-                sinks.append(sink)
-    return sinks
+            process.end_by_signal(self.term_pending)
 
 
 _RECORDER = Recorder()
@@ -591,74 +464,6 @@ def configure(**overrides: Any) -> config_module.Settings:
     return settings
 
 
-_sigterm_installed = False
-_multiprocessing_watched = False
-
-
-def _watch_multiprocessing(rec: Recorder) -> None:
-    """Have every multiprocessing child flush at its end (see
-    :meth:`Recorder.close_at_multiprocessing_exit`). Registered once, when multiprocessing is in
-    use; multiprocessing runs the registered function in each child it starts."""
-    global _multiprocessing_watched
-    util = sys.modules.get("multiprocessing.util")
-    if util is None or _multiprocessing_watched:
-        return
-    try:
-        util.register_after_fork(rec, Recorder.close_at_multiprocessing_exit)
-        _multiprocessing_watched = True
-    except Exception:
-        pass
-
-
-def _flush_on_sigterm(signum: int, frame: Any) -> None:
-    """Python's default for SIGTERM ends the process at once, without ``atexit``: what is in the
-    buffer would be lost. Store it (waiting at most 5 s for the writer), then end the process by
-    SIGTERM as it would have ended without telemetry (same exit status for the parent)."""
-    import signal
-
-    rec = _RECORDER
-    try:
-        owned = getattr(rec.write_lock, "_is_owned", lambda: False)()
-    except Exception:
-        owned = False
-    if owned and getattr(rec, "closing", False):  # interrupted inside close() at exit: it ends the process
-        rec.term_pending = signum
-        return
-    try:
-        # Interrupted inside a flush of this very thread: a second one would nest in its transaction.
-        if not owned and rec.write_lock.acquire(timeout=5.0):
-            try:
-                rec.close()
-            finally:
-                rec.write_lock.release()
-    except BaseException:
-        pass
-    finally:
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-
-
-def _install_sigterm_handler() -> None:
-    """Flush on SIGTERM, only where the process left SIGTERM to its default action, and only from
-    the main thread (where Python lets handlers be set). A handler of the application's own, set
-    before or after, is left alone: it decides, and ``sys.exit`` from it runs ``atexit``, which
-    flushes."""
-    global _sigterm_installed
-    if _sigterm_installed:
-        return
-    try:
-        import signal
-
-        if threading.current_thread() is not threading.main_thread():
-            return
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return
-        signal.signal(signal.SIGTERM, _flush_on_sigterm)
-        _sigterm_installed = True
-    except (AttributeError, ValueError, OSError):  # no SIGTERM here, or not allowed
-        pass
-
-
 def _initial_configure() -> None:
     try:
         configure()
@@ -666,8 +471,5 @@ def _initial_configure() -> None:
         report_problem("config", f"telemetry stays off: {exc}")
 
 
-atexit.register(_RECORDER.close)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_RECORDER.before_fork, after_in_parent=_RECORDER.after_fork_in_parent,
-                        after_in_child=_RECORDER.after_fork_in_child)
+process.attach(_RECORDER)
 _initial_configure()

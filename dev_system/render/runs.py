@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from dev_system.render.formatting import format_int, format_usd
+from dev_system.formatting import format_int, format_usd
 
 if TYPE_CHECKING:
     from dev_system.store.runs import RunRecord, RunTotals

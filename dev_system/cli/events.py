@@ -1,0 +1,102 @@
+"""The commands that show the events themselves: ``events``, ``trace`` and ``export``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dev_system.analysis.periods import Window
+from dev_system.cli.common import db_path, error, filters, open_readonly, skipped, write
+from dev_system.cli.parser import PROG, UsageError
+from dev_system.render import text as report
+from dev_system.store.queries import Filters, count_unusable, iter_events, list_events, trace_events
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """``events``: newest first, optionally failures only."""
+    conn = open_readonly(args)
+    try:
+        events = list_events(conn, args.period, filters(args), failed_only=args.failed,
+                             limit=args.limit + 1 if args.limit else None)  # one more: is there more?
+        unusable = count_unusable(conn, args.period, filters(args))
+    finally:
+        conn.close()
+    more = bool(args.limit) and len(events) > args.limit
+    events = events[: args.limit or None]
+    if args.format == "json":
+        write(report.events_json(events))
+    else:
+        write(report.render_events(events, show_errors=args.failed or any(not e.success for e in events)))
+        if more:
+            write(f"(the {args.limit:,} newest shown; --limit N for more, --limit 0 for all)\n")
+    if unusable:
+        skipped(unusable, to_stderr=args.format == "json")
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """``trace ID``: the tree of one trace."""
+    conn = open_readonly(args)
+    try:
+        events = trace_events(conn, args.trace_id)
+        unusable = count_unusable(conn, Window(), Filters(trace_id=args.trace_id))
+    finally:
+        conn.close()
+    if unusable:
+        skipped(unusable, to_stderr=args.format == "json" or not events)
+    if not events:
+        error(f"{PROG}: no events with trace id {args.trace_id!r} in {db_path(args)}")
+        return 1
+    if args.format == "json":
+        write(report.trace_json(events))
+    else:
+        write(report.render_trace(args.trace_id, events))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``export``: the events of a period as JSON lines or CSV, or as OTLP spans (``--format otlp``)."""
+    if args.format == "otlp":
+        return _export_otlp(args)
+    conn = open_readonly(args)
+    try:
+        events = iter_events(conn, args.period, filters(args))
+        write_events = report.write_csv if args.format == "csv" else report.write_jsonl
+        if args.output is None:
+            write_events(events, sys.stdout)
+            sys.stdout.flush()
+        else:
+            try:
+                with open(args.output, "w", encoding="utf-8", newline="") as handle:
+                    count = write_events(events, handle)
+            except (OSError, ValueError) as exc:  # ValueError: a path holding a NUL
+                raise UsageError(f"cannot write {args.output}: {getattr(exc, 'strerror', None) or exc}") from None
+            error(f"Exported {count:,} event{'' if count == 1 else 's'} to {args.output}")
+    finally:
+        conn.close()
+    return 0
+
+
+def _export_otlp(args: argparse.Namespace) -> int:
+    """``export --format otlp``: send the stored events as spans now (exit 1 if the collector did not take them)."""
+    from dev_system import config
+    from dev_system.record import otlp
+
+    if args.output is not None:
+        raise UsageError("--output does not go with --format otlp (the spans are sent to --endpoint)")
+    endpoint = args.endpoint or otlp.resolve_endpoint(config.load().otlp_endpoint)
+    if not endpoint:
+        raise UsageError("no OTLP endpoint: give --endpoint URL, or set otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT")
+    conn = open_readonly(args)
+    try:
+        outcome = otlp.export_events(iter_events(conn, args.period, filters(args)), endpoint)
+    except otlp.OtelUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        conn.close()
+    if outcome.failed:
+        error(f"{PROG}: error: {outcome.endpoint} did not accept {outcome.failed:,} of "
+              f"{outcome.sent + outcome.failed:,} spans (unreachable, slow or refusing); {outcome.sent:,} sent")
+        return 1
+    error(f"Exported {outcome.sent:,} span{'' if outcome.sent == 1 else 's'} to {outcome.endpoint}")
+    return 0

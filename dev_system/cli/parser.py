@@ -1,0 +1,226 @@
+"""The command line of ``dev-system``: its parser, the types of its arguments, and which module
+runs each command.
+
+Imports only argparse-level modules at the top, so that ``dev-system --help`` stays fast; the
+values the help shows (periods, formats, breakdown keys) are read from their owners when the
+parser is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, NoReturn
+
+PROG = "dev-system"
+
+#: The longest ``prune --older-than``: its cut-off must stay a date a calendar can show.
+MAX_DURATION_DAYS = 365_000
+#: The largest count a flag takes: one below SQLite's largest integer (``events`` asks for one more).
+MAX_COUNT = 2**63 - 2
+
+#: Each command and the module of ``dev_system.cli`` whose ``cmd_<command>`` runs it.
+COMMANDS = {
+    "init": "database",
+    "metrics": "metrics",
+    "events": "events",
+    "trace": "events",
+    "export": "events",
+    "prune": "database",
+    "combine": "database",
+    "report": "report",
+    "runs": "runs",
+    "compare": "runs",
+}
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """argparse echoes the bad argument raw ('unrecognized arguments: a<newline>b', an ESC
+        sequence): the message becomes one inert line, ``dev-system: error: ...``, exit status 2."""
+        from dev_system.formatting import printable
+
+        raise UsageError(f"{printable(message)} (see '{self.prog} --help')")
+
+
+def _period(text: str) -> Any:
+    """A ``--period`` value: a :class:`~dev_system.analysis.periods.Window`."""
+    from dev_system.analysis.periods import PeriodError, parse_period
+
+    try:
+        return parse_period(text)
+    except PeriodError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _duration(text: str) -> tuple[float, str]:
+    """A ``--older-than`` value: ``(seconds, label)``, at most :data:`MAX_DURATION_DAYS`."""
+    from dev_system.analysis.periods import PeriodError, parse_duration
+
+    try:
+        seconds, label = parse_duration(text)
+    except PeriodError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("unknown period", "unknown duration")) from None
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise argparse.ArgumentTypeError(f"duration {text!r} is too long: at most {MAX_DURATION_DAYS}d (1,000 years)")
+    return seconds, label
+
+
+def _positive_int(text: str) -> int:
+    """A count flag: a whole number from 0 to :data:`MAX_COUNT`."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to {MAX_COUNT:,}, not {text!r}")
+    return value
+
+
+def _text(text: str) -> str:
+    """A name to match stored text against: a byte that is not UTF-8 on the command line arrives
+    as a lone surrogate, which no stored name holds and sqlite3 cannot bind; say so in one line."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not UTF-8 text") from None
+    return text
+
+
+def _version() -> str:
+    from dev_system import __version__
+
+    return __version__
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH", type=Path,
+                        help="the telemetry database (default: .dev-system/data/telemetry.db of the project)")
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters (exact match)")
+    group.add_argument("--agent", type=_text, help="only this agent_name")
+    group.add_argument("--event-type", type=_text, help="only this event_type (model_call, tool_call, ...)")
+    group.add_argument("--function", type=_text, help="only this function_name")
+    group.add_argument("--trace", type=_text, help="only this trace_id")
+    group.add_argument("--run", type=_text, help="only this run_id (one pytest session)")
+
+
+def _add_thresholds(parser: argparse.ArgumentParser, cost_help: str) -> None:
+    parser.add_argument("--fail-on-alert", action="store_true", help="exit with status 1 when an alert fires")
+    parser.add_argument("--success-rate-min", type=float, metavar="PERCENT",
+                        help="alert below this success rate (default 90)")
+    parser.add_argument("--p95-latency-ms-max", type=float, metavar="MS", help="alert above this p95 latency (default 3000)")
+    parser.add_argument("--daily-cost-usd-max", type=float, metavar="USD", help=cost_help)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``dev-system``."""
+    from dev_system.analysis.metrics import BREAKDOWN_KEYS
+    from dev_system.analysis.periods import PERIOD_HELP
+    from dev_system.render.text import FORMATS
+
+    parser = _Parser(prog=PROG, description="Telemetry for AI-agent development: set up, report, debug, export.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    init = commands.add_parser("init", help="set the project up (init --telemetry)",
+                               description="Create .dev-system/ with telemetry enabled and an empty database.")
+    init.add_argument("--telemetry", action="store_true", help="enable telemetry recording for this project")
+    _add_db(init)
+
+    metrics = commands.add_parser("metrics", help="figures and alerts over a period",
+                                  description="Success rate, latency, cost, top agent, failures and alerts.")
+    metrics.add_argument("--period", type=_period, default="1d", help=f"{PERIOD_HELP} (default: 1d)")
+    metrics.add_argument("--by", choices=tuple(BREAKDOWN_KEYS), help="add a breakdown table by this key")
+    metrics.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    _add_thresholds(metrics, "alert when one day costs more (default 10)")
+    _add_filters(metrics)
+    _add_db(metrics)
+
+    events = commands.add_parser("events", help="raw events, newest first",
+                                 description="The raw events, newest first; --failed shows failures with their errors.")
+    events.add_argument("--period", type=_period, default="all", help=f"{PERIOD_HELP} (default: all)")
+    events.add_argument("--failed", action="store_true", help="only failed calls, with error types and messages")
+    events.add_argument("--limit", type=_positive_int, default=50, help="at most this many (default 50; 0: no limit)")
+    events.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    _add_filters(events)
+    _add_db(events)
+
+    trace = commands.add_parser("trace", help="one trace as a tree of calls",
+                                description="One trace as a tree of calls with latency, tokens, cost and errors.")
+    trace.add_argument("trace_id", metavar="ID", type=_text, help="the trace id")
+    trace.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    _add_db(trace)
+
+    export = commands.add_parser("export", help="the events of a period as JSON lines, CSV or OTLP spans",
+                                 description="Write the events of a period, oldest first, as JSON lines or CSV, "
+                                             "or send them to an OTLP/HTTP endpoint as OpenTelemetry spans.")
+    export.add_argument("--format", choices=("jsonl", "csv", "otlp"), default="jsonl",
+                        help="output format (default: jsonl); otlp sends the events as OpenTelemetry spans")
+    export.add_argument("--endpoint", metavar="URL",
+                        help="with --format otlp: the OTLP/HTTP endpoint (default: otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT)")
+    export.add_argument("--period", type=_period, default="all", help=f"{PERIOD_HELP} (default: all)")
+    export.add_argument("--output", "-o", type=Path, metavar="FILE", help="write to FILE instead of standard output")
+    _add_filters(export)
+    _add_db(export)
+
+    prune = commands.add_parser("prune", help="delete old events",
+                                description="Delete the events older than a duration; reports what it removed.")
+    prune.add_argument("--older-than", type=_duration, required=True, metavar="DURATION",
+                       help="N followed by m, h, d or w, e.g. 90d")
+    prune.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    _add_db(prune)
+
+    combine = commands.add_parser(
+        "combine", help="merge databases from CI jobs into one",
+        description="Merge telemetry databases (files, quoted glob patterns, folders) into one, like "
+                    "'coverage combine': events, runs and test results each once however often merged.")
+    combine.add_argument("inputs", nargs="+", metavar="DB",
+                         help="a database, a glob pattern such as 'shards/**/*.db', or a folder (every *.db below it)")
+    combine.add_argument("--into", required=True, type=Path, metavar="PATH",
+                         help="the database to merge into (created, or migrated to the current schema)")
+    combine.add_argument("--delete-inputs", action="store_true", help="delete the inputs once they are merged")
+    combine.add_argument("--quiet", "-q", action="store_true", help="print only the summary line")
+
+    report = commands.add_parser(
+        "report", help="write a self-contained HTML report with charts",
+        description="Write one HTML file (cards, alerts, charts, tables, traces) that opens without a network: "
+                    "the events of a period, or of one pytest run (--run) against its baseline.")
+    report.add_argument("--html", required=True, type=Path, metavar="PATH", help="the HTML file to write")
+    report.add_argument("--period", type=_period, default=None,
+                        help=f"{PERIOD_HELP} (default: 30d; with --run: the whole run)")
+    report.add_argument("--baseline", metavar="RUN", type=_text,
+                        help="with --run: the run to compare with (default: the previous run of the same tests; "
+                             "'none' for no comparison)")
+    report.add_argument("--title", help="the page title")
+    _add_thresholds(report, "alert when one day (with --run: the run) costs more (default 10)")
+    _add_filters(report)
+    _add_db(report)
+
+    runs = commands.add_parser("runs", help="recent pytest runs recorded with --telemetry",
+                               description="The pytest runs recorded with --telemetry, newest first.")
+    runs.add_argument("--limit", type=_positive_int, default=20, help="at most this many (default 20; 0: no limit)")
+    runs.add_argument("--branch", type=_text, help="only the runs of this git branch")
+    runs.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    _add_db(runs)
+
+    compare = commands.add_parser(
+        "compare", help="compare two pytest runs: cost, tokens, calls, latency",
+        description="Compare run NEW with run BASE: the totals and the tests that changed. A run is an id, a "
+                    "unique prefix of one, 'latest', 'latest~N' or 'previous'.")
+    compare.add_argument("base", metavar="BASE", type=_text, help="the baseline run")
+    compare.add_argument("new", metavar="NEW", nargs="?", default="latest", type=_text,
+                         help="the run to judge (default: latest)")
+    compare.add_argument("--fail", metavar="LIMITS",
+                         help="exit with status 1 when NEW regressed beyond LIMITS, e.g. cost:10%%,p95:20%%,calls:0")
+    compare.add_argument("--tests", type=_positive_int, default=10,
+                         help="list at most this many changed tests (default 10; 0: none)")
+    compare.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    _add_db(compare)
+    return parser

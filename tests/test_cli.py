@@ -18,6 +18,7 @@ from eventgen import event, write_events
 
 from dev_system.store import db as store
 from dev_system.store.events import insert_events
+from dev_system.store.schema import EVENTS_TABLE
 
 NOW = time.time()
 HOUR = 3600.0
@@ -186,7 +187,7 @@ def test_reports_never_change_or_lock_the_data(project):
 
     old = project / "old.db"  # a reference-system database stays at version 0
     raw = sqlite3.connect(old)
-    raw.execute(store._EVENTS_TABLE)
+    raw.execute(EVENTS_TABLE)
     raw.execute("INSERT INTO telemetry_events (timestamp, event_type, agent_name, function_name, latency_ms, success)"
                 " VALUES (?, 'model_call', 'old', 'f', 1.0, 1)", (NOW,))
     raw.commit()

@@ -14,7 +14,7 @@ from dev_system.formatting import plural
 from dev_system.render.text import local_time
 from dev_system.store import db as store
 from dev_system.store.combine import CombineError, combine
-from dev_system.store.queries import prune
+from dev_system.store.prune import prune
 
 
 def cmd_init(args: argparse.Namespace) -> int:

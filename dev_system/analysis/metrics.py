@@ -26,16 +26,16 @@ rows is read again with the :data:`~dev_system.store.queries.USABLE` condition.
 
 from __future__ import annotations
 
-import itertools
 import math
-import operator
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import field
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import Any
 
 from dev_system.analysis.periods import Window, day_bounds, local_day, local_midnight
-from dev_system.store.queries import MAX_TIMESTAMP, USABLE, Filters, and_where, column_expr, table_columns, where_clause
+from dev_system.store import aggregates
+from dev_system.store.queries import Filters
 from dev_system.structs import struct
 
 #: The keys ``compute_breakdown`` can group by, and the column each one reads.
@@ -134,46 +134,25 @@ def top_by_count(counts: dict[str, int]) -> tuple[str | None, int]:
     return key, counts[key]
 
 
-_GROUPED = ("SELECT agent_name, success, error_type, COUNT(*), TOTAL(cost_usd), COUNT(cost_usd),"
-            " TOTAL(input_tokens), TOTAL(output_tokens), MIN(timestamp), MAX(timestamp),"
-            " COUNT(timestamp), COUNT(latency_ms), MAX(latency_ms), MAX(cost_usd), MAX(input_tokens), MAX(output_tokens)"
-            " FROM telemetry_events{} GROUP BY agent_name, success, error_type")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float))
-
-
-def _usable_group(row: Sequence[Any]) -> bool:
-    """True when every row of a group of :data:`_GROUPED` is usable (the test of ``USABLE``,
-    read from the group's aggregates: a text value in a number column makes its MAX a text)."""
-    agent, success, _, count, _, _, _, _, lo, hi, stamps, latencies, latency_max, *maxima = row
-    return (isinstance(agent, str) and success in (0, 1)
-            and stamps == count and _is_number(lo) and _is_number(hi) and 0 <= lo and hi <= MAX_TIMESTAMP
-            and latencies == count and _is_number(latency_max)
-            and all(value is None or _is_number(value) for value in maxima))
-
-
 def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters = Filters()) -> Summary:
     """The :class:`Summary` of the usable events in ``window`` that pass ``filters``."""
-    present = table_columns(conn)
-    where, params = where_clause(window, filters, present)
-    rows = conn.execute(_GROUPED.format(where), params).fetchall()
+    chosen = aggregates.selection(conn, window, filters)
+    groups = aggregates.summary_groups(conn, chosen)
     skipped = 0
-    if not all(_usable_group(row) for row in rows):
-        skipped = sum(row[3] for row in rows)
-        where = and_where(where, USABLE)
-        rows = conn.execute(_GROUPED.format(where), params).fetchall()
-        skipped -= sum(row[3] for row in rows)
-    dropped = _dropped(conn, window, filters)
-    if not rows:
+    if not aggregates.groups_usable(groups):
+        skipped = sum(group.events for group in groups)
+        chosen = aggregates.usable_only(chosen)
+        groups = aggregates.summary_groups(conn, chosen)
+        skipped -= sum(group.events for group in groups)
+    dropped = aggregates.dropped_count(conn, window, filters.run_id)
+    if not groups:
         return Summary(window, filters, dropped_events=dropped, skipped_rows=skipped)
     events = successes = unknown_cost = 0
     cost = in_tokens = out_tokens = 0.0
     agents: dict[str, int] = {}
     errors: dict[str, int] = {}
     first, last = math.inf, -math.inf
-    for agent, success, error_type, count, cost_sum, cost_known, tin, tout, lo, hi, *_ in rows:
+    for agent, success, error_type, count, cost_sum, cost_known, tin, tout, lo, hi, *_ in groups:
         events += count
         cost += cost_sum
         unknown_cost += count - cost_known
@@ -186,7 +165,7 @@ def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters =
         else:
             key = error_type or UNKNOWN_ERROR
             errors[key] = errors.get(key, 0) + count
-    latencies = sorted(row[0] for row in conn.execute(f"SELECT latency_ms FROM telemetry_events{where}", params))
+    latencies = aggregates.sorted_latencies(conn, chosen)
     top, top_count = top_by_count(agents)
     return Summary(
         window=window,
@@ -205,7 +184,7 @@ def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters =
         top_agent=top,
         top_agent_events=top_count,
         failures_by_error_type=dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))),
-        daily_cost_usd=_daily_costs(conn, window, filters, present, first, last, usable_only=bool(skipped)),
+        daily_cost_usd=_daily_costs(conn, window, filters, chosen.present, first, last, usable_only=bool(skipped)),
         dropped_events=dropped,
         skipped_rows=skipped,
         first_timestamp=first,
@@ -219,49 +198,23 @@ def _daily_costs(conn: sqlite3.Connection, window: Window, filters: Filters, pre
     for day, start, end in day_bounds(first, last):
         lo = start if window.start is None else max(start, window.start)
         hi = end if window.end is None else min(end, window.end)
-        where, params = where_clause(Window(lo, hi), filters, present)
+        chosen = aggregates.selection(conn, Window(lo, hi), filters, present=present)
         if usable_only:
-            where = and_where(where, USABLE)
-        count, total = conn.execute(
-            f"SELECT COUNT(*), TOTAL(cost_usd) FROM telemetry_events{where}", params
-        ).fetchone()
+            chosen = aggregates.usable_only(chosen)
+        count, total = aggregates.count_and_cost(conn, chosen)
         if count:
             out[day.isoformat()] = total
     return out
 
 
-def _dropped(conn: sqlite3.Connection, window: Window, filters: Filters) -> int:
-    present = table_columns(conn, "dropped_events")
-    if not present:
-        return 0
-    where, params = where_clause(window, Filters(run_id=filters.run_id), present)
-    return int(conn.execute(f"SELECT TOTAL(count) FROM dropped_events{where}", params).fetchone()[0])
-
-
-def _grouped_breakdown(conn: sqlite3.Connection, key_sql: str, where: str, params: Sequence[Any]) -> list[BreakdownRow]:
-    """:func:`compute_breakdown` by a column: the sums by SQL, the latencies of each group read in
-    order (a Python loop over every event was most of a run summary's time)."""
-    sums = conn.execute(
-        f"SELECT {key_sql}, COUNT(*), SUM(CASE WHEN success THEN 1 ELSE 0 END), TOTAL(cost_usd),"
-        f" COUNT(*) - COUNT(cost_usd), SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0))"
-        f" FROM telemetry_events{where} GROUP BY 1", params).fetchall()
-    latencies = {
-        key: [row[1] for row in group]
-        for key, group in itertools.groupby(
-            conn.execute(f"SELECT {key_sql}, latency_ms FROM telemetry_events{where} ORDER BY 1, 2", params),
-            key=operator.itemgetter(0))
-    }
-    rows = []
-    for key, calls, ok, cost, unknown, tin, tout in sums:
-        ordered = latencies.get(key, [])
-        rows.append(BreakdownRow(
-            key=None if key is None else str(key), calls=calls, successes=ok, success_rate=100.0 * ok / calls,
-            p50_latency_ms=percentile(ordered, 50), p95_latency_ms=percentile(ordered, 95),
-            p99_latency_ms=percentile(ordered, 99), input_tokens=tin, output_tokens=tout,
-            cost_usd=cost, unknown_cost_events=unknown,
-        ))
-    rows.sort(key=lambda r: (-r.calls, r.key is None, r.key or ""))
-    return rows
+def _row(key: Any, calls: int, ok: int, cost: float, unknown: int, tin: int, tout: int,
+         latencies: Sequence[float]) -> BreakdownRow:
+    return BreakdownRow(
+        key=None if key is None else str(key), calls=calls, successes=ok, success_rate=100.0 * ok / calls,
+        p50_latency_ms=percentile(latencies, 50), p95_latency_ms=percentile(latencies, 95),
+        p99_latency_ms=percentile(latencies, 99), input_tokens=tin, output_tokens=tout,
+        cost_usd=cost, unknown_cost_events=unknown,
+    )
 
 
 def compute_breakdown(conn: sqlite3.Connection, window: Window, filters: Filters, by: str) -> list[BreakdownRow]:
@@ -271,28 +224,36 @@ def compute_breakdown(conn: sqlite3.Connection, window: Window, filters: Filters
     """
     if by not in BREAKDOWN_KEYS:
         raise ValueError(f"unknown breakdown {by!r}: use one of {', '.join(BREAKDOWN_KEYS)}")
-    present = table_columns(conn)
-    where, params = where_clause(window, filters, present)
-    where = and_where(where, USABLE)
-    key_sql = column_expr(BREAKDOWN_KEYS[by], present)
-    if by != "day":
-        return _grouped_breakdown(conn, key_sql, where, params)
-    groups: dict[Any, list[Any]] = {}
-    sql = f"SELECT {key_sql}, success, cost_usd, input_tokens, output_tokens, latency_ms FROM telemetry_events{where}"
+    chosen = aggregates.usable_only(aggregates.selection(conn, window, filters))
     if by == "day":
-        sql += " ORDER BY timestamp"  # served by the timestamp index: one day after the other
+        rows = _day_breakdown(conn, chosen)
+        rows.sort(key=lambda r: r.key or "")
+        return rows
+    # The sums by SQL, the latencies of each group read in order: summing every event in Python
+    # would be most of a run summary's time.
+    column = BREAKDOWN_KEYS[by]
+    sums = aggregates.breakdown_sums(conn, chosen, column)
+    latencies = aggregates.breakdown_latencies(conn, chosen, column)
+    rows = [_row(key, calls, ok, cost, unknown, tin, tout, latencies.get(key, []))
+            for key, calls, ok, cost, unknown, tin, tout in sums]
+    rows.sort(key=lambda r: (-r.calls, r.key is None, r.key or ""))
+    return rows
+
+
+def _day_breakdown(conn: sqlite3.Connection, chosen: aggregates.Selection) -> list[BreakdownRow]:
+    """The events by local calendar day, read oldest first and summed here (a day is a range of
+    timestamps that SQL cannot name without the local time zone)."""
+    groups: dict[str, list[Any]] = {}
     day_end = -math.inf
     day_start = math.inf
     day_key = ""
-    for key, success, cost, tin, tout, latency in conn.execute(sql, params):
-        if by == "day":
-            if not day_start <= key < day_end:
-                day = local_day(key)
-                day_key, day_start, day_end = day.isoformat(), local_midnight(day), local_midnight(day + timedelta(days=1))
-            key = day_key
-        group = groups.get(key)
+    for timestamp, success, cost, tin, tout, latency in aggregates.rows_by_time(conn, chosen):
+        if not day_start <= timestamp < day_end:
+            day = local_day(timestamp)
+            day_key, day_start, day_end = day.isoformat(), local_midnight(day), local_midnight(day + timedelta(days=1))
+        group = groups.get(day_key)
         if group is None:
-            group = groups[key] = [0, 0, 0.0, 0, 0, 0, []]
+            group = groups[day_key] = [0, 0, 0.0, 0, 0, 0, []]
         group[0] += 1
         group[1] += 1 if success else 0
         if cost is None:
@@ -305,14 +266,5 @@ def compute_breakdown(conn: sqlite3.Connection, window: Window, filters: Filters
     rows = []
     for key, (calls, ok, cost, tin, tout, unknown, latencies) in groups.items():
         latencies.sort()
-        rows.append(BreakdownRow(
-            key=None if key is None else str(key), calls=calls, successes=ok, success_rate=100.0 * ok / calls,
-            p50_latency_ms=percentile(latencies, 50), p95_latency_ms=percentile(latencies, 95),
-            p99_latency_ms=percentile(latencies, 99), input_tokens=tin, output_tokens=tout,
-            cost_usd=cost, unknown_cost_events=unknown,
-        ))
-    if by == "day":
-        rows.sort(key=lambda r: r.key or "")
-    else:
-        rows.sort(key=lambda r: (-r.calls, r.key is None, r.key or ""))
+        rows.append(_row(key, calls, ok, cost, unknown, tin, tout, latencies))
     return rows

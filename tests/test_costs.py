@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
-from dev_system.record import costs
-from dev_system.record.costs import (
-    Usage,
+from dev_system.record import pricing
+from dev_system.record.usage import Usage
+from dev_system.record.pricing import (
     anthropic_cost_calculator,
     cost_calculator,
     default_cost,
@@ -38,9 +38,9 @@ def _reference(model: str, provider: str, **usage: int) -> float:
 
 @pytest.fixture(autouse=True)
 def _no_overrides():
-    costs.set_price_overrides(None)
+    pricing.set_price_overrides(None)
     yield
-    costs.set_price_overrides(None)
+    pricing.set_price_overrides(None)
 
 
 # --- genai-prices ----------------------------------------------------------------------------
@@ -144,7 +144,7 @@ def test_configured_prices_price_unknown_models_and_override_known_ones():
 
 
 def test_without_a_cached_input_price_cached_tokens_cost_the_input_price():
-    costs.set_price_overrides({"self-hosted": {"input": 1.0, "output": 1.0}})
+    pricing.set_price_overrides({"self-hosted": {"input": 1.0, "output": 1.0}})
     assert default_cost(Usage(1_000_000, 0, "self-hosted", {"cached_input_tokens": 999_999})) == pytest.approx(1.0)
 
 
@@ -223,8 +223,9 @@ def test_decorated_stream_without_usage_has_unknown_tokens_and_cost(recording):
 def test_genai_prices_is_imported_only_when_a_price_is_needed():
     code = (
         "import sys\n"
-        "import dev_system.ops.telemetry, dev_system.record.costs, dev_system.record.services, dev_system.record.instrument\n"
-        "from dev_system.record.costs import usage_from, Usage, default_cost\n"
+        "import dev_system.ops.telemetry, dev_system.record.usage, dev_system.record.pricing, dev_system.record.services, dev_system.record.instrument\n"
+        "from dev_system.record.usage import usage_from, Usage\n"
+        "from dev_system.record.pricing import default_cost\n"
         "usage_from({'model': 'x', 'usage': {'prompt_tokens': 1, 'completion_tokens': 1}})\n"
         "assert 'genai_prices' not in sys.modules, 'imported too early'\n"
         "assert 'openai' not in sys.modules and 'anthropic' not in sys.modules\n"

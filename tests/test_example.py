@@ -12,7 +12,8 @@ import pytest
 
 from dev_system.examples import example_integration as example
 from dev_system.store.events import SELECT_EVENTS, row_to_event
-from dev_system.record.costs import Usage, default_cost
+from dev_system.record.pricing import default_cost
+from dev_system.record.usage import Usage
 
 
 def _events(db):

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dev_system.record.costs import anthropic_cost_calculator, openai_cost_calculator, usage_from
+from dev_system.record.pricing import anthropic_cost_calculator, openai_cost_calculator
+from dev_system.record.usage import usage_from
 from dev_system.record.instrument import (
     instrument,
     instrument_anthropic,

@@ -13,7 +13,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from dev_system.record.costs import StreamUsage, Usage, usage_from
+from dev_system.record.usage import StreamUsage, Usage, usage_from
 from fake_llm_server import (
     anthropic_events,
     anthropic_message,

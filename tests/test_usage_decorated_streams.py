@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from dev_system.record.costs import anthropic_cost_calculator, default_cost, openai_cost_calculator, usage_from
+from dev_system.record.pricing import anthropic_cost_calculator, default_cost, openai_cost_calculator
+from dev_system.record.usage import usage_from
 from dev_system.ops.telemetry import configure, telemetry_decorator
 from fake_llm_server import (  # noqa: F401  (fixtures)
     anthropic_client,

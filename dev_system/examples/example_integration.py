@@ -29,7 +29,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from dev_system.record.costs import Usage, default_cost
+from dev_system.record.pricing import default_cost
+from dev_system.record.usage import Usage
 from dev_system.events import TelemetryEvent
 from dev_system.record.services import orchestrator_telemetry, persona_runtime_telemetry, viral_engine_telemetry
 

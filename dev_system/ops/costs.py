@@ -1,9 +1,12 @@
-"""``dev_system.ops.costs``: the documented path of :mod:`dev_system.record.costs`."""
+"""``dev_system.ops.costs``: the documented path of :mod:`dev_system.record.usage` and
+:mod:`dev_system.record.pricing`."""
 
-from dev_system.record.costs import (  # noqa: F401
+from dev_system.record.usage import (  # noqa: F401
     Usage,
     usage_from,
     StreamUsage,
+)
+from dev_system.record.pricing import (  # noqa: F401
     set_price_overrides,
     cost_from_usage,
     default_cost,

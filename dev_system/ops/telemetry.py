@@ -23,15 +23,13 @@ from dev_system.problems import TelemetryWarning, problem_counts
 from dev_system.record.sinks import MemorySink
 from dev_system.store.sink import SQLiteSink
 from dev_system.record.spans import Span
-from dev_system.record.costs import (
-    StreamUsage,
-    Usage,
+from dev_system.record.usage import StreamUsage, Usage, usage_from
+from dev_system.record.pricing import (
     anthropic_cost_calculator,
     cost_calculator,
     model_cost_calculator,
     openai_cost_calculator,
     price_calculator,
-    usage_from,
 )
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from dev_system import config as config_module
 from dev_system.events import TelemetryEvent
 from dev_system.problems import report_problem
-from dev_system.record import process
+from dev_system.record import pricing, process
 from dev_system.record.arguments import Redactor
 from dev_system.record.finish import finish_raw
 from dev_system.record.raw import RAW_FIELDS  # noqa: F401  # moved to record/raw.py; kept for tests/test_runreport.py
@@ -152,6 +152,7 @@ class Recorder:
             if self.on:
                 self._drain()
             self.settings = settings
+            pricing.use_configured_prices(settings.prices)
             self.redactor = Redactor(settings.redact_keys)
             self.max_chars = settings.max_value_chars
             self.limit = settings.buffer_size

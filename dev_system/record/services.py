@@ -20,7 +20,7 @@ import threading
 from types import ModuleType
 from typing import Any, Callable, Iterable, TypeVar
 
-from dev_system.record.costs import cost_calculator as _generic_cost_calculator
+from dev_system.record.pricing import cost_calculator as _generic_cost_calculator
 from dev_system.record.decorator import WRAPPED_MARK, telemetry_decorator
 
 __all__ = [

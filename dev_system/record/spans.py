@@ -20,16 +20,12 @@ from typing import Any, Callable, Iterator
 
 from dev_system.record.context import get_frame, reset_frame, set_frame
 from dev_system.problems import report_problem
+from dev_system.record.pricing import default_cost
 from dev_system.record.recorder import get_recorder
+from dev_system.record.usage import StreamUsage, usage_from
 
 _UNSET = object()
 MAX_ERROR_MESSAGE = 500
-
-
-def _costs():
-    from dev_system.record import costs
-
-    return costs
 
 
 def begin_frame(rec: Any, explicit_trace: str | None) -> list:
@@ -72,7 +68,7 @@ def outcome(event_type: str, calculator: Callable[[Any], Any] | None, result: An
         usage = None
         if model_call and result is not None:
             try:
-                usage = _costs().usage_from(result)
+                usage = usage_from(result)
             except Exception as exc:
                 report_problem("usage", f"token usage could not be read: {exc!r}")
     if usage is not None:
@@ -89,7 +85,7 @@ def outcome(event_type: str, calculator: Callable[[Any], Any] | None, result: An
             cost = None
     elif model_call:
         try:
-            cost = _costs().default_cost(usage) if usage is not None else None
+            cost = default_cost(usage) if usage is not None else None
         except Exception as exc:
             report_problem("cost:default", f"pricing failed: {exc!r}; cost left unknown")
             cost = None
@@ -151,7 +147,7 @@ class Span:
         self.result = result
 
     def set_usage(self, usage: Any) -> None:
-        """A :class:`~dev_system.record.costs.Usage` known by other means (None: unknown)."""
+        """A :class:`~dev_system.record.usage.Usage` known by other means (None: unknown)."""
         self.usage = usage
 
     def set_cost(self, cost_usd: float | None) -> None:
@@ -164,7 +160,7 @@ class Span:
             return
         try:
             if self.stream is None:
-                self.stream = _costs().StreamUsage()
+                self.stream = StreamUsage()
             self.stream.feed(chunk)
         except Exception as exc:
             report_problem("stream-usage", f"stream usage could not be read: {exc!r}")

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import clean_env, median, section_main  # noqa: E402
+from _common import clean_env, median, section_main
 
 FILES = 20
 TESTS_PER_FILE = 100
@@ -71,7 +71,7 @@ def run(cmd: list[str], cwd: Path) -> float:
 
 def import_ms(scratch: Path) -> float:
     proc = subprocess.run([sys.executable, "-c", IMPORT_PROBE], cwd=scratch,
-                          env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          env=clean_env(), capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"import probe failed:\n{proc.stderr[-3000:]}")
     return float(proc.stdout.strip().splitlines()[-1])

@@ -21,7 +21,8 @@ plugin manager (the ``dev_system_alerts`` hook, used by ``dev-system metrics`` t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
 
 
 @pytest.hookspec
-def pytest_devtelemetry_alerts(config: pytest.Config, summary: "Summary",
-                               thresholds: "Thresholds") -> "Iterable[Alert] | None":
+def pytest_devtelemetry_alerts(config: pytest.Config, summary: Summary,
+                               thresholds: Thresholds) -> Iterable[Alert] | None:
     """Return the alerts your rules raise for this run (an iterable of
     :class:`dev_system.analysis.alerts.Alert`), or ``None``.
 
@@ -46,7 +47,7 @@ def pytest_devtelemetry_alerts(config: pytest.Config, summary: "Summary",
 
 
 @pytest.hookspec
-def pytest_devtelemetry_summary(config: pytest.Config, report: "RunReport") -> None:
+def pytest_devtelemetry_summary(config: pytest.Config, report: RunReport) -> None:
     """Receive the run's report once it is complete and stored.
 
     ``report`` is a :class:`pytest_devtelemetry.runreport.RunReport`: ``run_id``, ``summary``,

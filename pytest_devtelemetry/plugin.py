@@ -1,22 +1,29 @@
 """The pytest plugin: options, ini keys, the ``telemetry_budget`` marker and the ``telemetry`` fixture.
 
-Loaded by every pytest run (``pytest11`` entry point), so this module imports nothing but pytest:
-without ``--telemetry`` it registers its options and marker and stays out of the way. With it,
-:mod:`pytest_devtelemetry.session` is imported and registers the object that plays this
-process's role: a single process, an xdist controller or an xdist worker.
+Loaded by every pytest run (``pytest11`` entry point), so this module imports nothing but pytest
+and the leaf :mod:`pytest_devtelemetry.names`: without ``--telemetry`` it registers its options
+and marker and stays out of the way. With it, :func:`pytest_devtelemetry.roles.start` registers
+the object that plays this process's role: a single process, an xdist controller or an xdist
+worker. Budgets (:mod:`pytest_devtelemetry.budgets`) are loaded only when a collected test has
+the marker, the running test's capture (:mod:`pytest_devtelemetry.running_test`) only when the
+fixture is used.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-#: The name the role object is registered under (``config.pluginmanager.get_plugin(RUN_PLUGIN)``).
-RUN_PLUGIN = "devtelemetry-run"
-BUDGET_PLUGIN = "devtelemetry-budgets"
-BUDGET_MARKER = "telemetry_budget"
-_HTML_WRITTEN = pytest.StashKey[object]()
+from pytest_devtelemetry.names import (
+    BUDGET_MARKER,
+    BUDGET_PLUGIN,
+    HTML_WRITTEN_KEY,
+    RUN_PLUGIN,
+    TESTS_PLUGIN,
+    any_budget_marker,
+)
 
 #: Command-line options that switch telemetry on by themselves (they ask for one of its features).
 _IMPLYING = ("telemetry_gate", "telemetry_json", "telemetry_compare", "telemetry_compare_fail", "telemetry_html")
@@ -105,7 +112,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     _warn_of_separate_paths(config)
     if telemetry_requested(config) and not config.getoption("collectonly", False):
-        from pytest_devtelemetry.session import start
+        from pytest_devtelemetry.roles import start
 
         start(config)
 
@@ -146,12 +153,12 @@ def pytest_devtelemetry_summary(config: pytest.Config, report: Any) -> None:
     except Exception as exc:  # the report is a by-product: never a traceback, never a changed outcome
         report.errors.append(f"cannot write the HTML report {target}: {type(exc).__name__}: {exc}")
         return
-    config.stash[_HTML_WRITTEN] = target
+    config.stash[HTML_WRITTEN_KEY] = target
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    target = config.stash.get(_HTML_WRITTEN, None)
+    target = config.stash.get(HTML_WRITTEN_KEY, None)
     if target is not None and config.get_verbosity() >= 0:
         terminalreporter.write_line(f"telemetry: HTML report written to {target}")
 
@@ -159,50 +166,32 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Budgets are checked only when a collected test has the marker: with ``--telemetry``, by
-    a small object that checks them (``session.BudgetChecks``); without it, by one that also
-    captures the events of the marked tests (``session.BudgetsOnly``)."""
+    a small object that checks them (``budgets.BudgetChecks``); without it, by one that also
+    captures the events of the marked tests (``budgets.BudgetsOnly``)."""
     pm = config.pluginmanager
     if pm.has_plugin(BUDGET_PLUGIN) or not any_budget_marker(items):
         return
-    run = pm.get_plugin(RUN_PLUGIN)
-    if run is None:
-        from pytest_devtelemetry.session import BudgetsOnly
+    if pm.get_plugin(RUN_PLUGIN) is None:
+        from pytest_devtelemetry.budgets import BudgetsOnly
 
         pm.register(BudgetsOnly(), BUDGET_PLUGIN)
-    elif getattr(run, "records", False):
-        from pytest_devtelemetry.session import BudgetChecks
+    elif pm.has_plugin(TESTS_PLUGIN):  # the tests are recorded here (not a controller, not switched off)
+        from pytest_devtelemetry.budgets import BudgetChecks
 
         pm.register(BudgetChecks(), BUDGET_PLUGIN)
-
-
-def any_budget_marker(items: list[pytest.Item]) -> bool:
-    """Whether an item, or a node above it, has the budget marker (``own_markers``, which
-    ``get_closest_marker`` reads; each module or class looked at once). Runs in every pytest run."""
-    seen: set[int] = set()
-    for item in items:
-        node: Any = item
-        while node is not None:
-            for mark in node.own_markers:
-                if mark.name == BUDGET_MARKER:
-                    return True
-            node = node.parent
-            if node is None or id(node) in seen:
-                break
-            seen.add(id(node))
-    return False
 
 
 @pytest.fixture
 def telemetry(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The telemetry events this test recorded so far, in memory, with their totals.
 
-    A :class:`pytest_devtelemetry.capture.TestTelemetry`: ``events``, ``calls``, ``failures``,
+    A :class:`pytest_devtelemetry.running_test.TestTelemetry`: ``events``, ``calls``, ``failures``,
     ``total_cost_usd``, ``unknown_cost_calls``, ``input_tokens``, ``output_tokens``,
     ``total_tokens``, ``max_latency_ms``, ``by_agent``, ``by_event_type``, ``by_function``,
     ``by_error_type``, ``select(...)``, ``count(...)`` and ``clear()``. Works with or without
     ``--telemetry`` and needs no database.
     """
-    from pytest_devtelemetry.capture import TestTelemetry, running_capture
+    from pytest_devtelemetry.running_test import TestTelemetry, running_capture
 
     running = running_capture(request.node)
     if running is not None:

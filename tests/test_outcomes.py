@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_devtelemetry.capture import figures_to_properties
-from pytest_devtelemetry.session import fold_outcomes
+from pytest_devtelemetry.figures import TestFigures
+from pytest_devtelemetry.outcomes import fold_outcomes
 
 pytest_plugins = ["pytester"]
 
@@ -114,9 +114,9 @@ def test_figures_come_from_teardown_properties(tests: list[list[pytest.TestRepor
     figures = {}
     for i, reports in enumerate(tests):
         if reports[-1].when == "teardown":
-            f = figures[reports[-1].nodeid] = {"calls": i, "failures": 0, "input_tokens": 3 * i, "output_tokens": i,
-                                                "cost_usd": i / 8, "unknown_cost": 0, "max_latency_ms": float(i)}
-            reports[-1].user_properties = figures_to_properties(f)
+            f = figures[reports[-1].nodeid] = TestFigures(calls=i, failures=0, input_tokens=3 * i, output_tokens=i,
+                                                          cost_usd=i / 8, unknown_cost=0, max_latency_ms=float(i))
+            reports[-1].user_properties = f.properties()
     folded = fold_outcomes(by_category(tests, seed).values(), read_figures=True)
     assert {nodeid: found for nodeid, (_, _, found) in folded.items() if found is not None} == figures
 

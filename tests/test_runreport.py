@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dev_system.store.runs import TestResult
 from pytest_devtelemetry.runreport import RunReport
@@ -46,8 +47,10 @@ _raw_rows = st.lists(st.tuples(
 def test_a_tests_figures_from_raw_records_equal_those_of_its_events(rows):
     """The plugin reads a test's figures from its raw records (one of them, most often, by a
     shortcut); they must be the figures of the events the writer makes of those records."""
-    from dev_system.record.recorder import RAW_FIELDS, get_recorder
-    from pytest_devtelemetry.capture import SessionWatcher, TestTelemetry, _totals
+    from dev_system.record.raw import RAW_FIELDS
+    from dev_system.record.recorder import get_recorder
+    from pytest_devtelemetry.figures import figures_of_events
+    from pytest_devtelemetry.running_test import SessionWatcher, TestTelemetry
 
     raws = []
     for i, (success, tokens_in, tokens_out, cost, latency_s) in enumerate(rows):
@@ -56,8 +59,6 @@ def test_a_tests_figures_from_raw_records_equal_those_of_its_events(rows):
                       input_tokens=tokens_in, output_tokens=tokens_out, latency_s=latency_s, cost_usd=cost,
                       success=success, root_span=i + 1, span=i + 1, trace_id="t")
         raws.append(tuple(fields[name] for name in RAW_FIELDS))
-    capture = TestTelemetry("test_x.py::test_y", SessionWatcher())  # not started: figures only
-    capture._raws.extend(raws)
+    capture = TestTelemetry("test_x.py::test_y", SessionWatcher(), raws)  # not started: figures only
     events = [get_recorder().finish(raw) for raw in raws]
-    assert capture.figures() == _totals(
-        (e.success, e.input_tokens, e.output_tokens, e.cost_usd, e.latency_ms) for e in events)
+    assert capture.figures() == figures_of_events(events).as_dict()

@@ -1,9 +1,12 @@
-"""The events of one test, kept in memory: what the ``telemetry`` fixture gives, what budgets
-check, and where each test's figures (JUnit properties, ``test_results``) come from.
+"""The running test's capture: its events, kept in memory, for the ``telemetry`` fixture and
+for budgets, and the raw records each test's figures are read from.
 
 A :class:`TestTelemetry` is a sink added to the process's recorder for the life of a test. When
 the recorder is off (no ``--telemetry``), it is switched on for that time with no database at
-all, so the fixture and budgets work in any run; it is switched back off afterwards.
+all, so the fixture and budgets work in any run; it is switched back off afterwards. With
+``--telemetry``, one :class:`SessionWatcher` serves the whole session: each test points it at a
+list of its own (:func:`watch`, :func:`unwatch`), and a :class:`TestTelemetry` is made around that
+list only when the fixture or a budget asks (:func:`running_capture`).
 """
 
 from __future__ import annotations
@@ -11,24 +14,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from dev_system.record.recorder import get_recorder
-from dev_system.structs import struct
+from pytest_devtelemetry.figures import TestFigures, figures_of_events, figures_of_raw_records
+from pytest_devtelemetry.names import CAPTURE_KEY, TESTS_PLUGIN
 
 if TYPE_CHECKING:
     from dev_system.events import TelemetryEvent
-
-#: Where a running test's capture is kept (the fixture finds it there).
-CAPTURE_KEY = pytest.StashKey["TestTelemetry"]()
-
-BUDGET_MARKER = "telemetry_budget"
-#: JUnit XML property names, in the order they are attached.
-PROPERTY_NAMES = ("telemetry_calls", "telemetry_failed_calls", "telemetry_input_tokens", "telemetry_output_tokens",
-                  "telemetry_cost_usd", "telemetry_unknown_cost_calls", "telemetry_max_latency_ms")
 
 _memory_only: list[Any] = []  # the settings to restore, while the recorder is on for captures only
 # How many captures are open, in a list: a module global rebound at every test's start and end
@@ -58,7 +54,7 @@ class _Sink:
     def __init__(self) -> None:
         self.events: list[TelemetryEvent] = []
 
-    def write(self, events: list["TelemetryEvent"]) -> None:
+    def write(self, events: list[TelemetryEvent]) -> None:
         self.events.extend(events)
 
     def close(self) -> None:
@@ -84,16 +80,13 @@ class SessionWatcher:
             target.extend(raws)
 
 
-def running_capture(item: pytest.Item) -> "TestTelemetry | None":
+def running_capture(item: pytest.Item) -> TestTelemetry | None:
     """The capture of ``item`` while it runs: the one in its stash, else, with ``--telemetry``,
     the one the run makes on demand around the records the test has made so far."""
     captured = item.stash.get(CAPTURE_KEY, None)
     if captured is None:
-        from pytest_devtelemetry.plugin import RUN_PLUGIN
-
-        run = item.config.pluginmanager.get_plugin(RUN_PLUGIN)
-        make = getattr(run, "capture_running_test", None)
-        captured = make(item) if make is not None else None
+        tests = item.config.pluginmanager.get_plugin(TESTS_PLUGIN)
+        captured = tests.capture_running_test(item) if tests is not None else None
     return captured
 
 
@@ -152,7 +145,7 @@ class TestTelemetry:
 
     # -- life cycle -------------------------------------------------------------------------
 
-    def start(self) -> "TestTelemetry":
+    def start(self) -> TestTelemetry:
         """Begin receiving the events recorded from now on."""
         if not self._open:
             shared = self._session_watcher
@@ -189,7 +182,7 @@ class TestTelemetry:
                 with rec.lock:
                     rec.set_aside()  # seen now; finished and stored by the writer
 
-    def _current_events(self) -> list["TelemetryEvent"]:
+    def _current_events(self) -> list[TelemetryEvent]:
         """The events so far (the list itself): with the session's watcher, the raw records not
         made into events yet are made into them here, as the writer makes them (it stores its own)."""
         self._catch_up()
@@ -208,18 +201,18 @@ class TestTelemetry:
         return events
 
     @property
-    def events(self) -> list["TelemetryEvent"]:
+    def events(self) -> list[TelemetryEvent]:
         """The events so far, oldest delivery first (a copy)."""
         return list(self._current_events())
 
-    def __iter__(self) -> Iterator["TelemetryEvent"]:
+    def __iter__(self) -> Iterator[TelemetryEvent]:
         return iter(self.events)
 
     def __len__(self) -> int:
         return len(self.events)
 
     def select(self, *, agent: str | None = None, event_type: str | None = None, function: str | None = None,
-               model: str | None = None, success: bool | None = None) -> list["TelemetryEvent"]:
+               model: str | None = None, success: bool | None = None) -> list[TelemetryEvent]:
         """The events matching every filter given."""
         return [
             e for e in self.events
@@ -306,172 +299,21 @@ class TestTelemetry:
     def figures(self) -> dict[str, Any]:
         """The totals in one read: ``calls``, ``failures``, ``input_tokens``, ``output_tokens``,
         ``cost_usd``, ``unknown_cost``, ``max_latency_ms``."""
+        return self.totals().as_dict()
+
+    def totals(self) -> TestFigures:
+        """:meth:`figures` as a :class:`pytest_devtelemetry.figures.TestFigures`."""
         if self._session_watcher is not None:
-            return self._raw_figures()
+            self._catch_up()
+            return figures_of_raw_records(self._raws)  # the same values as from their events
         if self._open:
             get_recorder().flush(store=False)
-        return _totals((e.success, e.input_tokens, e.output_tokens, e.cost_usd, e.latency_ms)
-                       for e in self._sink.events)  # type: ignore[union-attr]  # made with the capture
-
-    def _raw_figures(self) -> dict[str, Any]:
-        """:meth:`figures` from the raw records (``RAW_FIELDS``), the same values as from their
-        events, without making the events."""
-        self._catch_up()
-        return raw_figures(self._raws)
+        return figures_of_events(self._sink.events)  # type: ignore[union-attr]  # made with the capture
 
     def properties(self) -> list[tuple[str, Any]]:
         """The figures as ``(name, value)`` pairs for ``user_properties`` (JUnit XML)."""
-        return figures_to_properties(self.figures())
+        return self.totals().properties()
 
     def __repr__(self) -> str:
-        f = self.figures()
-        return (f"<TestTelemetry {self.nodeid}: {f['calls']} calls, {f['input_tokens'] + f['output_tokens']} tokens,"
-                f" ${f['cost_usd']:.6f}>")
-
-
-def raw_figures(raws: list[tuple]) -> dict[str, Any]:
-    """:meth:`TestTelemetry.figures` of raw records (``RAW_FIELDS``): the same values as from
-    their events, without making the events."""
-    if len(raws) == 1:  # most tests: _totals of one row, written out
-        success, tokens_in, tokens_out, cost, latency = _RAW_ROW(raws[0])
-        return {"calls": 1, "failures": 0 if success else 1, "input_tokens": tokens_in or 0,
-                "output_tokens": tokens_out or 0, "cost_usd": 0.0 if cost is None else math.fsum((cost,)),
-                "unknown_cost": 1 if cost is None else 0, "max_latency_ms": latency * 1000.0}
-    return _totals(map(_RAW_ROW, raws), latency_scale=1000.0)  # latency_s: the event's in ms
-
-
-def figures_to_properties(f: dict[str, Any]) -> list[tuple[str, Any]]:
-    """:meth:`TestTelemetry.figures` as ``(name, value)`` pairs for ``user_properties``."""
-    values = (f["calls"], f["failures"], f["input_tokens"], f["output_tokens"], round(f["cost_usd"], 10),
-              f["unknown_cost"], None if f["max_latency_ms"] is None else round(f["max_latency_ms"], 3))
-    return [(name, value) for name, value in zip(PROPERTY_NAMES, values) if value is not None]
-
-
-def figures_from_properties(properties: Any) -> dict[str, Any] | None:
-    """The figures :meth:`TestTelemetry.properties` attached to a report, or ``None`` when absent."""
-    found = {name: value for name, value in properties or () if name in PROPERTY_NAMES}
-    if "telemetry_calls" not in found:
-        return None
-    return {
-        "calls": int(found.get("telemetry_calls", 0)),
-        "failures": int(found.get("telemetry_failed_calls", 0)),
-        "input_tokens": int(found.get("telemetry_input_tokens", 0)),
-        "output_tokens": int(found.get("telemetry_output_tokens", 0)),
-        "cost_usd": float(found.get("telemetry_cost_usd", 0.0)),
-        "unknown_cost": int(found.get("telemetry_unknown_cost_calls", 0)),
-        "max_latency_ms": None if found.get("telemetry_max_latency_ms") is None
-        else float(found["telemetry_max_latency_ms"]),
-    }
-
-
-# -- budgets ---------------------------------------------------------------------------------
-
-_BUDGET_KEYS = ("max_cost_usd", "max_calls", "max_tokens", "max_latency_ms")
-
-
-class BudgetError(ValueError):
-    """A ``telemetry_budget`` marker with arguments that cannot be used."""
-
-
-@struct
-class Budget:
-    """The limits of one test (``None``: no limit)."""
-
-    max_cost_usd: float | None = None
-    max_calls: int | None = None
-    max_tokens: int | None = None
-    max_latency_ms: float | None = None
-
-    @classmethod
-    def from_marker(cls, marker: Any) -> "Budget":
-        """Read ``@pytest.mark.telemetry_budget(...)``; raises :class:`BudgetError`."""
-        if marker.args:
-            raise BudgetError("telemetry_budget takes keyword arguments only: "
-                              + ", ".join(f"{k}=..." for k in _BUDGET_KEYS))
-        unknown = sorted(set(marker.kwargs) - set(_BUDGET_KEYS))
-        if unknown:
-            raise BudgetError(f"telemetry_budget: unknown argument {unknown[0]!r}; use {', '.join(_BUDGET_KEYS)}")
-        values = {}
-        for key, value in marker.kwargs.items():
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise BudgetError(f"telemetry_budget: {key} must be a number >= 0, not {value!r}")
-            values[key] = value
-        if not values:
-            raise BudgetError(f"telemetry_budget: give at least one of {', '.join(_BUDGET_KEYS)}")
-        return cls(**values)
-
-    def exceeded(self, figures: dict[str, Any]) -> list[str]:
-        """One message per limit that ``figures`` (see :meth:`TestTelemetry.figures`) exceed."""
-        from dev_system.render.formatting import format_crossing, format_int, format_ms, format_usd
-
-        out = []
-        if self.max_cost_usd is not None and figures["cost_usd"] > self.max_cost_usd:
-            digits = _exact_digits(self.max_cost_usd)
-            shown, limit = format_crossing(format_usd, figures["cost_usd"], self.max_cost_usd, digits)
-            over = format_usd(figures["cost_usd"] - self.max_cost_usd)
-            out.append(f"cost {shown} > max_cost_usd {limit} (over by {over})")
-        if self.max_calls is not None and figures["calls"] > self.max_calls:
-            out.append(f"calls {format_int(figures['calls'])} > max_calls {format_int(self.max_calls)}"
-                       f" (over by {format_int(figures['calls'] - self.max_calls)})")
-        tokens = figures["input_tokens"] + figures["output_tokens"]
-        if self.max_tokens is not None and tokens > self.max_tokens:
-            out.append(f"tokens {format_int(tokens)} > max_tokens {format_int(self.max_tokens)}"
-                       f" (over by {format_int(tokens - self.max_tokens)})")
-        slowest = figures["max_latency_ms"]
-        if self.max_latency_ms is not None and slowest is not None and slowest > self.max_latency_ms:
-            shown, limit = format_crossing(format_ms, slowest, self.max_latency_ms, 0)
-            over = slowest - self.max_latency_ms
-            out.append(f"slowest call {shown} > max_latency_ms {limit}"
-                       f" (over by {format_ms(over, 0 if over >= 10 else 3)})")
-        return out
-
-
-def _exact_digits(value: float) -> int:
-    """The fewest decimals (at least 2) that write ``value`` exactly, up to 8."""
-    for digits in range(2, 9):
-        if abs(round(value, digits) - value) < 1e-12:
-            return digits
-    return 8
-
-
-def budget_message(problems: list[str], figures: dict[str, Any]) -> str:
-    """The failure text of a test over its budget."""
-    text = "telemetry budget exceeded: " + "; ".join(problems)
-    if figures.get("unknown_cost"):
-        text += f" ({figures['unknown_cost']} call(s) of unknown cost are not in the cost)"
-    return text
-
-
-#: A raw record's (success, input_tokens, output_tokens, cost_usd, latency_s) (see ``RAW_FIELDS``).
-_RAW_ROW = itemgetter(8, 4, 5, 7, 6)
-
-
-def _totals(rows: Any, latency_scale: float = 1.0) -> dict[str, Any]:
-    """The figures of ``(success, input_tokens, output_tokens, cost_usd, latency)`` rows, the
-    latency in ms once multiplied by ``latency_scale``."""
-    calls = failures = input_tokens = output_tokens = unknown = 0
-    costs = []
-    slowest = None
-    for success, tokens_in, tokens_out, cost, latency in rows:
-        calls += 1
-        if not success:
-            failures += 1
-        input_tokens += tokens_in or 0
-        output_tokens += tokens_out or 0
-        if cost is None:
-            unknown += 1
-        else:
-            costs.append(cost)
-        if slowest is None or latency > slowest:
-            slowest = latency
-    return {
-        "calls": calls,
-        "failures": failures,
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "cost_usd": math.fsum(costs),
-        "unknown_cost": unknown,
-        "max_latency_ms": None if slowest is None else slowest * latency_scale,
-    }
+        f = self.totals()
+        return f"<TestTelemetry {self.nodeid}: {f.calls} calls, {f.tokens} tokens, ${f.cost_usd:.6f}>"

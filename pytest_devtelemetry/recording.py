@@ -1,0 +1,185 @@
+"""The recording parts of a run, held by the roles:
+
+- :class:`RecorderSession`: the process's recorder switched to the run's settings for the
+  session (and SDKs instrumented), then back to what it was.
+- :class:`TestRecording`: each test's events tagged with its stored id and captured in a list of
+  its own, its figures read from them; a registered plugin whose one hook implementation wraps
+  each test (the hot path of a run: read docs/performance.md before adding to it).
+- :class:`TeardownProperties`: each test's figures attached to its teardown report, where they
+  are read (JUnit XML, an xdist worker's tests reaching the controller).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dev_system import config as config_module
+from dev_system.record.context import get_frame, reset_frame, set_frame
+from dev_system.record.recorder import get_recorder
+from pytest_devtelemetry.figures import TestFigures, figures_of_raw_records, stored_nodeid
+from pytest_devtelemetry.names import CAPTURE_KEY, PROPERTIES_PLUGIN, TESTS_PLUGIN
+from pytest_devtelemetry.running_test import SessionWatcher, TestTelemetry, unwatch, watch
+
+
+class RecorderSession:
+    """Switches the process's recorder to the run's settings, and back at the end."""
+
+    def __init__(self, settings: config_module.Settings, instrument: tuple[str, ...] | None = None) -> None:
+        self.settings = settings
+        #: the SDKs to instrument (``()``: every installed one; ``None``: none)
+        self.instrument = instrument
+        self.rec = get_recorder()
+        self._previous: config_module.Settings | None = None
+        self._previous_trace: str | None = None
+        #: the recorder's drop count when the session began
+        self.dropped_before = 0
+        self.instrumented: list[str] = []
+        self.instrument_note: str | None = None
+
+    def begin(self) -> None:
+        rec = self.rec
+        self._previous = rec.settings
+        self._previous_trace = rec.default_trace
+        self.dropped_before = rec.dropped
+        rec.apply(self.settings)
+        if self.instrument is not None:
+            self._instrument(self.instrument)
+
+    def _instrument(self, names: tuple[str, ...]) -> None:
+        try:
+            from dev_system.record.instrument import instrument
+        except ImportError as exc:
+            self.instrument_note = f"SDK instrumentation is not available in this version ({exc})"
+            return
+        try:
+            self.instrumented = list(instrument(*names))
+        except (ImportError, ValueError) as exc:
+            raise pytest.UsageError(f"telemetry: --telemetry-instrument: {exc}") from None
+        if not self.instrumented:
+            self.instrument_note = "SDK instrumentation: no provider SDK installed"
+
+    def end(self) -> None:
+        rec = self.rec
+        try:
+            if self.instrumented:
+                from dev_system.record.instrument import uninstrument
+
+                uninstrument(*self.instrumented)
+        finally:
+            rec.flush()
+            rec.default_trace = self._previous_trace
+            if self._previous is not None:
+                rec.apply(self._previous)
+
+    def header_lines(self) -> list[str]:
+        """What the instrumentation did, for the report header."""
+        lines = []
+        if self.instrumented:
+            lines.append(f"telemetry: instrumented {', '.join(self.instrumented)}")
+        if self.instrument_note:
+            lines.append(f"telemetry: {self.instrument_note}")
+        return lines
+
+
+class TestRecording:
+    """Per test: its stored id as the trace id of its events, its raw records captured, its figures.
+
+    Registered as :data:`~pytest_devtelemetry.names.TESTS_PLUGIN` by :meth:`begin`."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, config: pytest.Config, *, figures_on_teardown_reports: bool) -> None:
+        self.config = config
+        self.rec = get_recorder()
+        self._on_teardown_reports = figures_on_teardown_reports
+        # One raw-record watcher for the session; each test points it at its own list (see
+        # SessionWatcher).
+        self.session_watcher = SessionWatcher()
+        #: node id -> the id it is stored under (worked out once, when the test starts)
+        self.stored_ids: dict[str, str] = {}
+        #: node id -> the test's figures, once it has ended
+        self.test_figures: dict[str, TestFigures] = {}
+        #: the running test's node id and the list its raw records go to (None between tests)
+        self._test_nodeid: str | None = None
+        self._test_raws: list[tuple] | None = None
+
+    def begin(self) -> None:
+        with self.rec.lock:
+            self.rec.raw_watchers.append(self.session_watcher)
+        if self._on_teardown_reports:
+            self.config.pluginmanager.register(TeardownProperties(self), PROPERTIES_PLUGIN)
+        self.config.pluginmanager.register(self, TESTS_PLUGIN)
+
+    def end(self) -> None:
+        with self.rec.lock:
+            if self.session_watcher in self.rec.raw_watchers:
+                self.rec.raw_watchers.remove(self.session_watcher)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        nodeid = item.nodeid
+        # The test's raw records; a TestTelemetry around them is made only when the ``telemetry``
+        # fixture or a budget asks for one (see capture_running_test).
+        raws: list[tuple] = []
+        watcher = self.session_watcher
+        watch(watcher, raws)
+        self._test_nodeid, self._test_raws = nodeid, raws
+        rec = self.rec
+        outer = rec.default_trace
+        test_id = self.stored_ids[nodeid] = stored_nodeid(nodeid)
+        rec.default_trace = test_id  # threads the test starts carry no context: they get this
+        # What ``with trace(test_id)`` does, without a context manager's cost for every test.
+        parent = get_frame()
+        token = set_frame([test_id, 0, 0, None, parent[4] if parent is not None else True, 0])
+        try:
+            return (yield)
+        finally:
+            reset_frame(token)
+            rec.default_trace = outer
+            self._test_raws = None
+            captured = item.stash.get(CAPTURE_KEY, None)
+            if captured is not None:
+                del item.stash[CAPTURE_KEY]
+                captured.stop()
+            unwatch(watcher, raws)
+            if nodeid not in self.test_figures:  # not attached to its teardown report already
+                self.test_figures[nodeid] = figures_of_raw_records(raws)
+
+    def capture_running_test(self, item: pytest.Item) -> TestTelemetry | None:
+        """The running test's capture (for the ``telemetry`` fixture and budgets), made around
+        the raw records it has recorded so far; ``None`` when ``item`` is not running here."""
+        captured = item.stash.get(CAPTURE_KEY, None)
+        if captured is None and self._test_raws is not None and item.nodeid == self._test_nodeid:
+            captured = item.stash[CAPTURE_KEY] = TestTelemetry(item.nodeid, self.session_watcher,
+                                                              self._test_raws).start()
+        return captured
+
+    def attach_figures(self, report: pytest.TestReport) -> None:
+        """Attach the running test's figures to its teardown report as ``user_properties``."""
+        nodeid = report.nodeid
+        raws = self._test_raws
+        if raws is None or self._test_nodeid != nodeid:
+            return
+        rec = self.rec
+        if rec.buffer:
+            with rec.lock:
+                rec.set_aside()  # the watcher hands them to raws
+        figures = self.test_figures[nodeid] = figures_of_raw_records(raws)
+        report.user_properties += figures.properties()
+
+
+class TeardownProperties:
+    """Attaches each test's figures to its teardown report (JUnit XML properties; an xdist
+    worker's figures reach the controller so). First among the ``pytest_runtest_logreport``
+    implementations, so that junitxml's and xdist's read them. Registered only where they are
+    read: in an xdist worker, and in a single process writing JUnit XML."""
+
+    def __init__(self, tests: TestRecording) -> None:
+        self.tests = tests
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            self.tests.attach_figures(report)

@@ -13,23 +13,22 @@ people goes through :func:`~dev_system.formatting.printable`; JSON and CSV are w
 
 from __future__ import annotations
 
+import importlib
 import os
 import sqlite3
 import sys
 from collections.abc import Sequence
 
+from dev_system.cli.common import error
 from dev_system.cli.parser import COMMANDS, PROG, UsageError, build_parser
+from dev_system.config import ConfigError
+from dev_system.store.db import StoreError
 
 __all__ = ["COMMANDS", "PROG", "UsageError", "build_parser", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dev-system`` with ``argv`` (default: the process arguments); returns the exit status."""
-    import importlib
-
-    from dev_system.config import ConfigError
-    from dev_system.store.db import StoreError
-
     try:
         sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
     except (AttributeError, ValueError):
@@ -41,13 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(f"dev_system.cli.{COMMANDS[args.command]}")
         return getattr(module, f"cmd_{args.command}")(args)
     except (UsageError, ConfigError, StoreError) as exc:
-        from dev_system.cli.common import error
-
         error(f"{PROG}: error: {exc}")  # one line: a path or name in the message is made inert
         return 2
     except sqlite3.Error as exc:
-        from dev_system.cli.common import error
-
         error(f"{PROG}: error: the telemetry database cannot be read: {exc}")
         return 2
     except BrokenPipeError:

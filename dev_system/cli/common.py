@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from dev_system.cli.parser import PROG
+from dev_system.config import default_db_path
 from dev_system.formatting import plural, printable
 from dev_system.render.text import UNUSABLE, can_print_emoji
 from dev_system.store import db as store
@@ -24,8 +25,6 @@ def db_path(args: argparse.Namespace) -> Path:
     """The database of ``--db``, or the project's."""
     if args.db is not None:
         return args.db
-    from dev_system.config import default_db_path
-
     return default_db_path()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dev_system import config
 from dev_system.analysis.periods import Window
 from dev_system.cli.common import db_path, error, filters, open_readonly, skipped, write
 from dev_system.cli.parser import PROG, UsageError
@@ -79,8 +80,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _export_otlp(args: argparse.Namespace) -> int:
     """``export --format otlp``: send the stored events as spans now (exit 1 if the collector did not take them)."""
-    from dev_system import config
-    from dev_system.record import otlp
+    from dev_system.record import otlp  # the OTLP exporter: imported when spans are sent
 
     if args.output is not None:
         raise UsageError("--output does not go with --format otlp (the spans are sent to --endpoint)")

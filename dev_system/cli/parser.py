@@ -1,9 +1,9 @@
 """The command line of ``dev-system``: its parser, the types of its arguments, and which module
 runs each command.
 
-Imports only argparse-level modules at the top, so that ``dev-system --help`` stays fast; the
-values the help shows (periods, formats, breakdown keys) are read from their owners when the
-parser is built.
+Imports only light modules at the top (argparse, the period parser, the text helpers), so that
+importing the command stays cheap; the formats and breakdown keys the help lists are read from
+their owners when the parser is built.
 """
 
 from __future__ import annotations
@@ -11,6 +11,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any, NoReturn
+
+from dev_system import __version__
+from dev_system.analysis.periods import PERIOD_HELP, PeriodError, parse_duration, parse_period
+from dev_system.formatting import printable
 
 PROG = "dev-system"
 
@@ -42,15 +46,11 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """argparse echoes the bad argument raw ('unrecognized arguments: a<newline>b', an ESC
         sequence): the message becomes one inert line, ``dev-system: error: ...``, exit status 2."""
-        from dev_system.formatting import printable
-
         raise UsageError(f"{printable(message)} (see '{self.prog} --help')")
 
 
 def _period(text: str) -> Any:
     """A ``--period`` value: a :class:`~dev_system.analysis.periods.Window`."""
-    from dev_system.analysis.periods import PeriodError, parse_period
-
     try:
         return parse_period(text)
     except PeriodError as exc:
@@ -59,8 +59,6 @@ def _period(text: str) -> Any:
 
 def _duration(text: str) -> tuple[float, str]:
     """A ``--older-than`` value: ``(seconds, label)``, at most :data:`MAX_DURATION_DAYS`."""
-    from dev_system.analysis.periods import PeriodError, parse_duration
-
     try:
         seconds, label = parse_duration(text)
     except PeriodError as exc:
@@ -91,12 +89,6 @@ def _text(text: str) -> str:
     return text
 
 
-def _version() -> str:
-    from dev_system import __version__
-
-    return __version__
-
-
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="PATH", type=Path,
                         help="the telemetry database (default: .dev-system/data/telemetry.db of the project)")
@@ -121,12 +113,11 @@ def _add_thresholds(parser: argparse.ArgumentParser, cost_help: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``dev-system``."""
-    from dev_system.analysis.metrics import BREAKDOWN_KEYS
-    from dev_system.analysis.periods import PERIOD_HELP
+    from dev_system.analysis.metrics import BREAKDOWN_KEYS  # heavier: imported when the parser is built
     from dev_system.render.text import FORMATS
 
     parser = _Parser(prog=PROG, description="Telemetry for AI-agent development: set up, report, debug, export.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     init = commands.add_parser("init", help="set the project up (init --telemetry)",

@@ -52,6 +52,7 @@ def test_calls_do_not_write_until_flushed_unless_sync(tmp_path):
 
 
 def test_set_aside_shows_the_raw_records_and_leaves_the_events_to_the_writer(tmp_path):
+    from dev_system.record.raw import FUNCTION_NAME
     from dev_system.record.recorder import get_recorder
     from dev_system.record.sinks import MemorySink
 
@@ -67,7 +68,7 @@ def test_set_aside_shows_the_raw_records_and_leaves_the_events_to_the_writer(tmp
         unit(2)
         with rec.lock:
             rec.set_aside()
-        assert [raw[3] for raw in seen] == ["unit", "unit"]  # function_name, seen at once
+        assert [raw[FUNCTION_NAME] for raw in seen] == ["unit", "unit"]  # seen at once
         assert sink.events == [] and stats()["buffered"] == 2  # not finished on this thread
         unit(3)
         flush()

@@ -83,9 +83,10 @@ def _failed(rec: Any, frame: list, start: float, latency: float, exc: BaseExcept
             event_type: str, agent_name: str, name: str, args: dict | None) -> None:
     try:
         unknown = None if event_type == "model_call" else 0
-        push(rec, (start, event_type, agent_name, name, unknown, unknown, latency, None if unknown is None else 0.0,
-                   False, type(exc).__name__, frame[0], frame[1], frame[2], frame[5], args, frame[3], None,
-                   rec.run_id, error_message(exc)))
+        push(rec, (start, event_type, agent_name, name, unknown, unknown,  # the fields in RAW_FIELDS order
+                   latency, None if unknown is None else 0.0, False, type(exc).__name__,
+                   frame[0], frame[1], frame[2], frame[5],
+                   args, frame[3], None, rec.run_id, error_message(exc)))
     except Exception as problem:
         report_problem("record", f"an event could not be recorded: {problem!r}")
 
@@ -101,8 +102,10 @@ def _succeeded(rec: Any, frame: list, start: float, latency: float, result: Any,
         if details:
             extra = dict(extra or {})
             extra["usage"] = details
-        push(rec, (start, event_type, agent_name, name, tokens_in, tokens_out, latency, cost, True, None,
-                   frame[0], frame[1], frame[2], frame[5], args, extra, model, rec.run_id, None))
+        push(rec, (start, event_type, agent_name, name, tokens_in, tokens_out,  # the fields in RAW_FIELDS order
+                   latency, cost, True, None,
+                   frame[0], frame[1], frame[2], frame[5],
+                   args, extra, model, rec.run_id, None))
     except Exception as problem:
         report_problem("record", f"an event could not be recorded: {problem!r}")
 
@@ -150,8 +153,10 @@ def _function_wrapper(fn, agent_name, event_type, calculator, name, plan):
         if frame[4]:
             if simple:
                 try:
-                    raw = (start, event_type, agent_name, name, 0, 0, latency, 0.0, True, None,
-                           frame[0], frame[1], frame[2], frame[5], captured, frame[3], None, rec.run_id, None)
+                    raw = (start, event_type, agent_name, name, 0, 0,  # the fields in RAW_FIELDS order
+                           latency, 0.0, True, None,
+                           frame[0], frame[1], frame[2], frame[5],
+                           captured, frame[3], None, rec.run_id, None)
                     buffer = rec.buffer
                     if len(buffer) < rec.limit:
                         buffer.append(raw)
@@ -210,8 +215,10 @@ def _coroutine_wrapper(fn, agent_name, event_type, calculator, name, plan):
         if frame[4]:
             if simple:
                 try:
-                    raw = (start, event_type, agent_name, name, 0, 0, latency, 0.0, True, None,
-                           frame[0], frame[1], frame[2], frame[5], captured, frame[3], None, rec.run_id, None)
+                    raw = (start, event_type, agent_name, name, 0, 0,  # the fields in RAW_FIELDS order
+                           latency, 0.0, True, None,
+                           frame[0], frame[1], frame[2], frame[5],
+                           captured, frame[3], None, rec.run_id, None)
                     buffer = rec.buffer
                     if len(buffer) < rec.limit:
                         buffer.append(raw)

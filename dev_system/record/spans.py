@@ -95,7 +95,8 @@ def outcome(event_type: str, calculator: Callable[[Any], Any] | None, result: An
 
 
 def push(rec: Any, raw: tuple) -> None:
-    """Hand a raw record to the recorder's buffer (the calling path's only contact with it)."""
+    """Hand a raw record (:data:`~dev_system.record.raw.RAW_FIELDS`) to the recorder's buffer
+    (the calling path's only contact with it)."""
     buffer = rec.buffer
     if len(buffer) < rec.limit:
         buffer.append(raw)
@@ -196,11 +197,11 @@ class Span:
                     extra["usage"] = details
                 if closed_early:
                     extra["closed_early"] = True
-            push(rec, (
+            push(rec, (  # the fields in RAW_FIELDS order
                 self.start, self.event_type, self.agent_name, self.function_name, tokens_in, tokens_out,
                 latency, cost, exc is None, None if exc is None else type(exc).__name__,
-                frame[0], frame[1], frame[2], frame[5], self.args, extra, model, rec.run_id,
-                None if exc is None else error_message(exc),
+                frame[0], frame[1], frame[2], frame[5],
+                self.args, extra, model, rec.run_id, None if exc is None else error_message(exc),
             ))
         except Exception as problem:
             report_problem("span-end", f"an event could not be recorded: {problem!r}")

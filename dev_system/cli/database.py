@@ -15,6 +15,7 @@ from dev_system.render.text import local_time
 from dev_system.store import db as store
 from dev_system.store.combine import CombineError, combine
 from dev_system.store.prune import prune
+from dev_system.store.schema import SCHEMA_VERSION
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -61,10 +62,10 @@ def _init_db(path: Path) -> list[str]:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         finally:
             conn.close()
-        if version == store.SCHEMA_VERSION:
+        if version == SCHEMA_VERSION:
             return []
         store.connect(path).close()
-        return [f"migrated {path} to schema version {store.SCHEMA_VERSION}"]
+        return [f"migrated {path} to schema version {SCHEMA_VERSION}"]
     store.connect(path).close()
     os.chmod(path, 0o600)
     return [f"created the database {path} (private)"]

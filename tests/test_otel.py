@@ -20,8 +20,9 @@ pytest.importorskip("opentelemetry.proto")
 from otlp_receiver import OtlpReceiver, closed_port_endpoint  # noqa: E402
 
 from dev_system.config import Settings  # noqa: E402
-from dev_system.record import otlp as otel# noqa: E402
+from dev_system.ops import otel  # noqa: E402
 from dev_system.record.context import trace  # noqa: E402
+from dev_system.record.otlp_sdk import SpanBuilder  # noqa: E402
 from dev_system.problems import TelemetryWarning  # noqa: E402
 from dev_system.record.recorder import get_recorder  # noqa: E402
 from dev_system.ops.telemetry import flush, telemetry_decorator  # noqa: E402
@@ -501,7 +502,7 @@ def test_any_stored_row_becomes_a_valid_span(values: dict) -> None:
     assert encode_spans([_BUILDER.span(fields)]).SerializeToString()
 
 
-_BUILDER = otel._Builder()
+_BUILDER = SpanBuilder()
 
 
 @pytest.mark.parametrize("variable", [None, "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"])

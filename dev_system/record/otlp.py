@@ -1,72 +1,41 @@
 """OpenTelemetry export: every event as one span over OTLP/HTTP (protobuf).
 
-Two ways in, one mapping:
+Two ways in, one mapping (:func:`~dev_system.record.otlp_spans.span_fields`):
 
 - live, as a sink beside SQLite: :class:`OtlpSink`, returned by this module's
   ``dev_system_sinks`` hook implementation when an endpoint is configured (the setting
   ``otlp-endpoint``, else the standard ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` /
-  ``OTEL_EXPORTER_OTLP_ENDPOINT`` variables);
+  ``OTEL_EXPORTER_OTLP_ENDPOINT`` variables, see :func:`resolve_endpoint`);
 - after the fact, for a database from CI: :func:`export_events` (``dev-system export --format otlp``).
 
-Attributes follow the OpenTelemetry GenAI semantic conventions (see :func:`span_fields` and
-docs/otel.md). This module imports nothing from OpenTelemetry at import time: the SDK and the
-OTLP exporter (the ``otel`` extra) are imported when a span is first exported.
+This module imports nothing from OpenTelemetry at import time: the SDK and the OTLP exporter
+(the ``otel`` extra, :mod:`dev_system.record.otlp_sdk`) are imported when a span is first exported.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
-import hashlib
-import logging
 import os
 import re
 import socket
 import threading
 import time
-from dataclasses import field
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from dev_system.events import TelemetryEvent
 from dev_system.hookspecs import hookimpl
 from dev_system.problems import report_problem
+from dev_system.record.otlp_sdk import OtelUnavailable, SpanBuilder, load_sdk, make_exporter, quietly
+from dev_system.record.otlp_spans import span_fields
 from dev_system.structs import struct
 
 __all__ = [
-    "COST_ATTRIBUTE", "OtlpSink", "OtelUnavailable", "SpanFields", "export_events", "resolve_endpoint",
-    "span_fields", "traceparent_from_env",
+    "ExportOutcome", "OtlpSink", "OtelUnavailable", "dev_system_sinks", "export_events", "resolve_endpoint",
+    "sink_for", "stats", "traceparent_from_env",
 ]
 
-#: The cost of the call in USD (no standard attribute exists yet); absent when the cost is unknown.
-COST_ATTRIBUTE = "dev_system.cost_usd"
-#: The pytest node id of the test that caused the call (OpenTelemetry's ``test.case.name``).
-NODEID_ATTRIBUTE = "test.case.name"
-#: The event's own trace id when the span's trace id differs from it (not 32 hex, or TRACEPARENT).
-TRACE_ID_ATTRIBUTE = "dev_system.trace_id"
-
-#: event_type -> gen_ai.operation.name
-OPERATIONS = {
-    "model_call": "chat",
-    "llm_call": "chat",
-    "tool_call": "execute_tool",
-    "agent_call": "invoke_agent",
-    "agent_run": "invoke_agent",
-    "invoke_agent": "invoke_agent",
-    "agent": "invoke_agent",
-}
-
-#: Provider names as stored (by the SDK instrumentation, the usage reader) -> gen_ai.provider.name
-PROVIDERS = {"google": "gcp.gen_ai", "gemini": "gcp.gemini", "vertex_ai": "gcp.vertex_ai",
-             "azure": "azure.ai.openai", "bedrock": "aws.bedrock", "mistral": "mistral_ai", "xai": "x_ai"}
-
 _OFF = {"", "off", "none", "false", "0", "no"}
-_HEX32 = re.compile(r"[0-9a-f]{32}")
-_HEX16 = re.compile(r"[0-9a-f]{16}")
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
-
-
-class OtelUnavailable(RuntimeError):
-    """The ``otel`` extra is not installed; the message says what to install."""
 
 
 # -- configuration --------------------------------------------------------------------------------
@@ -112,288 +81,6 @@ def traceparent_from_env(environ: Mapping[str, str] | None = None) -> tuple[int,
     return trace_id, span_id
 
 
-# -- the mapping ----------------------------------------------------------------------------------
-
-
-def _hash_int(text: str, hex_digits: int) -> int:
-    return int(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:hex_digits], 16) or 1
-
-
-def otel_trace_id(trace_id: str | None, fallback: str) -> int:
-    """A valid 128-bit trace id for ``trace_id``: itself when it is 32 hex digits, else a hash of
-    it (so every event of one trace, such as a pytest node id, lands in the same OTel trace)."""
-    if trace_id and _HEX32.fullmatch(trace_id) and int(trace_id, 16):
-        return int(trace_id, 16)
-    return _hash_int(trace_id or fallback, 32)
-
-
-def otel_span_id(span_id: str | None, fallback: str) -> int:
-    """A valid 64-bit span id: ``span_id`` when it is 16 hex digits, else a hash of ``fallback``."""
-    if span_id and _HEX16.fullmatch(span_id) and int(span_id, 16):
-        return int(span_id, 16)
-    return _hash_int(fallback, 16)
-
-
-def looks_like_nodeid(text: str | None) -> bool:
-    """True for a pytest node id (``tests/test_x.py::test_y[param]``)."""
-    return bool(text) and "::" in text  # type: ignore[operator]
-
-
-@struct(frozen=False)
-class SpanFields:
-    """Everything a span is made of, without any OpenTelemetry type."""
-
-    name: str
-    trace_id: int
-    span_id: int
-    parent_span_id: int | None
-    start_ns: int
-    end_ns: int
-    kind: str  # "client" or "internal"
-    attributes: dict[str, Any] = field(default_factory=dict)
-    error: bool = False
-    error_message: str | None = None
-
-
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-_TEXT_FIELDS = ("event_type", "agent_name", "function_name", "error_type", "trace_id", "metadata", "event_id",
-                "span_id", "parent_span_id", "run_id", "model")
-_MAX_NS = 2**63 - 1
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)  # a number stored as text in a hand-edited database
-        except (TypeError, ValueError, OverflowError):
-            return None
-    value = float(value)
-    return value if value == value and abs(value) != float("inf") else None
-
-
-def _clean(event: TelemetryEvent) -> TelemetryEvent:
-    """``event`` with every field of the type the mapping expects (a database edited by hand, or
-    written by another tool, may hold anything): text as text, numbers as numbers or None."""
-    changes: dict[str, Any] = {}
-    for name in _TEXT_FIELDS:
-        value = getattr(event, name)
-        if value is not None and not isinstance(value, str):
-            changes[name] = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    for name in ("input_tokens", "output_tokens"):
-        value = getattr(event, name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            number = _number(value)
-            changes[name] = int(number) if number is not None and number.is_integer() else None
-    for name in ("timestamp", "latency_ms", "cost_usd"):
-        value = getattr(event, name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, float) or value != value
-                                  or abs(value) == float("inf")):
-            changes[name] = _number(value)
-    if not isinstance(event.success, bool):
-        changes["success"] = bool(event.success)
-    return event._replace(**changes) if changes else event
-
-
-def span_fields(event: TelemetryEvent, *, traceparent: tuple[int, int] | None = None) -> SpanFields:
-    """The span for ``event``; ``traceparent`` (trace id, span id) puts it in that trace, under
-    that span when the event has no parent of its own."""
-    event = _clean(event)
-    meta = event.metadata_dict
-    usage = meta.get("usage") if isinstance(meta.get("usage"), dict) else {}
-    args = meta.get("args") if isinstance(meta.get("args"), dict) else {}
-    operation = OPERATIONS.get(event.event_type)
-    request_model = args.get("model") if isinstance(args.get("model"), str) else event.model
-    response_model = event.model
-
-    attrs: dict[str, Any] = {}
-    if operation is not None:
-        attrs["gen_ai.operation.name"] = operation
-    provider = meta.get("provider") or usage.get("provider")
-    if isinstance(provider, str) and provider:
-        attrs["gen_ai.provider.name"] = PROVIDERS.get(provider, provider)
-    if operation == "chat":
-        if request_model:
-            attrs["gen_ai.request.model"] = request_model
-        if response_model:
-            attrs["gen_ai.response.model"] = response_model
-    if operation == "chat" or event.input_tokens or event.output_tokens:
-        if event.input_tokens is not None:
-            attrs["gen_ai.usage.input_tokens"] = int(event.input_tokens)
-        if event.output_tokens is not None:
-            attrs["gen_ai.usage.output_tokens"] = int(event.output_tokens)
-    cached = _int_or_none(usage.get("cached_input_tokens"))
-    if cached is not None:
-        attrs["gen_ai.usage.cache_read.input_tokens"] = cached
-    written = _int_or_none(usage.get("cache_write_tokens"))
-    if written is not None:
-        attrs["gen_ai.usage.cache_creation.input_tokens"] = written
-    if event.agent_name:
-        attrs["gen_ai.agent.name"] = event.agent_name
-    if operation == "execute_tool" and event.function_name:
-        attrs["gen_ai.tool.name"] = event.function_name
-    if not event.success:
-        attrs["error.type"] = event.error_type or "_OTHER"
-    if event.cost_usd is not None:
-        attrs[COST_ATTRIBUTE] = float(event.cost_usd)
-    if event.function_name:
-        attrs["code.function.name"] = event.function_name
-    if event.event_type:
-        attrs["dev_system.event_type"] = event.event_type
-    if event.event_id:
-        attrs["dev_system.event_id"] = event.event_id
-    if event.run_id:
-        attrs["dev_system.run_id"] = event.run_id
-    nodeid = meta.get("nodeid") if isinstance(meta.get("nodeid"), str) else None
-    if nodeid is None and looks_like_nodeid(event.trace_id):
-        nodeid = event.trace_id
-    if nodeid:
-        attrs[NODEID_ATTRIBUTE] = nodeid
-
-    trace_id = otel_trace_id(event.trace_id, event.event_id or "")
-    span_id = otel_span_id(event.span_id, event.event_id or "")
-    parent = otel_span_id(event.parent_span_id, "") if event.parent_span_id else None
-    if traceparent is not None:
-        trace_id = traceparent[0]
-        if parent is None:
-            parent = traceparent[1]
-    if event.trace_id and (traceparent is not None or trace_id != _maybe_hex(event.trace_id)):
-        attrs[TRACE_ID_ATTRIBUTE] = event.trace_id
-
-    if operation == "execute_tool":
-        name = f"execute_tool {event.function_name}"
-    elif operation == "invoke_agent":
-        name = f"invoke_agent {event.agent_name}"
-    elif operation is not None:
-        name = f"{operation} {request_model}" if request_model else operation
-    else:
-        name = f"{event.event_type} {event.function_name}"
-    start_ns = _clamped_ns(event.timestamp, 1e9)
-    end_ns = min(start_ns + _clamped_ns(event.latency_ms, 1e6), _MAX_NS)
-    message = meta.get("error_message") if not event.success else None
-    return SpanFields(name, trace_id, span_id, parent, start_ns, end_ns,
-                      "client" if operation == "chat" else "internal", attrs,
-                      not event.success, message if isinstance(message, str) else None)
-
-
-def _clamped_ns(value: object, scale: float) -> int:
-    """``value`` (seconds or milliseconds) times ``scale`` as nanoseconds within ``[0, _MAX_NS]``,
-    whatever a hand-edited row holds (text, NaN, infinities, numbers past any clock)."""
-    try:
-        nanos = float(value or 0.0) * scale  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 0
-    if nanos != nanos or nanos <= 0:
-        return 0
-    return _MAX_NS if nanos >= _MAX_NS else int(nanos)
-
-
-def _maybe_hex(text: str) -> int | None:
-    return int(text, 16) if _HEX32.fullmatch(text) else None
-
-
-# -- OpenTelemetry objects (lazy) -----------------------------------------------------------------
-
-
-#: The exporter's loggers: what they say while *we* export is said once by report_problem instead.
-_EXPORTER_LOGGERS = (
-    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-    "opentelemetry.exporter.otlp.proto.http._common",
-    "opentelemetry.exporter.otlp.common.http",
-    "opentelemetry.exporter.otlp.proto.common._internal",
-    "opentelemetry.exporter.otlp.proto.common._internal.trace_encoder",
-)
-_quiet = threading.local()
-
-
-class _QuietWhileWeExport(logging.Filter):
-    """Drops the exporter's log records made by dev_system's own exports (and only those: an
-    application's own OpenTelemetry export logs as before)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(_quiet, "on", False)
-
-
-_FILTER = _QuietWhileWeExport()
-
-
-@contextlib.contextmanager
-def _quietly() -> Iterator[None]:
-    for name in _EXPORTER_LOGGERS:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
-    _quiet.on = True
-    try:
-        yield
-    finally:
-        _quiet.on = False
-
-
-def _sdk() -> Any:
-    """The OpenTelemetry modules, imported on first use."""
-    try:
-        from opentelemetry import trace as trace_api
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import ReadableSpan
-        from opentelemetry.sdk.trace.export import SpanExportResult
-        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-    except ImportError as exc:
-        raise OtelUnavailable(
-            f"OpenTelemetry export needs the otel extra: pip install 'pytest-devtelemetry[otel]' ({exc})"
-        ) from None
-    return trace_api, OTLPSpanExporter, Resource, ReadableSpan, SpanExportResult, InstrumentationScope
-
-
-class _Builder:
-    """Turns :class:`SpanFields` into the SDK's ``ReadableSpan`` (one resource, one scope)."""
-
-    def __init__(self) -> None:
-        trace_api, _, Resource, ReadableSpan, _, InstrumentationScope = _sdk()
-        self.trace_api = trace_api
-        self.ReadableSpan = ReadableSpan
-        resource = Resource.create({})
-        if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
-            resource = resource.merge(Resource({"service.name": "dev-system"}))
-        self.resource = resource
-        try:
-            from importlib.metadata import version
-
-            own_version = version("pytest-devtelemetry")
-        except Exception:
-            own_version = None
-        self.scope = InstrumentationScope("dev_system", own_version)
-        self.flags = trace_api.TraceFlags(trace_api.TraceFlags.SAMPLED)
-
-    def span(self, fields: SpanFields) -> Any:
-        api = self.trace_api
-        context = api.SpanContext(fields.trace_id, fields.span_id, is_remote=False, trace_flags=self.flags)
-        parent = None
-        if fields.parent_span_id is not None:
-            parent = api.SpanContext(fields.trace_id, fields.parent_span_id, is_remote=False, trace_flags=self.flags)
-        status = api.Status(api.StatusCode.ERROR, fields.error_message) if fields.error else api.Status(api.StatusCode.UNSET)
-        kind = api.SpanKind.CLIENT if fields.kind == "client" else api.SpanKind.INTERNAL
-        return self.ReadableSpan(
-            name=fields.name, context=context, parent=parent, resource=self.resource,
-            attributes=fields.attributes, kind=kind, status=status, start_time=fields.start_ns,
-            end_time=fields.end_ns, instrumentation_scope=self.scope,
-        )
-
-
-def _exporter(endpoint: str, headers: Mapping[str, str] | None, timeout: float | None) -> Any:
-    _, OTLPSpanExporter, *_ = _sdk()
-    return OTLPSpanExporter(endpoint=endpoint, headers=dict(headers) if headers else None, timeout=timeout)
-
-
 # -- after the fact -------------------------------------------------------------------------------
 
 
@@ -416,20 +103,20 @@ def export_events(events: Iterable[TelemetryEvent], endpoint: str | None = None,
     url = _traces_url(endpoint) if endpoint else resolve_endpoint(None, environ)
     if not url:
         raise ValueError("no OTLP endpoint: give --endpoint, or set otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT")
-    builder = _Builder()
-    SpanExportResult = _sdk()[4]
-    exporter = _exporter(url, headers, timeout)
+    builder = SpanBuilder()
+    SpanExportResult = load_sdk()[4]
+    exporter = make_exporter(url, headers, timeout)
     parent = traceparent_from_env(environ)
     outcome = ExportOutcome(url)
     try:
-        with _quietly():
+        with quietly():
             _send_all(events, builder, exporter, parent, outcome, batch_size, SpanExportResult)
     finally:
         exporter.shutdown()
     return outcome
 
 
-def _send_all(events: Iterable[TelemetryEvent], builder: _Builder, exporter: Any, parent: Any,
+def _send_all(events: Iterable[TelemetryEvent], builder: SpanBuilder, exporter: Any, parent: Any,
               outcome: ExportOutcome, batch_size: int, SpanExportResult: Any) -> None:
     batch: list[Any] = []
 
@@ -474,7 +161,7 @@ class OtlpSink:
         self.interval_s = interval_s
         self.close_timeout = close_timeout
         self.traceparent = traceparent_from_env(environ)
-        self.builder = _Builder()  # imports OpenTelemetry now: a missing extra fails at set-up, not later
+        self.builder = SpanBuilder()  # imports OpenTelemetry now: a missing extra fails at set-up, not later
         self.exported = 0
         self.dropped = 0
         self.closed = False
@@ -555,15 +242,15 @@ class OtlpSink:
         ok, why = 0, ""
         try:
             if self._exporter is None:
-                self._exporter = _exporter(self.endpoint, self.headers, self.timeout)
-            SpanExportResult = _sdk()[4]
+                self._exporter = make_exporter(self.endpoint, self.headers, self.timeout)
+            SpanExportResult = load_sdk()[4]
             spans = []
             for event in batch:
                 try:
                     spans.append(self.builder.span(span_fields(event, traceparent=self.traceparent)))
                 except Exception as exc:
                     why = f"unconvertible event: {type(exc).__name__}"
-            with _quietly():
+            with quietly():
                 accepted = bool(spans) and self._exporter.export(spans) == SpanExportResult.SUCCESS
             if accepted:
                 ok = len(spans)
@@ -611,7 +298,7 @@ class OtlpSink:
                 self._busy = 0
                 self._cond.notify_all()
             if self._exporter is not None:
-                with _quietly():
+                with quietly():
                     self._exporter.shutdown()  # also cuts short a retry in progress
             self.dropped += left  # said once, in the summary below
             if self.dropped:

@@ -223,7 +223,7 @@ def test_decorated_stream_without_usage_has_unknown_tokens_and_cost(recording):
 def test_genai_prices_is_imported_only_when_a_price_is_needed():
     code = (
         "import sys\n"
-        "import dev_system.ops.telemetry, dev_system.record.usage, dev_system.record.pricing, dev_system.record.services, dev_system.record.instrument\n"
+        "import dev_system.ops.telemetry, dev_system.record.usage, dev_system.record.pricing, dev_system.record.services, dev_system.record.auto_integration, dev_system.record.instrument\n"
         "from dev_system.record.usage import usage_from, Usage\n"
         "from dev_system.record.pricing import default_cost\n"
         "usage_from({'model': 'x', 'usage': {'prompt_tokens': 1, 'completion_tokens': 1}})\n"

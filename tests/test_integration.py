@@ -10,14 +10,16 @@ import types
 import pytest
 from openai.types.chat import ChatCompletion
 
-from dev_system.record.services import (
+from dev_system.record.auto_integration import (
     DEFAULT_PATTERNS,
     AutoIntegration,
     auto_integrate_service,
+    undo_auto_integration,
+)
+from dev_system.record.services import (
     orchestrator_telemetry,
     persona_runtime_telemetry,
     service_telemetry,
-    undo_auto_integration,
     viral_engine_telemetry,
 )
 from dev_system.ops.telemetry import configure

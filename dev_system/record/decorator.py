@@ -1,8 +1,9 @@
 """The wrapper factory: :func:`telemetry_decorator` for every kind of callable.
 
 Plain and coroutine functions take an inlined fast path (this is the code every decorated call
-runs); generators and async generators go through :class:`~dev_system.record.spans.Span`, since their
-event ends when the iteration does.
+runs: the steps of :mod:`dev_system.record.calls`, written out in place); generators and async
+generators go through :class:`~dev_system.record.spans.Span`, since their event ends when the
+iteration does.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import random
 import time
 from typing import Any, Callable, TypeVar
 
-from dev_system.record.arguments import CapturePlan, snapshot
-from dev_system.record.context import get_frame, reset_frame, set_frame
 from dev_system.problems import report_problem
+from dev_system.record.arguments import CapturePlan, snapshot
+from dev_system.record.calls import begin_frame, error_message, outcome, push
+from dev_system.record.context import get_frame, reset_frame, set_frame
 from dev_system.record.recorder import get_recorder
-from dev_system.record.spans import Span, begin_frame, error_message, outcome, push
+from dev_system.record.spans import Span
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -113,8 +115,8 @@ def _succeeded(rec: Any, frame: list, start: float, latency: float, result: Any,
 def _function_wrapper(fn, agent_name, event_type, calculator, name, plan):
     simple = calculator is None and event_type != "model_call"
 
-    # The body below is begin_frame, snapshot and push written out in place: this is the code
-    # every decorated call runs, and each function call saved is ~10% of its cost.
+    # The body below is calls.begin_frame, snapshot and calls.push written out in place: this is
+    # the code every decorated call runs, and each function call saved is ~10% of its cost.
     def wrapper(*args, **kwargs):
         rec = _REC
         if not rec.on:

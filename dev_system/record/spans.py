@@ -13,98 +13,14 @@ Every method is a no-op when telemetry was off as the span began; none of them r
 from __future__ import annotations
 
 import contextlib
-import math
-import random
 import time
 from typing import Any, Callable, Iterator
 
-from dev_system.record.context import get_frame, reset_frame, set_frame
 from dev_system.problems import report_problem
-from dev_system.record.pricing import default_cost
+from dev_system.record.calls import UNSET, begin_frame, error_message, outcome, push, valid_cost
+from dev_system.record.context import reset_frame, set_frame
 from dev_system.record.recorder import get_recorder
-from dev_system.record.usage import StreamUsage, usage_from
-
-_UNSET = object()
-MAX_ERROR_MESSAGE = 500
-
-
-def begin_frame(rec: Any, explicit_trace: str | None) -> list:
-    """A new frame for a call starting now, linked to the current one (or a new trace root)."""
-    parent = get_frame()
-    span = rec.next_span()
-    if parent is None or explicit_trace is not None:
-        trace = explicit_trace if explicit_trace is not None else (
-            parent[0] if parent is not None else rec.default_trace)
-        keep = parent[4] if parent is not None else (
-            rec.sample_rate >= 1.0 or random.random() < rec.sample_rate)
-        return [trace, span, span, None, keep, 0]
-    return [parent[0], parent[1] or span, span, None, parent[4], parent[2]]
-
-
-def error_message(exc: BaseException) -> str:
-    """A short, safe text for ``exc``."""
-    try:
-        text = str(exc)
-    except Exception:
-        text = f"<{type(exc).__name__} whose str() failed>"
-    if len(text) > MAX_ERROR_MESSAGE:
-        text = text[:MAX_ERROR_MESSAGE] + "…"
-    return text
-
-
-def valid_cost(value: Any, source: str) -> float | None:
-    """``value`` if it is a usable cost in USD, else None with one warning."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
-        return float(value)
-    if value is not None:
-        report_problem(f"cost:{source}", f"cost calculator {source} returned {value!r}, not a cost in USD; cost left unknown")
-    return None
-
-
-def outcome(event_type: str, calculator: Callable[[Any], Any] | None, result: Any, usage: Any = _UNSET) -> tuple:
-    """``(input_tokens, output_tokens, cost_usd, model, usage_details)`` for a finished call."""
-    model_call = event_type == "model_call"
-    if usage is _UNSET:
-        usage = None
-        if model_call and result is not None:
-            try:
-                usage = usage_from(result)
-            except Exception as exc:
-                report_problem("usage", f"token usage could not be read: {exc!r}")
-    if usage is not None:
-        input_tokens, output_tokens, model, details = usage
-    else:
-        input_tokens = output_tokens = None if model_call else 0
-        model = details = None
-    if calculator is not None:
-        name = getattr(calculator, "__qualname__", repr(calculator))
-        try:
-            cost = valid_cost(calculator(result), name)
-        except Exception as exc:
-            report_problem(f"cost:{name}", f"cost calculator {name} raised {exc!r}; cost left unknown")
-            cost = None
-    elif model_call:
-        try:
-            cost = default_cost(usage) if usage is not None else None
-        except Exception as exc:
-            report_problem("cost:default", f"pricing failed: {exc!r}; cost left unknown")
-            cost = None
-    else:
-        cost = 0.0
-    return input_tokens, output_tokens, cost, model, details
-
-
-def push(rec: Any, raw: tuple) -> None:
-    """Hand a raw record (:data:`~dev_system.record.raw.RAW_FIELDS`) to the recorder's buffer
-    (the calling path's only contact with it)."""
-    buffer = rec.buffer
-    if len(buffer) < rec.limit:
-        buffer.append(raw)
-    else:
-        rec.overflow(raw)
-    # Wake the writer once, not on every call past the mark (setting an Event costs a lock).
-    if len(buffer) >= rec.wake_at and (rec.sync or not rec.wake.is_set()):
-        rec.wake_writer()
+from dev_system.record.usage import StreamUsage
 
 
 class Span:
@@ -125,8 +41,8 @@ class Span:
         self.calculator = cost_calculator
         self.args = args
         self.result = None
-        self.usage = _UNSET
-        self.cost = _UNSET
+        self.usage = UNSET
+        self.cost = UNSET
         self.model = None
         self.stream = None
         self.start = time.perf_counter()
@@ -184,11 +100,11 @@ class Span:
             if exc is None and not frame[4]:
                 return
             usage = self.usage
-            if usage is _UNSET and self.stream is not None:
+            if usage is UNSET and self.stream is not None:
                 usage = self.stream.usage()
-            result = self.result if usage is _UNSET or self.stream is None else usage
+            result = self.result if usage is UNSET or self.stream is None else usage
             tokens_in, tokens_out, cost, model, details = outcome(self.event_type, self.calculator, result, usage)
-            if self.cost is not _UNSET:
+            if self.cost is not UNSET:
                 cost = valid_cost(self.cost, "set_cost")
             extra = frame[3]
             if details or closed_early:

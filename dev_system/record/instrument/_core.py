@@ -19,6 +19,8 @@ import weakref
 from typing import Any, Callable, Iterable
 
 from dev_system.problems import report_problem
+from dev_system.record.recorder import get_recorder
+from dev_system.record.spans import Span
 
 #: Set on each wrapper: True while it is patched in, False once uninstrumented.
 MARK = "__dev_system_instrumented__"
@@ -41,21 +43,15 @@ _KEPT_PARAMS = (
 
 
 def agent_name(provider: str) -> str:
+    """The agent name of ``provider``'s events: the one given to ``instrument_*()``, else the
+    ``instrument-agent-name`` setting in force."""
     name = _agent_names.get(provider)
     if name:
         return name
     try:
-        from dev_system.record.recorder import get_recorder
-
         return get_recorder().settings.instrument_agent_name or "llm"
     except Exception:
         return "llm"
-
-
-def _recorder() -> Any:
-    from dev_system.record.recorder import get_recorder
-
-    return get_recorder()
 
 
 class _NoSpan:
@@ -72,9 +68,7 @@ class _NoSpan:
 
 def _span(provider: str, function_name: str, kwargs: dict) -> Any:
     try:
-        from dev_system.record.spans import Span
-
-        rec = _recorder()
+        rec = get_recorder()
         args = None
         if rec.capture:
             args = {key: kwargs[key] for key in _KEPT_PARAMS if key in kwargs and _plain(kwargs[key])}
@@ -92,7 +86,7 @@ def _plain(value: Any) -> bool:
 
 def _off() -> bool:
     try:
-        return not _recorder().on or _ACTIVE.get()
+        return not get_recorder().on or _ACTIVE.get()
     except Exception:
         return True
 

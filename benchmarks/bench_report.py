@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CACHE, median, section_main  # noqa: E402
+from _common import CACHE, median, section_main
 
 EVENTS = 1_000_000
 DAYS = 30
@@ -45,9 +45,9 @@ ERRORS = ("TimeoutError", "RateLimitError", "ValueError", "APIConnectionError")
 
 def generate(path: Path, n: int, days: int, now: float) -> None:
     """``n`` events evenly spread over the ``days`` before ``now``, written through the store."""
+    from dev_system.events import TelemetryEvent
     from dev_system.store import db as store
     from dev_system.store.events import insert_events
-    from dev_system.events import TelemetryEvent
 
     tmp = path.with_suffix(".tmp")
     for suffix in ("", "-wal", "-shm"):
@@ -157,9 +157,9 @@ def naive(db: Path) -> tuple[float, dict]:
 
 def check_agreement(db: Path, figures: dict) -> None:
     """Our summary and the hand-written SQL must give the same figures (same window)."""
-    from dev_system.store import db as store
     from dev_system.analysis.metrics import compute_summary
     from dev_system.analysis.periods import Window
+    from dev_system.store import db as store
 
     conn = store.connect(db, readonly=True)
     try:

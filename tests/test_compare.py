@@ -10,17 +10,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from eventgen import event, write_events
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dev_system.cli import main as cli_main
 from dev_system.analysis import compare
-from dev_system.store import runs
-from dev_system.store import db as store
 from dev_system.analysis.metrics import compute_summary
 from dev_system.analysis.periods import Window
+from dev_system.cli import main as cli_main
+from dev_system.store import db as store
+from dev_system.store import runs
 from dev_system.store.queries import Filters
+from eventgen import event, write_events
 
 T0 = 1_790_000_000.0
 

@@ -13,10 +13,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from eventgen import event, synthetic, write_events
 
-from dev_system.store import db as store
 from dev_system.analysis.alerts import Thresholds, evaluate_alerts
+from dev_system.analysis.metrics import compute_breakdown, compute_summary
+from dev_system.analysis.periods import Window, parse_period
 from dev_system.render.html.page import (
     HTML_FORMAT,
     Limits,
@@ -25,10 +25,10 @@ from dev_system.render.html.page import (
     render_html,
     write_html_report,
 )
-from dev_system.analysis.metrics import compute_breakdown, compute_summary
-from dev_system.analysis.periods import Window, parse_period
-from dev_system.store.queries import Filters
 from dev_system.render.text import render_text
+from dev_system.store import db as store
+from dev_system.store.queries import Filters
+from eventgen import event, synthetic, write_events
 
 NOW = 1_793_100_000.0  # 2026-10-27, with the EU end of summer time in the 30 days before it
 DAY = 86400.0

@@ -30,14 +30,13 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from eventgen import write_events  # noqa: E402
-from test_html_report import HOSTILE_AGENT, HOSTILE_FUNCTION, HOSTILE_MESSAGE, NOW, demo_db, demo_events  # noqa: E402
-
-from dev_system.store import db as store# noqa: E402
-from dev_system.analysis.alerts import Thresholds  # noqa: E402
-from dev_system.render.html.page import collect_report, write_html_report  # noqa: E402
-from dev_system.analysis.periods import Window, parse_period  # noqa: E402
-from dev_system.store.queries import Filters  # noqa: E402
+from dev_system.analysis.alerts import Thresholds
+from dev_system.analysis.periods import Window, parse_period
+from dev_system.render.html.page import collect_report, write_html_report
+from dev_system.store import db as store
+from dev_system.store.queries import Filters
+from eventgen import write_events
+from test_html_report import HOSTILE_AGENT, HOSTILE_FUNCTION, HOSTILE_MESSAGE, NOW, demo_db, demo_events
 
 
 def find_chromium() -> str | None:
@@ -223,7 +222,8 @@ class Browser:
         for message in self.events[self.page_start:]:
             method, params = message.get("method"), message.get("params", {})
             if method == "Runtime.exceptionThrown":
-                found.append(f"exception: {params['exceptionDetails'].get('exception', {}).get('description') or params['exceptionDetails'].get('text')}")
+                details = params["exceptionDetails"]
+                found.append(f"exception: {details.get('exception', {}).get('description') or details.get('text')}")
             elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert", "warning"):
                 found.append(f"console.{params['type']}: " + " ".join(str(a.get("value", a.get("description")))
                                                                      for a in params.get("args", [])))
@@ -341,7 +341,8 @@ def test_the_period_report_loads_without_errors_and_draws_every_point(browser, p
     for chart, ink in browser.evaluate(INKED).items():
         assert ink["width"] > 200 and ink["height"] > 150, chart
         assert ink["inked"] > 0.01 * ink["width"] * ink["height"], f"{chart} is blank"
-    cards = browser.evaluate("[...document.querySelectorAll('[data-card]')].map(c => [c.dataset.card, c.querySelector('.value').textContent])")
+    cards = browser.evaluate("[...document.querySelectorAll('[data-card]')]"
+                             ".map(c => [c.dataset.card, c.querySelector('.value').textContent])")
     assert cards == [[c["id"], c["value"]] for c in data["cards"]]
     alerts = browser.evaluate("[...document.querySelectorAll('#alert-list li')].map(li => li.textContent)")
     assert alerts == [a["message"] for a in data["alerts"]]
@@ -362,8 +363,10 @@ def test_a_click_on_a_trace_opens_it(browser, period_page):
     view = browser.evaluate("""(() => {
       const v = document.getElementById('trace-view');
       return {hidden: v.hidden, shown: v.getAttribute('data-trace-shown'), title: v.querySelector('h3').textContent,
-              rows: [...v.querySelectorAll('.trace-row')].map(r => [Number(r.dataset.depth), r.querySelector('.trace-name').textContent]),
-              bars: [...v.querySelectorAll('.bar')].map(b => [parseFloat(b.style.left), parseFloat(b.style.width), b.classList.contains('failed')]),
+              rows: [...v.querySelectorAll('.trace-row')].map(r => [Number(r.dataset.depth),
+                                                                     r.querySelector('.trace-name').textContent]),
+              bars: [...v.querySelectorAll('.bar')].map(b => [parseFloat(b.style.left), parseFloat(b.style.width),
+                                                              b.classList.contains('failed')]),
               focused: document.activeElement === v};
     })()""")
     assert view["hidden"] is False and view["shown"] == str(index) and view["title"] == "Trace order-42"

@@ -9,15 +9,15 @@ from collections import Counter, defaultdict
 from datetime import datetime
 
 import pytest
-from eventgen import event, write_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dev_system.store import db as store
-from dev_system.store.events import record_dropped
 from dev_system.analysis.metrics import compute_breakdown, compute_summary, percentile
 from dev_system.analysis.periods import PeriodError, Window, parse_duration, parse_period
+from dev_system.store import db as store
+from dev_system.store.events import record_dropped
 from dev_system.store.queries import Filters
+from eventgen import event, write_events
 
 NOW = 1_793_100_000.0  # a fixed "now" (2026-10-27): the 5 days before it hold the EU end of summer time
 DAY = 86400.0

@@ -17,11 +17,12 @@ Definitions (also in docs/cli.md):
   date string as timestamp, NULL where a number is required; :data:`~dev_system.store.queries.USABLE`)
   are left out of every figure and counted.
 
-Speed: the counts come from one grouped SQL scan over the timestamp index, the latencies from
-one more scan sorted in Python, the daily costs from one indexed range query per day. The grouped
-scan also returns each group's MAX of the number columns (text sorts after numbers) and counts of
-the required ones, so clean data is known clean at no extra scan; only a window holding unusable
-rows is read again with the :data:`~dev_system.store.queries.USABLE` condition.
+Speed: the counts come from one grouped scan over the timestamp index, the latencies from
+one more scan sorted in Python, the daily costs from one indexed range query per day (the reads
+are :mod:`dev_system.store.aggregates`'). The grouped scan also returns each group's MAX of the
+number columns (text sorts after numbers) and counts of the required ones, so clean data is known
+clean at no extra scan; only a window holding unusable rows is read again with the
+:data:`~dev_system.store.queries.USABLE` condition.
 """
 
 from __future__ import annotations

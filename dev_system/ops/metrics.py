@@ -3,11 +3,11 @@
 from dev_system.analysis.metrics import (  # noqa: F401
     BREAKDOWN_KEYS,
     UNKNOWN_ERROR,
-    percentile,
-    Summary,
     BreakdownRow,
+    Summary,
+    compute_breakdown,
+    compute_summary,
+    percentile,
     rate,
     top_by_count,
-    compute_summary,
-    compute_breakdown,
 )

@@ -4,9 +4,9 @@ from dev_system.analysis.periods import (  # noqa: F401
     PERIOD_HELP,
     PeriodError,
     Window,
-    parse_duration,
-    local_midnight,
-    local_day,
     day_bounds,
+    local_day,
+    local_midnight,
+    parse_duration,
     parse_period,
 )

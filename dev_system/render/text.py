@@ -78,7 +78,7 @@ def skipped_note(count: int) -> str:
 
 def render_text(summary: Summary, alerts: Sequence[Alert], breakdown: tuple[str, Sequence[BreakdownRow]] | None = None,
                 *, ascii_only: bool = False) -> str:
-    """The human report: the reference layout, then the breakdown table, if any."""
+    """The human report: the headline figures, the alerts, then the breakdown table, if any."""
     out = [f"{_icon('chart', ascii_only)}Development Metrics ({summary.window.label})", RULE]
     if summary.empty:
         out.append("No events in this period.")

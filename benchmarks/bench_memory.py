@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import peak_rss_kb, reset_peak_rss, rss_kb, section_main  # noqa: E402
+from _common import peak_rss_kb, reset_peak_rss, rss_kb, section_main
 
 
 def target(prompt, temperature, max_tokens):

@@ -19,7 +19,7 @@ from itertools import repeat
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, section_main  # noqa: E402
+from _common import median, section_main
 
 ARGS = ("hello", 0.2, 128)  # three small arguments: a prompt, a temperature, a token limit
 
@@ -127,7 +127,7 @@ def measure(quick: bool, scratch: Path) -> dict:
     samples: dict[str, list[float]] = {name: [] for name, *_ in variants}
 
     on()  # warm up every variant once
-    for name, fn, state, cleanup in variants:
+    for _name, fn, state, cleanup in variants:
         if state == "off":
             off()
         burst(fn, n)

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, section_main  # noqa: E402
+from _common import median, section_main
 
 BATCH = 1000
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from dev_system.structs import struct
 
@@ -84,7 +85,7 @@ class Settings:
     #: standard ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` variables decide). See docs/otel.md.
     otlp_endpoint: str | None = None
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (None values are ignored)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
-#: The columns documented by the reference system, in their documented order.
+#: The documented columns of the events table, in their documented order (none may be removed or renamed).
 DOCUMENTED_COLUMNS = (
     "timestamp",
     "event_type",
@@ -78,7 +78,7 @@ class TelemetryEvent(NamedTuple):
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TelemetryEvent":
+    def from_dict(cls, data: dict[str, Any]) -> TelemetryEvent:
         """The inverse of :meth:`to_dict` (metadata may be a dict or JSON text)."""
         values = dict(data)
         meta = values.get("metadata")

@@ -72,7 +72,7 @@ class OtlpReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -122,7 +122,7 @@ class OtlpReceiver:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "OtlpReceiver":
+    def __enter__(self) -> OtlpReceiver:
         self._thread.start()
         return self
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from dev_system.record.arguments import REDACTED, Redactor, sanitize, sanitize_arguments
 from dev_system.events import TelemetryEvent
 from dev_system.ops.telemetry import configure, telemetry_decorator
+from dev_system.record.arguments import REDACTED, Redactor, sanitize, sanitize_arguments
 
 redactor = Redactor(("api_key", "password", "token", "secret", "authorization", "cookie"))
 

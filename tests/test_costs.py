@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
+from dev_system.ops.telemetry import configure, telemetry_decorator
+from dev_system.problems import TelemetryWarning, problem_counts
 from dev_system.record import pricing
-from dev_system.record.usage import Usage
 from dev_system.record.pricing import (
     anthropic_cost_calculator,
     cost_calculator,
@@ -26,8 +27,7 @@ from dev_system.record.pricing import (
     price_calculator,
     unknown_price_calls,
 )
-from dev_system.problems import TelemetryWarning, problem_counts
-from dev_system.ops.telemetry import configure, telemetry_decorator
+from dev_system.record.usage import Usage
 from fake_llm_server import anthropic_message, chat_completion, response_object
 
 
@@ -223,7 +223,8 @@ def test_decorated_stream_without_usage_has_unknown_tokens_and_cost(recording):
 def test_genai_prices_is_imported_only_when_a_price_is_needed():
     code = (
         "import sys\n"
-        "import dev_system.ops.telemetry, dev_system.record.usage, dev_system.record.pricing, dev_system.record.services, dev_system.record.auto_integration, dev_system.record.instrument\n"
+        "import dev_system.ops.telemetry, dev_system.record.usage, dev_system.record.pricing\n"
+        "import dev_system.record.services, dev_system.record.auto_integration, dev_system.record.instrument\n"
         "from dev_system.record.usage import usage_from, Usage\n"
         "from dev_system.record.pricing import default_cost\n"
         "usage_from({'model': 'x', 'usage': {'prompt_tokens': 1, 'completion_tokens': 1}})\n"

@@ -9,7 +9,6 @@ import threading
 
 import pytest
 
-from dev_system.problems import TelemetryWarning, problem_counts
 from dev_system.ops.telemetry import (
     TelemetryThread,
     annotate,
@@ -19,6 +18,7 @@ from dev_system.ops.telemetry import (
     telemetry_decorator,
     trace,
 )
+from dev_system.problems import TelemetryWarning, problem_counts
 
 
 def by_function(events):

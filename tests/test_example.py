@@ -11,9 +11,9 @@ from collections import defaultdict
 import pytest
 
 from dev_system.examples import example_integration as example
-from dev_system.store.events import SELECT_EVENTS, row_to_event
 from dev_system.record.pricing import default_cost
 from dev_system.record.usage import Usage
+from dev_system.store.events import SELECT_EVENTS, row_to_event
 
 
 def _events(db):

@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dev_system.record.pricing import anthropic_cost_calculator, openai_cost_calculator
-from dev_system.record.usage import usage_from
+from dev_system.ops.telemetry import configure, telemetry_decorator, trace
 from dev_system.record.instrument import (
     instrument,
     instrument_anthropic,
@@ -22,7 +21,8 @@ from dev_system.record.instrument import (
     instrumented,
     uninstrument,
 )
-from dev_system.ops.telemetry import configure, telemetry_decorator, trace
+from dev_system.record.pricing import anthropic_cost_calculator, openai_cost_calculator
+from dev_system.record.usage import usage_from
 from fake_llm_server import (  # noqa: F401  (fixtures)
     anthropic_client,
     anthropic_error,
@@ -318,8 +318,8 @@ def test_agent_name_is_configurable(recording, openai_client, anthropic_client):
 
 
 def test_instrumenting_twice_records_once_and_uninstrument_restores(recording, openai_client):
-    from openai.resources.chat.completions import AsyncCompletions, Completions
     from anthropic.resources.messages import Messages
+    from openai.resources.chat.completions import AsyncCompletions, Completions
 
     originals = (Completions.__dict__["create"], AsyncCompletions.__dict__["create"], Messages.__dict__["stream"])
     configure(enabled=True, db_path=recording.db_path, sync=True)

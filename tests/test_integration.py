@@ -10,6 +10,7 @@ import types
 import pytest
 from openai.types.chat import ChatCompletion
 
+from dev_system.ops.telemetry import configure
 from dev_system.record.auto_integration import (
     DEFAULT_PATTERNS,
     AutoIntegration,
@@ -22,7 +23,6 @@ from dev_system.record.services import (
     service_telemetry,
     viral_engine_telemetry,
 )
-from dev_system.ops.telemetry import configure
 from fake_llm_server import chat_completion
 
 SERVICE_SOURCE = '''

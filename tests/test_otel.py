@@ -17,15 +17,14 @@ from hypothesis import strategies as st
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
 pytest.importorskip("opentelemetry.proto")
 
-from otlp_receiver import OtlpReceiver, closed_port_endpoint  # noqa: E402
-
-from dev_system.config import Settings  # noqa: E402
-from dev_system.ops import otel  # noqa: E402
-from dev_system.record.context import trace  # noqa: E402
-from dev_system.record.otlp_sdk import SpanBuilder  # noqa: E402
-from dev_system.problems import TelemetryWarning  # noqa: E402
-from dev_system.record.recorder import get_recorder  # noqa: E402
-from dev_system.ops.telemetry import flush, telemetry_decorator  # noqa: E402
+from dev_system.config import Settings
+from dev_system.ops import otel
+from dev_system.ops.telemetry import flush, telemetry_decorator
+from dev_system.problems import TelemetryWarning
+from dev_system.record.context import trace
+from dev_system.record.otlp_sdk import SpanBuilder
+from dev_system.record.recorder import get_recorder
+from otlp_receiver import OtlpReceiver, closed_port_endpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore::dev_system.problems.TelemetryWarning")
 
@@ -430,8 +429,8 @@ def test_export_command(tmp_path, receiver) -> None:
 
 def test_a_plugin_sink_through_the_hook(tmp_path) -> None:
     from dev_system.hookspecs import get_plugin_manager, hookimpl
-    from dev_system.record.sinks import MemorySink
     from dev_system.ops.telemetry import configure
+    from dev_system.record.sinks import MemorySink
 
     memory = MemorySink()
 

@@ -16,11 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dev_system.store import db as store
-from dev_system.events import TelemetryEvent
-from dev_system.events import DOCUMENTED_COLUMNS
-from dev_system.problems import TelemetryWarning
+from dev_system.events import DOCUMENTED_COLUMNS, TelemetryEvent
 from dev_system.ops.telemetry import configure, flush, stats, telemetry_decorator
+from dev_system.problems import TelemetryWarning
+from dev_system.store import db as store
 
 
 def count_rows(db: Path) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from dev_system import cli, config
 from dev_system.examples import example_integration

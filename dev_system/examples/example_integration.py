@@ -26,13 +26,14 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
-from dev_system.record.pricing import default_cost
-from dev_system.record.usage import Usage
 from dev_system.events import TelemetryEvent
+from dev_system.record.pricing import default_cost
 from dev_system.record.services import orchestrator_telemetry, persona_runtime_telemetry, viral_engine_telemetry
+from dev_system.record.usage import Usage
 
 __all__ = ["AgentSystem", "run_turns", "history_events", "write_history", "main"]
 
@@ -123,7 +124,7 @@ class MockProvider:
 
 
 class AgentSystem:
-    """Three services of the reference system, decorated with the service presets."""
+    """Three services (orchestrator, persona runtime, viral engine), decorated with the service presets."""
 
     def __init__(self, seed: int | None = None, time_scale: float = 0.1, error_rate: float = 1.0) -> None:
         self.rng = random.Random(seed)

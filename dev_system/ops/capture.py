@@ -1,17 +1,17 @@
 """``dev_system.ops.capture``: the documented path of :mod:`dev_system.record.arguments`."""
 
 from dev_system.record.arguments import (  # noqa: F401
-    REDACTED,
     MAX_DEPTH,
     MAX_ITEMS,
     MAX_NODES,
     MIN_TOTAL_CHARS,
-    remember_environment_secrets,
-    redact_text,
-    Redactor,
+    REDACTED,
     CapturePlan,
-    snapshot,
-    truncate,
+    Redactor,
+    redact_text,
+    remember_environment_secrets,
     sanitize,
     sanitize_arguments,
+    snapshot,
+    truncate,
 )

@@ -2,7 +2,7 @@
 
 from dev_system.events import (  # noqa: F401
     DOCUMENTED_COLUMNS,
+    EVENT_COLUMNS,
     EXTRA_COLUMNS,
     TelemetryEvent,
-    EVENT_COLUMNS,
 )

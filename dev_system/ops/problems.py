@@ -2,7 +2,7 @@
 
 from dev_system.problems import (  # noqa: F401
     TelemetryWarning,
-    report_problem,
     problem_counts,
+    report_problem,
     reset_problems,
 )

@@ -5,10 +5,10 @@ from dev_system.record.recorder import (  # noqa: F401
     CLOSE_WAIT_S,
     STUCK_WRITER_S,
     Recorder,
-    get_recorder,
     configure,
+    get_recorder,
 )
 from dev_system.record.sinks import (  # noqa: F401
-    Sink,
     MemorySink,
+    Sink,
 )

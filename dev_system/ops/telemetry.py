@@ -15,15 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from dev_system.config import Settings
+from dev_system.events import TelemetryEvent
+from dev_system.problems import TelemetryWarning, problem_counts
 from dev_system.record import recorder as _recorder
 from dev_system.record.context import TelemetryThread, annotate, current_trace_id, propagate, trace
 from dev_system.record.decorator import telemetry_decorator
-from dev_system.events import TelemetryEvent
-from dev_system.problems import TelemetryWarning, problem_counts
-from dev_system.record.sinks import MemorySink
-from dev_system.store.sink import SQLiteSink
-from dev_system.record.spans import Span
-from dev_system.record.usage import StreamUsage, Usage, usage_from
 from dev_system.record.pricing import (
     anthropic_cost_calculator,
     cost_calculator,
@@ -31,6 +27,10 @@ from dev_system.record.pricing import (
     openai_cost_calculator,
     price_calculator,
 )
+from dev_system.record.sinks import MemorySink
+from dev_system.record.spans import Span
+from dev_system.record.usage import StreamUsage, Usage, usage_from
+from dev_system.store.sink import SQLiteSink
 
 
 def configure(*, enabled: bool | None = None, db_path: str | Path | None = None, sync: bool | None = None,

@@ -16,7 +16,8 @@ import inspect
 import math
 import os
 import re
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 REDACTED = "[REDACTED]"
 MAX_DEPTH = 6
@@ -45,7 +46,7 @@ _SECRET_SHAPES = re.compile(
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
-def _redacted_shape(match: "re.Match[str]") -> str:
+def _redacted_shape(match: re.Match[str]) -> str:
     if match.group("scheme"):
         return match.group("scheme") + REDACTED
     if match.group("user"):
@@ -60,7 +61,7 @@ def _redacted_shape(match: "re.Match[str]") -> str:
 _environment_secrets: tuple[str, ...] = ()
 
 
-def remember_environment_secrets(redactor: "Redactor", environ: "os._Environ[str] | dict | None" = None) -> None:
+def remember_environment_secrets(redactor: Redactor, environ: os._Environ[str] | dict | None = None) -> None:
     """Read again which values of the environment are secrets, by the names ``redactor`` redacts."""
     global _environment_secrets
     environ = os.environ if environ is None else environ

@@ -17,8 +17,9 @@ from __future__ import annotations
 import inspect
 import re
 import threading
+from collections.abc import Callable, Iterable
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from dev_system.record.decorator import WRAPPED_MARK, telemetry_decorator
 from dev_system.record.pricing import cost_calculator as _generic_cost_calculator
@@ -47,7 +48,7 @@ MODEL_CALL_PATTERNS = (
 _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _lock = threading.Lock()
 #: module name -> the integrations done on it, oldest first
-_done: dict[str, list["AutoIntegration"]] = {}
+_done: dict[str, list[AutoIntegration]] = {}
 
 
 def _words(name: str) -> list[str]:

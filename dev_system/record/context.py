@@ -18,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from typing import Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 _FRAME: contextvars.ContextVar[list | None] = contextvars.ContextVar("dev_system_frame", default=None)
 

@@ -12,7 +12,8 @@ import functools
 import inspect
 import random
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from dev_system.problems import report_problem
 from dev_system.record.arguments import CapturePlan, snapshot

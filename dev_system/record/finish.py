@@ -19,7 +19,8 @@ from dev_system.record.arguments import redact_text, sanitize, sanitize_argument
 # sanitized (fresh containers, no cycles), so it runs without the circular-reference markers.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 try:
-    from json.encoder import c_make_encoder as _c_make_encoder, encode_basestring as _encode_basestring
+    from json.encoder import c_make_encoder as _c_make_encoder
+    from json.encoder import encode_basestring as _encode_basestring
 
     _c_encode = _c_make_encoder(None, _ENCODER.default, _encode_basestring, None, _ENCODER.key_separator,
                                 _ENCODER.item_separator, False, False, False)

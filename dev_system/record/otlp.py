@@ -20,7 +20,8 @@ import re
 import socket
 import threading
 import time
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from dev_system.events import TelemetryEvent
 from dev_system.hookspecs import hookimpl

@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 import threading
 import warnings
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from dev_system.problems import report_problem
 from dev_system.record.usage import Usage, get_field, token_count, usage_from

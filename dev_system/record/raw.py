@@ -2,8 +2,9 @@
 
 A raw record is a plain tuple (building and reading one is the cheapest thing Python does on
 the hot path); this module owns its layout. The decorator's wrappers and :class:`Span` build
-raw records; the recorder's writer finishes them into events (:mod:`dev_system.record.finish`). Code that builds one lists the fields in
-:data:`RAW_FIELDS` order; code that reads one uses the index names below, never a bare number.
+raw records; the recorder's writer finishes them into events (:mod:`dev_system.record.finish`).
+Code that builds one lists the fields in :data:`RAW_FIELDS` order; code that reads one uses the
+index names below, never a bare number.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ persona runtime's and a viral engine's model calls) and :func:`service_telemetry
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from dev_system.record.decorator import telemetry_decorator
 from dev_system.record.pricing import cost_calculator as _generic_cost_calculator

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from dev_system.problems import report_problem
 from dev_system.record.calls import UNSET, begin_frame, error_message, outcome, push, valid_cost
@@ -48,7 +49,7 @@ class Span:
         self.start = time.perf_counter()
 
     @contextlib.contextmanager
-    def activate(self) -> Iterator["Span"]:
+    def activate(self) -> Iterator[Span]:
         """Make this span the parent of the calls made inside the block."""
         if self.ended:
             yield self

@@ -17,7 +17,8 @@ Nothing here raises: a shape that cannot be read gives ``None``.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 __all__ = ["Usage", "usage_from", "StreamUsage", "get_field", "token_count"]
 
@@ -69,6 +70,10 @@ def token_count(value: Any) -> int | None:
         return int(value)
     return None
 
+
+#: Stream event types that never carry usage (content deltas and the like).
+_NO_USAGE_EVENTS = ("content_block", "content.", "text", "input_json", "thinking", "citation", "signature",
+                    "tool_calls.", "refusal.", "logprobs.")
 
 # Short names for the readers below, which use them on every line.
 _get = get_field
@@ -295,7 +300,7 @@ class StreamUsage:
             if kind == "message_stop":
                 self._replace(_usage_from(chunk))
                 return
-            if kind.startswith(("content_block", "content.", "text", "input_json", "thinking", "citation", "signature", "tool_calls.", "refusal.", "logprobs.")):
+            if kind.startswith(_NO_USAGE_EVENTS):
                 return
         model = _str(_get(chunk, "model")) or _str(_get(chunk, "modelVersion"))
         if model:

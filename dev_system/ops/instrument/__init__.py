@@ -2,9 +2,9 @@
 
 from dev_system.record.instrument import (  # noqa: F401
     PROVIDERS,
-    instrument_openai,
-    instrument_anthropic,
     instrument,
-    uninstrument,
+    instrument_anthropic,
+    instrument_openai,
     instrumented,
+    uninstrument,
 )

@@ -16,7 +16,8 @@ import functools
 import inspect
 import threading
 import weakref
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from dev_system.problems import report_problem
 from dev_system.record.recorder import get_recorder

@@ -28,7 +28,6 @@ from dev_system.problems import report_problem
 from dev_system.record import pricing, process
 from dev_system.record.arguments import Redactor
 from dev_system.record.finish import finish_raw
-from dev_system.record.raw import RAW_FIELDS  # noqa: F401  # moved to record/raw.py; kept for tests/test_runreport.py
 from dev_system.record.sinks import plugin_sinks
 
 _BATCH = 5_000

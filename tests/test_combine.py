@@ -317,6 +317,135 @@ def test_an_old_output_is_migrated_and_keeps_its_events(shards: list[Path], tmp_
     assert count(old, "SELECT COUNT(*) FROM telemetry_events WHERE event_id IS NULL") == 0
 
 
+#: The schema of version 2, as that version made it (no ``run_parts``: combine made that table in
+#: its output by itself).
+_VERSION_2_SCHEMA = (
+    _REFERENCE_SCHEMA,
+    *(f"ALTER TABLE telemetry_events ADD COLUMN {name} TEXT"
+      for name in ("event_id", "span_id", "parent_span_id", "run_id", "model")),
+    """CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY, started_at REAL NOT NULL, ended_at REAL, status TEXT NOT NULL DEFAULT 'running',
+        command TEXT, git_commit TEXT, git_branch TEXT, host TEXT, passed INTEGER, failed INTEGER,
+        skipped INTEGER, errors INTEGER, exit_status INTEGER, metadata TEXT
+    )""",
+    """CREATE TABLE test_results (
+        run_id TEXT NOT NULL, nodeid TEXT NOT NULL, outcome TEXT NOT NULL, duration_s REAL,
+        events INTEGER NOT NULL DEFAULT 0, input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0.0,
+        unknown_cost INTEGER NOT NULL DEFAULT 0, max_latency_ms REAL, PRIMARY KEY (run_id, nodeid)
+    )""",
+    """CREATE TABLE dropped_events (
+        id INTEGER PRIMARY KEY, timestamp REAL NOT NULL, run_id TEXT, count INTEGER NOT NULL, reason TEXT NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX ix_events_event_id ON telemetry_events(event_id)",
+    "CREATE INDEX ix_events_timestamp ON telemetry_events(timestamp)",
+    "CREATE INDEX ix_events_run_trace ON telemetry_events(run_id, trace_id)",
+    "PRAGMA user_version = 2",
+)
+
+
+def version_2_database(path: Path, *, run_id: str = "v2-run", host: str = "old-runner") -> Path:
+    """A database as version 2 wrote it: events of one run, the run, its test results and a drop."""
+    conn = sqlite3.connect(path)
+    for statement in _VERSION_2_SCHEMA:
+        conn.execute(statement)
+    conn.executemany(
+        "INSERT INTO telemetry_events (timestamp, event_type, agent_name, function_name, input_tokens,"
+        " output_tokens, latency_ms, cost_usd, success, trace_id, metadata, event_id, run_id)"
+        " VALUES (?, 'model_call', 'v2-agent', 'fn', 5, 6, 12.5, 0.25, 1, ?, '{}', ?, ?)",
+        [(1700000000.0 + i, f"t.py::test_{i % 2}", f"{run_id}-event-{i}", run_id) for i in range(5)],
+    )
+    conn.execute("INSERT INTO runs (run_id, started_at, ended_at, status, command, host, passed, failed, skipped,"
+                  " errors, exit_status) VALUES (?, 1700000000.0, 1700000010.0, 'passed', 'pytest', ?, 2, 0, 0, 0, 0)",
+                  (run_id, host))
+    conn.executemany("INSERT INTO test_results (run_id, nodeid, outcome, events, cost_usd) VALUES (?, ?, 'passed', ?, ?)",
+                     [(run_id, "t.py::test_0", 3, 0.75), (run_id, "t.py::test_1", 2, 0.5)])
+    conn.execute("INSERT INTO dropped_events (timestamp, run_id, count, reason) VALUES (1700000005.0, ?, 2, 'full')",
+                 (run_id,))
+    conn.commit()
+    conn.close()
+    return path
+
+
+def tables(db: Path) -> set[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+
+
+def test_a_version_2_database_is_migrated_to_3_and_keeps_its_rows(tmp_path: Path) -> None:
+    old = version_2_database(tmp_path / "v2.db")
+    before = snapshot(old)
+    assert store.SCHEMA_VERSION == 3 and "run_parts" not in tables(old)
+    store.connect(old, readonly=True).close()  # read as it is: not migrated
+    assert count(old, "PRAGMA user_version") == 2 and "run_parts" not in tables(old)
+    store.connect(old).close()
+    assert count(old, "PRAGMA user_version") == 3
+    assert "run_parts" in tables(old) and count(old, "SELECT COUNT(*) FROM run_parts") == 0
+    assert snapshot(old) == before
+
+
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_every_older_version_opened_for_writing_gets_run_parts(version: int, tmp_path: Path) -> None:
+    path = version_2_database(tmp_path / "old.db") if version else reference_database(tmp_path / "old.db", 3)
+    if version == 1:
+        conn = sqlite3.connect(path)
+        conn.execute("DROP INDEX ix_events_run_trace")
+        conn.execute("CREATE INDEX ix_events_trace ON telemetry_events(trace_id)")
+        conn.execute("CREATE INDEX ix_events_run ON telemetry_events(run_id)")
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+        conn.close()
+    before = snapshot(path) if version else None
+    store.connect(path).close()
+    assert count(path, "PRAGMA user_version") == store.SCHEMA_VERSION
+    assert "run_parts" in tables(path)
+    if before is not None:
+        assert snapshot(path) == before
+
+
+def test_combine_reads_a_version_2_input_as_it_is(shards: list[Path], tmp_path: Path) -> None:
+    old = version_2_database(tmp_path / "v2.db")
+    before = digest(old)
+    merged = tmp_path / "merged.db"
+    combine([old, shards[0]], merged)
+    combine([old], merged)  # nothing twice
+    assert digest(old) == before and count(old, "PRAGMA user_version") == 2
+    assert count(merged, "PRAGMA user_version") == 3
+    assert count(merged, "SELECT COUNT(*) FROM telemetry_events WHERE agent_name = 'v2-agent'") == 5
+    assert count(merged, "SELECT COUNT(*) FROM runs WHERE run_id = 'v2-run'") == 1
+    assert count(merged, "SELECT COUNT(*) FROM run_parts WHERE run_id = 'v2-run'") == 1
+    assert count(merged, "SELECT COUNT(*) FROM test_results WHERE run_id = 'v2-run'") == 2
+    assert count(merged, "SELECT SUM(count) FROM dropped_events WHERE run_id = 'v2-run'") == 2
+
+
+def test_combine_into_a_version_2_output_migrates_it(tmp_path: Path) -> None:
+    """A version-2 output, itself made by combine (its ``run_parts`` made by combine then): it is
+    migrated, keeps its rows and parts, and a job of the same run adds one part."""
+    output = version_2_database(tmp_path / "out.db", run_id="ci-7", host="runner-a")
+    combine([version_2_database(tmp_path / "same.db", run_id="ci-7", host="runner-a")], output)
+    conn = sqlite3.connect(output)
+    conn.execute("PRAGMA user_version = 2")  # as version 2 left it: with the parts combine made
+    conn.commit()
+    conn.close()
+    before = snapshot(output)
+    job = version_2_database(tmp_path / "job.db", run_id="ci-7", host="runner-b")
+    conn = sqlite3.connect(job)
+    conn.execute("UPDATE telemetry_events SET event_id = 'job-' || event_id")
+    conn.commit()
+    conn.close()
+    combine([job], output)
+    assert count(output, "PRAGMA user_version") == 3
+    assert count(output, "SELECT COUNT(*) FROM run_parts WHERE run_id = 'ci-7'") == 2
+    assert count(output, "SELECT COUNT(*) FROM telemetry_events") == len(before["events"]) + 5
+    conn = sqlite3.connect(output)
+    passed, host, metadata = conn.execute("SELECT passed, host, metadata FROM runs WHERE run_id = 'ci-7'").fetchone()
+    conn.close()
+    assert (passed, host, json.loads(metadata)["combined_parts"]) == (4, "runner-a, runner-b", 2)
+
+
 def test_dropped_event_counts_are_kept_once(shards: list[Path], tmp_path: Path) -> None:
     conn = store.connect(shards[0])
     record_dropped(conn, 1234.5, 3, "buffer full", "ci-42")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dev_system.store.events import SELECT_EVENTS, row_to_event
 from dev_system.events import TelemetryEvent
-from dev_system.problems import reset_problems
 from dev_system.ops.telemetry import configure, flush
+from dev_system.problems import reset_problems
+from dev_system.store.events import SELECT_EVENTS, row_to_event
 
 
 class Recording:

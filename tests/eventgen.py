@@ -12,12 +12,13 @@ import os
 import random
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
+from dev_system.events import TelemetryEvent
 from dev_system.store import db as store
 from dev_system.store.events import insert_events
-from dev_system.events import TelemetryEvent
 
 AGENTS = ("orchestrator", "persona_runtime", "viral_engine", "llm")
 FUNCTIONS = ("generate_content", "process_request", "score_post", "summarize", "embed")

@@ -16,8 +16,8 @@ import pytest
 
 from dev_system.events import EVENT_COLUMNS
 from dev_system.store import db as store
-from dev_system.store.events import record_dropped
 from dev_system.store.combine import CombineError, combine, expand_inputs
+from dev_system.store.events import record_dropped
 
 # -- real databases -------------------------------------------------------------------------------
 

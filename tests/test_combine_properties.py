@@ -10,11 +10,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dev_system.events import EVENT_COLUMNS
+from dev_system.events import EVENT_COLUMNS, TelemetryEvent
 from dev_system.store import db as store
-from dev_system.store.events import insert_events
 from dev_system.store.combine import combine
-from dev_system.events import TelemetryEvent
+from dev_system.store.events import insert_events
 
 OUTCOMES = ("passed", "failed", "skipped", "error", "xfailed", "xpassed")
 WORST_FIRST = ("error", "failed", "xpassed", "xfailed", "skipped", "passed")

@@ -10,10 +10,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dev_system.analysis.periods import Window
+from dev_system.events import TelemetryEvent
 from dev_system.store import db as store
 from dev_system.store.events import insert_events
-from dev_system.events import TelemetryEvent
-from dev_system.analysis.periods import Window
 from dev_system.store.queries import Filters, table_columns, where_clause
 
 ALL_TIME = Window(None, None, "all", "all")

@@ -15,14 +15,14 @@ merges any number of them into one output database so that every report works on
   output's ``run_parts`` table, keyed by the run id and a hash of what identifies the job's session
   (start time, host, command), and the output's ``runs`` row is rebuilt from the parts: earliest
   start, latest end, summed counts, worst status and exit status. Merging the same job twice adds
-  no part, so nothing is counted twice.
+  no part, so nothing is counted twice (:mod:`dev_system.store.run_parts`).
 - **dropped-event records** are copied unless an identical record is there already.
 
 Inputs are opened read-only (an older schema is read as it is, never migrated in place); the output
 is created or migrated to the current schema. Every input is checked before the output is touched;
 then each input is merged in its own transaction (a merge is idempotent, so running an interrupted
-combine again completes it). Inputs are deleted only when asked, and only
-after the merge is committed. An input that is the output itself is skipped.
+combine again completes it). Inputs are deleted only when asked, and only after the merge is
+committed. An input that is the output itself is skipped.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ _OUTCOME_RANK = {"passed": 0, "skipped": 1, "xfailed": 2, "xpassed": 3, "failed"
 
 _RESULT_COLUMNS = ("run_id", "nodeid", "outcome", "duration_s", "events", "input_tokens",
                    "output_tokens", "cost_usd", "unknown_cost", "max_latency_ms")
+
 
 class CombineError(Exception):
     """An input or output that cannot be combined; the message is one line for a person."""

@@ -18,7 +18,6 @@ from typing import Any, NamedTuple, Protocol
 
 from dev_system.events import EVENT_COLUMNS, TelemetryEvent
 from dev_system.store.events import row_to_event
-from dev_system.store.prune import prune  # noqa: F401  # moved to dev_system/store/prune.py; kept for dev_system/cli/__init__.py
 from dev_system.store.schema import table_columns
 from dev_system.structs import struct
 

@@ -1,5 +1,5 @@
 """Test runs and their per-test results in the telemetry database (the ``runs`` and
-``test_results`` tables of :mod:`dev_system.store.db`).
+``test_results`` tables of :mod:`dev_system.store.schema`).
 
 A *run* is one pytest session recorded with ``--telemetry``: every event it records carries its
 ``run_id``. The pytest plugin writes runs; ``dev-system runs`` and ``dev-system compare`` read
@@ -352,11 +352,3 @@ def event_totals(conn: sqlite3.Connection, run_ids: Iterable[str]) -> dict[str, 
             f" WHERE run_id IN ({', '.join('?' * len(chunk))}) GROUP BY run_id", chunk)
         out.update({row[0]: RunTotals(row[1], row[2], row[3]) for row in rows})
     return out
-
-
-def __getattr__(name: str) -> Any:
-    if name == "runs_table":  # moved to dev_system/render/runs.py; kept for dev_system/cli/__init__.py
-        from dev_system.render.runs import runs_table
-
-        return runs_table
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,6 +17,7 @@ from dev_system.analysis import compare
 from dev_system.analysis.metrics import compute_summary
 from dev_system.analysis.periods import Window
 from dev_system.cli import main as cli_main
+from dev_system.render.compare import comparison_lines
 from dev_system.store import db as store
 from dev_system.store import runs
 from dev_system.store.queries import Filters
@@ -147,7 +148,7 @@ def test_compare_runs_totals_are_the_metrics_summaries(db: Path) -> None:
     assert changed == ["t::a", "t::b"]  # t::a's cost rose most; t::b only changed its latency
     assert result.tests[0].changes["calls"].delta == 1
     assert result.added == [] and result.removed == []
-    lines = compare.comparison_lines(result)
+    lines = comparison_lines(result)
     assert lines[0] == "Compared with run 20260101-000000-aaaa0001 (main abc123):"
     assert "  cost: $0.03 -> $0.05  +$0.02 (+67%)" in lines
     assert "  p95 latency: 100ms -> 150ms  +50.0ms (+50%)" in lines

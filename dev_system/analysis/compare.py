@@ -296,12 +296,3 @@ def describe_change(change: Change, kind: str) -> str:
     if rel is not None:
         parts.append("from zero" if math.isinf(rel) else f"{rel:+.1f}%")
     return f"from {format_value(kind, change.base)} to {format_value(kind, change.new)} ({', '.join(parts)})"
-
-
-
-def __getattr__(name: str) -> Any:  # moved to dev_system.render.compare; kept for pytest_devtelemetry/runreport.py
-    if name == "comparison_lines":
-        from dev_system.render.compare import comparison_lines
-
-        return comparison_lines
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

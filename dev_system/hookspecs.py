@@ -12,7 +12,8 @@ Only light imports here: this module may be imported by every pytest start-up.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -34,7 +35,7 @@ class DevSystemSpecs:
     """The hooks dev_system calls."""
 
     @hookspec
-    def dev_system_alerts(self, summary: "Summary", thresholds: "Thresholds") -> "Iterable[Alert] | None":
+    def dev_system_alerts(self, summary: Summary, thresholds: Thresholds) -> Iterable[Alert] | None:
         """Return the custom alerts that ``summary`` raises (an iterable of ``Alert``, or None).
 
         Called once per report, after the built-in rules, with the same summary and thresholds;

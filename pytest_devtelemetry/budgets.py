@@ -55,7 +55,7 @@ class Budget:
 
     def exceeded(self, figures: TestFigures) -> list[str]:
         """One message per limit that ``figures`` exceed."""
-        from dev_system.render.formatting import format_crossing, format_int, format_ms, format_usd
+        from dev_system.formatting import format_crossing, format_int, format_ms, format_usd
 
         out = []
         if self.max_cost_usd is not None and figures.cost_usd > self.max_cost_usd:

@@ -216,7 +216,7 @@ class RunReporting:
             return
         if verbosity >= 0:
             terminalreporter.write_sep("-", "telemetry")
-        from dev_system.render.formatting import printable
+        from dev_system.formatting import printable
 
         for text, markup in lines:  # a stored name or test id holding ESC/CR shows as an escape
             terminalreporter.write_line(printable(text), **markup)

@@ -16,14 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
-from test_reliability_figures import note_fault
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from dev_system import cli
-from dev_system.store import db as store
 from dev_system.events import TelemetryEvent
-from dev_system.store.events import insert_events, storable
 from dev_system.ops.telemetry import annotate, flush, stats, telemetry_decorator
+from dev_system.store import db as store
+from dev_system.store.events import insert_events, storable
+from test_reliability_figures import note_fault
 
 #: Upper bound of the metadata of one event, in bytes: each of the two sanitized parts (arguments,
 #: annotations) keeps at most 2,000 values and 100,000 characters; a character takes at most 6
@@ -505,7 +506,7 @@ def test_reports_read_valid_rows_among_hand_edited_ones_without_a_traceback(hand
                  ["trace", "t1"], ["export"], ["export", "--format", "csv"]):
         try:
             code = cli.main([*argv, "--db", db])
-        except Exception as exc:  # noqa: BLE001 - the point is that none escapes
+        except Exception as exc:
             pytest.xfail(f"helper-1 (metrics.py/report.py): {argv} raised {type(exc).__name__}: {exc}")
         out, err = capsys.readouterr()
         _check_outcome(code, out, err, argv)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dev_system.formatting import format_int, format_ms, format_usd
 from dev_system.render import text as metrics_report
 from dev_system.render.compare import comparison_lines
-from dev_system.render.formatting import format_int, format_ms, format_usd
 
 Line = tuple[str, dict[str, bool]]
 

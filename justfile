@@ -30,4 +30,4 @@ metrics-today *ARGS:
 
 # The reliability campaign and its figures (faults injected, survived, events lost).
 reliability *ARGS:
-    {{python}} tests/test_reliability_figures.py "$@"
+    {{python}} tests/campaigns/test_reliability_figures.py "$@"

@@ -23,7 +23,7 @@ from dev_system.record.instrument import (
 )
 from dev_system.record.pricing import anthropic_cost_calculator, openai_cost_calculator
 from dev_system.record.usage import usage_from
-from fake_llm_server import (  # noqa: F401  (fixtures)
+from fakes.fake_llm_server import (  # noqa: F401  (fixtures)
     anthropic_client,
     anthropic_error,
     anthropic_events,
@@ -153,7 +153,7 @@ def test_async_openai_create_stream_and_helper(on, async_openai_client):
 
 
 def test_anthropic_message_is_recorded_with_cache_tokens_in_the_input(on, anthropic_client, llm):
-    from fake_llm_server import anthropic_message
+    from fakes.fake_llm_server import anthropic_message
 
     llm.push(body=anthropic_message(CLAUDE, input_tokens=20, output_tokens=9, cache_read=1000, cache_write=50))
     message = anthropic_client.messages.create(model=CLAUDE, max_tokens=64, messages=MESSAGES)
@@ -387,7 +387,7 @@ _counts = st.integers(min_value=0, max_value=500_000)
        prompt=_counts, completion=_counts)
 def test_recorded_stream_tokens_equal_the_usage_the_provider_sent(on, anthropic_client, openai_client, llm,
                                                                   inp, read, write, deltas, prompt, completion):
-    from fake_llm_server import anthropic_message, chat_completion
+    from fakes.fake_llm_server import anthropic_message, chat_completion
 
     llm.push(sse=anthropic_events(CLAUDE, inp, deltas, read, write))
     with anthropic_client.messages.stream(model=CLAUDE, max_tokens=64, messages=MESSAGES) as stream:

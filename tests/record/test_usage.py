@@ -14,7 +14,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from dev_system.record.usage import StreamUsage, Usage, usage_from
-from fake_llm_server import (
+from fakes.fake_llm_server import (
     anthropic_events,
     anthropic_message,
     chat_chunks,

@@ -17,7 +17,7 @@ from dev_system.analysis.periods import PeriodError, Window, parse_duration, par
 from dev_system.store import db as store
 from dev_system.store.events import record_dropped
 from dev_system.store.queries import Filters
-from eventgen import event, write_events
+from fakes.eventgen import event, write_events
 
 NOW = 1_793_100_000.0  # a fixed "now" (2026-10-27): the 5 days before it hold the EU end of summer time
 DAY = 86400.0

@@ -1,6 +1,6 @@
 """Synthetic telemetry events written into a real SQLite database, for tests and benchmarks.
 
-    from eventgen import event, write_events, generate
+    from fakes.eventgen import event, write_events, generate
     write_events(tmp_path / "t.db", [event(ts, agent_name="a", success=False, error_type="E")])
     generate(tmp_path / "big.db", 1_000_000, days=30)
 """

@@ -9,7 +9,7 @@ window has no horizontal scroll; the page prints to PDF; screenshots are taken.
 Skipped, with the reason, when no Chromium is installed (``apt-get install chromium``), unless
 ``DEVTELEMETRY_REQUIRE_CHROMIUM=1`` (CI), which makes a missing browser a failure. Set
 ``DEVTELEMETRY_CHROMIUM`` to use another binary. Regenerate the README picture with
-``python tests/test_html_report_browser.py docs/report.png``.
+``python tests/render/test_html_report_browser.py docs/report.png``.
 """
 
 from __future__ import annotations
@@ -29,14 +29,16 @@ from typing import Any
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/, for fakes/ when run as a script
 sys.path.insert(0, str(Path(__file__).parent))
+from test_html_report import HOSTILE_AGENT, HOSTILE_FUNCTION, HOSTILE_MESSAGE, NOW, demo_db, demo_events
+
 from dev_system.analysis.alerts import Thresholds
 from dev_system.analysis.periods import Window, parse_period
 from dev_system.render.html.page import collect_report, write_html_report
 from dev_system.store import db as store
 from dev_system.store.queries import Filters
-from eventgen import write_events
-from test_html_report import HOSTILE_AGENT, HOSTILE_FUNCTION, HOSTILE_MESSAGE, NOW, demo_db, demo_events
+from fakes.eventgen import write_events
 
 
 def find_chromium() -> str | None:

@@ -16,9 +16,9 @@ import textwrap
 import time
 
 import pytest
+from test_reliability_figures import note_fault
 
 from dev_system.store import db as store
-from test_reliability_figures import note_fault
 
 WRITER = """
     import json, sys, threading, warnings

@@ -27,7 +27,7 @@ from dev_system.render.text import (
     write_jsonl,
 )
 from dev_system.store.queries import Filters
-from eventgen import event
+from fakes.eventgen import event
 
 REFERENCE = """\
 📊 Development Metrics (Last 1 day)

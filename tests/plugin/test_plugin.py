@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dev_system.cli import main as cli_main
-from fake_llm_server import llm, llm_server  # noqa: F401  (fixtures)
+from fakes.fake_llm_server import llm, llm_server  # noqa: F401  (fixtures)
 
 APP = '''
 """The application under test: an agent with a priced model call, an unpriced one and a tool."""

@@ -24,7 +24,7 @@ from dev_system.problems import TelemetryWarning
 from dev_system.record.context import trace
 from dev_system.record.otlp_sdk import SpanBuilder
 from dev_system.record.recorder import get_recorder
-from otlp_receiver import OtlpReceiver, closed_port_endpoint
+from fakes.otlp_receiver import OtlpReceiver, closed_port_endpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore::dev_system.problems.TelemetryWarning")
 

@@ -23,7 +23,7 @@ from dev_system.record.services import (
     service_telemetry,
     viral_engine_telemetry,
 )
-from fake_llm_server import chat_completion
+from fakes.fake_llm_server import chat_completion
 
 SERVICE_SOURCE = '''
 from json import dumps as generate_json          # imported: must stay unwrapped

@@ -28,7 +28,7 @@ from dev_system.render.html.page import (
 from dev_system.render.text import render_text
 from dev_system.store import db as store
 from dev_system.store.queries import Filters
-from eventgen import event, synthetic, write_events
+from fakes.eventgen import event, synthetic, write_events
 
 NOW = 1_793_100_000.0  # 2026-10-27, with the EU end of summer time in the 30 days before it
 DAY = 86400.0
@@ -214,7 +214,7 @@ def test_the_page_is_self_contained_and_small(tmp_path):
     out = write_html_report(tmp_path / "out" / "report.html", data)
     page = out.read_text(encoding="utf-8")
     size = len(page.encode("utf-8"))
-    library = (Path(__file__).parents[1] / "dev_system/render/html/assets/chart.umd.min.js").stat().st_size
+    library = (Path(__file__).parents[2] / "dev_system/render/html/assets/chart.umd.min.js").stat().st_size
     assert size - library < 250_000, f"{size - library:,} bytes of page besides the charting library"
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing to fetch
     assert "default-src 'none'" in page

@@ -18,7 +18,7 @@ import pytest
 from dev_system.store import db as store
 from dev_system.store.events import insert_events
 from dev_system.store.schema import EVENTS_TABLE
-from eventgen import event, write_events
+from fakes.eventgen import event, write_events
 
 NOW = time.time()
 HOUR = 3600.0

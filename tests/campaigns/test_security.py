@@ -15,14 +15,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_reliability_figures import note_fault
 
 from dev_system.config import DEFAULT_REDACT_KEYS
 from dev_system.ops.telemetry import annotate, telemetry_decorator
 from dev_system.record.arguments import REDACTED, Redactor, redact_text, sanitize
-from test_reliability_figures import note_fault
 
-ROOT = Path(__file__).resolve().parent.parent
-TESTS = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]
+TESTS = Path(__file__).resolve().parents[1]
 
 
 def token(n: int = 40, alphabet: str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") -> str:
@@ -121,7 +121,7 @@ def test_ordinary_text_is_not_redacted(text):
 LEAK_SCRIPT = r"""
 import os, sys
 sys.path.insert(0, {tests!r})
-from fake_llm_server import FakeLLMServer, openai_error, anthropic_error
+from fakes.fake_llm_server import FakeLLMServer, openai_error, anthropic_error
 import openai, anthropic
 from dev_system.ops.telemetry import annotate, configure, flush, telemetry_decorator
 from dev_system.record.instrument import instrument

@@ -28,7 +28,7 @@ from dev_system.record.pricing import (
     unknown_price_calls,
 )
 from dev_system.record.usage import Usage
-from fake_llm_server import anthropic_message, chat_completion, response_object
+from fakes.fake_llm_server import anthropic_message, chat_completion, response_object
 
 
 def _reference(model: str, provider: str, **usage: int) -> float:
@@ -192,7 +192,7 @@ def test_decorated_model_call_stores_tokens_model_cost_and_detail(recording):
 
 
 def test_decorated_stream_gets_tokens_from_its_chunks(recording):
-    from fake_llm_server import anthropic_events
+    from fakes.fake_llm_server import anthropic_events
 
     @telemetry_decorator(agent_name="persona_runtime", event_type="model_call")
     def stream_reply():

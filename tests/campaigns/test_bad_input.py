@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from test_reliability_figures import note_fault
 
 from dev_system import cli
 from dev_system.events import TelemetryEvent
 from dev_system.ops.telemetry import annotate, flush, stats, telemetry_decorator
 from dev_system.store import db as store
 from dev_system.store.events import insert_events, storable
-from test_reliability_figures import note_fault
 
 #: Upper bound of the metadata of one event, in bytes: each of the two sanitized parts (arguments,
 #: annotations) keeps at most 2,000 values and 100,000 characters; a character takes at most 6

@@ -9,7 +9,7 @@ import pytest
 from dev_system.ops.telemetry import configure, telemetry_decorator
 from dev_system.record.pricing import anthropic_cost_calculator, default_cost, openai_cost_calculator
 from dev_system.record.usage import usage_from
-from fake_llm_server import (  # noqa: F401  (fixtures)
+from fakes.fake_llm_server import (  # noqa: F401  (fixtures)
     anthropic_client,
     anthropic_events,
     anthropic_message,

@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 import pytest
+from test_reliability_figures import note_fault
 
 from dev_system.ops.telemetry import add_sink, configure, flush, remove_sink, stats, telemetry_decorator
 from dev_system.problems import TelemetryWarning
 from dev_system.store import db as store
-from test_reliability_figures import note_fault
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX signals and fork")
 

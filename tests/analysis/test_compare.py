@@ -21,7 +21,7 @@ from dev_system.render.compare import comparison_lines
 from dev_system.store import db as store
 from dev_system.store import runs
 from dev_system.store.queries import Filters
-from eventgen import event, write_events
+from fakes.eventgen import event, write_events
 
 T0 = 1_790_000_000.0
 

@@ -6,7 +6,7 @@ stored or counted as dropped. With ``DEV_SYSTEM_FAULT_LEDGER`` set, each note is
 file as one JSON line; otherwise noting costs nothing. Run this file as a script to run those
 tests and print the figures (``--markdown`` for the table in docs/reliability.md)::
 
-    python tests/test_reliability_figures.py [--markdown] [pytest args...]
+    python tests/campaigns/test_reliability_figures.py [--markdown] [pytest args...]
 
 A failing test counts as one fault not survived. This module holds no tests.
 """
@@ -22,7 +22,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 LEDGER_ENV = "DEV_SYSTEM_FAULT_LEDGER"
-CAMPAIGN = ["tests/test_reliability.py", "tests/test_load.py", "tests/test_bad_input.py", "tests/test_security.py"]
+CAMPAIGN = ["tests/campaigns/test_reliability.py", "tests/campaigns/test_load.py", "tests/campaigns/test_bad_input.py",
+            "tests/campaigns/test_security.py"]
 
 
 def note_fault(fault: str, *, recorded: int | None = None, stored: int | None = None, dropped: int = 0,
@@ -98,7 +99,7 @@ def render(figures: dict, markdown: bool) -> str:
 def main(argv: list[str]) -> int:
     markdown = "--markdown" in argv
     extra = [a for a in argv if a != "--markdown"]
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory() as tmp:
         ledger, junit = Path(tmp) / "ledger.jsonl", Path(tmp) / "junit.xml"
         env = {**os.environ, LEDGER_ENV: str(ledger)}

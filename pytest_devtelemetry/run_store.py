@@ -47,7 +47,7 @@ class RunStore:
         self.run_id = run_id
         self.db_path = db_path
         args = [str(a) for a in config.invocation_params.args]
-        self._record = runs.RunRecord(
+        self._record = runs.Run(
             run_id=run_id, started_at=time.time(),
             command=" ".join(["pytest", shlex.join(args)]) if args else "pytest",
             git_commit=None, git_branch=None, host=runs.host_name(),
@@ -90,7 +90,7 @@ class RunStore:
             self.start_error = f"the run could not be stored in {self.db_path}: {type(exc).__name__}: {exc}"
 
     @property
-    def run_record(self) -> runs.RunRecord:
+    def run_record(self) -> runs.Run:
         """The run as it started (its git commit and branch once the lookup is done)."""
         if not self._started.is_set():
             if self._starter is None:  # no session started: look them up here

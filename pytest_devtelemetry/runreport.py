@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from dev_system.analysis.alerts import Alert, Thresholds
     from dev_system.analysis.compare import Comparison, Regression
     from dev_system.analysis.metrics import BreakdownRow, Summary
-    from dev_system.store.runs import RunRecord, TestResult
+    from dev_system.store.runs import Run, TestResult
 
 JSON_FORMAT = "pytest-devtelemetry-run/1"
 
@@ -33,7 +33,7 @@ class RunReport:
 
     run_id: str
     db_path: Path
-    run: RunRecord | None = None
+    run: Run | None = None
     summary: Summary | None = None
     thresholds: Thresholds | None = None
     alerts: list[Alert] = field(default_factory=list)

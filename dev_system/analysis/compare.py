@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
-from dev_system.store.runs import COMPLETED, RunRecord, TestResult, get_run, list_runs, test_results
+from dev_system.store.runs import COMPLETED, Run, TestResult, get_run, list_runs, test_results
 from dev_system.structs import struct
 
 if TYPE_CHECKING:
@@ -151,8 +151,8 @@ class Regression:
 class Comparison:
     """A new run against its baseline."""
 
-    base: RunRecord
-    new: RunRecord
+    base: Run
+    new: Run
     totals: dict[str, Change]
     tests: list[TestChange] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
@@ -199,7 +199,7 @@ def _test_figures(result: TestResult) -> dict[str, float | None]:
 
 
 def find_baseline(conn: sqlite3.Connection, run_id: str, *, nodeids: Iterable[str] | None = None,
-                  branch: str | None = None, scan: int = 200) -> RunRecord | None:
+                  branch: str | None = None, scan: int = 200) -> Run | None:
     """The most recent run before ``run_id`` that completed (passed or failed) with the same set
     of tests (``nodeids``, default: those stored for ``run_id``), preferring one of ``branch``
     (default: ``run_id``'s branch). ``None`` when there is none among the last ``scan`` runs."""

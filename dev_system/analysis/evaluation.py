@@ -35,7 +35,7 @@ from dev_system.analysis.alerts import Alert, AlertRule, CostScope, Thresholds
 from dev_system.analysis.metrics import BreakdownRow, Summary, compute_breakdown, compute_summary
 from dev_system.analysis.periods import Window
 from dev_system.store.queries import Filters
-from dev_system.store.runs import RunNotFound, RunRecord, event_totals, resolve_run
+from dev_system.store.runs import Run, RunNotFound, event_totals, resolve_run
 from dev_system.structs import struct
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ def resolve_run_id(conn: sqlite3.Connection, ref: str) -> str:
 
 
 def baseline_run(conn: sqlite3.Connection, run_id: str, ref: str | None = None, *,
-                 nodeids: Iterable[str] | None = None, branch: str | None = None) -> RunRecord | None:
+                 nodeids: Iterable[str] | None = None, branch: str | None = None) -> Run | None:
     """The run to compare run ``run_id`` with.
 
     ``ref=None``: the automatic baseline, the most recent earlier run that completed with the same

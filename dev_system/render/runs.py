@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 from dev_system.formatting import format_int, format_usd
 
 if TYPE_CHECKING:
-    from dev_system.store.runs import RunRecord, RunTotals
+    from dev_system.store.runs import Run, RunTotals
 
 HEADERS = ("run", "started", "took", "status", "tests", "events", "cost", "git")
 
 
-def runs_table(records: Iterable[RunRecord], totals: Mapping[str, RunTotals]) -> str:
+def runs_table(records: Iterable[Run], totals: Mapping[str, RunTotals]) -> str:
     """The runs as a text table, newest first as given; a run missing from ``totals`` has no events."""
     from tabulate import tabulate
 

@@ -4,7 +4,7 @@ A CI pipeline that splits its tests across jobs leaves one database per job. :fu
 merges any number of them into one output database so that every report works on the whole:
 
 - **events** are keyed by ``event_id`` (unique); an event already in the output is skipped. A
-  database written by the reference system has no ``event_id``: its events get a stable id derived
+  database of schema version 0 has no ``event_id``: its events get a stable id derived
   from the row (``legacy-`` + a hash of its id and content), the same however often it is merged.
 - **test results** are keyed by ``(run_id, nodeid)``. When two inputs hold different results for
   the same key (the same test run twice under one shared run id), the worse outcome is kept
@@ -178,7 +178,7 @@ def _check_input(path: Path) -> None:
 
 
 def _backfill_event_ids(conn: sqlite3.Connection, schema: str) -> None:
-    """Give events without an event_id (written by the reference system) their derived id."""
+    """Give events without an event_id (a database of schema version 0) their derived id."""
     conn.execute(
         f"UPDATE OR IGNORE {schema}.telemetry_events SET event_id = ds_legacy_id(id, timestamp, event_type, "
         "agent_name, function_name, trace_id, metadata) WHERE event_id IS NULL"

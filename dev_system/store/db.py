@@ -16,11 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dev_system.messages import shown
-from dev_system.store.schema import EVENTS_TABLE, SCHEMA_VERSION, migrate, schema_version, table_columns
+from dev_system.store.schema import SCHEMA_VERSION, migrate, schema_version, table_columns
 
 BUSY_TIMEOUT_MS = 10_000
 
-_EVENTS_TABLE = EVENTS_TABLE  # moved to dev_system/store/schema.py; kept for tests/test_cli.py, tests/test_metrics.py
 
 
 class StoreError(Exception):

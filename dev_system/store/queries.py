@@ -1,8 +1,8 @@
 """Selecting stored events: filters, listings, traces and export.
 
 Every query goes through :func:`where_clause`, so a window and a set of filters select the same
-events in every report. A database written by the reference system (documented columns only,
-opened read-only so it is not migrated) is read too: the added columns read as NULL.
+events in every report. A database of schema version 0 (the documented columns only, opened
+read-only so it is not migrated) is read too: the added columns read as NULL.
 
 A row edited by hand can hold values no report can use (text in a number column, a timestamp
 written as a date string, NULL where the schema says NOT NULL): :data:`USABLE` tells them apart

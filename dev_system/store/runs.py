@@ -48,7 +48,7 @@ class RunNotFound(LookupError):
 
 
 @struct
-class RunRecord:
+class Run:
     """One row of ``runs``."""
 
     run_id: str
@@ -175,7 +175,7 @@ def tests_digest(nodeids: Iterable[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def start_run(conn: sqlite3.Connection, run: RunRecord) -> None:
+def start_run(conn: sqlite3.Connection, run: Run) -> None:
     """Store a run as it starts (status ``running``); a run already stored is left as it is."""
     conn.execute(
         "INSERT OR IGNORE INTO runs (run_id, started_at, ended_at, status, command, git_commit, git_branch,"
@@ -185,7 +185,7 @@ def start_run(conn: sqlite3.Connection, run: RunRecord) -> None:
     )
 
 
-def finish_run(conn: sqlite3.Connection, run: RunRecord) -> None:
+def finish_run(conn: sqlite3.Connection, run: Run) -> None:
     """Store a run's end: status, counts, exit status and metadata (the row is made if it is missing)."""
     start_run(conn, run)
     conn.execute(
@@ -220,7 +220,7 @@ _RUN_COLUMNS = ("run_id, started_at, ended_at, status, command, git_commit, git_
                 " skipped, errors, exit_status, metadata")
 
 
-def _run_from_row(row: tuple) -> RunRecord:
+def _run_from_row(row: tuple) -> Run:
     values = list(row)
     meta: dict[str, Any] = {}
     if values[13]:
@@ -230,10 +230,10 @@ def _run_from_row(row: tuple) -> RunRecord:
         except ValueError:
             meta = {}
     values[13] = meta
-    return RunRecord(*values)
+    return Run(*values)
 
 
-def get_run(conn: sqlite3.Connection, run_id: str) -> RunRecord | None:
+def get_run(conn: sqlite3.Connection, run_id: str) -> Run | None:
     """The run with this exact id, or ``None``."""
     if not has_table(conn, "runs"):
         return None
@@ -242,7 +242,7 @@ def get_run(conn: sqlite3.Connection, run_id: str) -> RunRecord | None:
 
 
 def list_runs(conn: sqlite3.Connection, *, limit: int | None = 20, branch: str | None = None,
-              before: float | None = None, statuses: Iterable[str] | None = None) -> list[RunRecord]:
+              before: float | None = None, statuses: Iterable[str] | None = None) -> list[Run]:
     """Runs, newest first: at most ``limit`` (``None``: all), optionally of one git ``branch``,
     started before ``before``, with one of ``statuses``."""
     if not has_table(conn, "runs"):
@@ -285,7 +285,7 @@ test_results.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 _RELATIVE = re.compile(r"^(latest|last)(?:~(\d+))?$|^previous$")
 
 
-def resolve_run(conn: sqlite3.Connection, ref: str) -> RunRecord:
+def resolve_run(conn: sqlite3.Connection, ref: str) -> Run:
     """The run named by ``ref``: a full run id, a unique prefix of one, ``latest`` (the newest run),
     ``latest~N`` (the N-th before it) or ``previous`` (``latest~1``). Raises :class:`RunNotFound`."""
     ref = (ref or "").strip()

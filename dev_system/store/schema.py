@@ -31,8 +31,7 @@ SCHEMA_VERSION = 3
 #    ``trace_id`` alone took each run's entries at scattered places (the pages a run wrote grew
 #    with the database's history); with the run first, a run's entries are adjacent. A trace is
 #    found through it run by run (:func:`dev_system.store.queries.where_clause`).
-# 3: Table ``run_parts`` (the job sessions of a run split across CI jobs, kept by ``combine``),
-#    which ``combine`` used to create in its output by itself.
+# 3: Table ``run_parts`` (the job sessions of a run split across CI jobs, kept by ``combine``).
 
 EVENTS_TABLE = """
 CREATE TABLE IF NOT EXISTS telemetry_events (

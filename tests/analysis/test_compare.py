@@ -40,7 +40,7 @@ def add_run(db: Path, run_id: str, started: float, tests: dict[str, list[float]]
     write_events(db, events)
     conn = store.connect(db)
     try:
-        record = runs.RunRecord(run_id, started, started + 10, status, "pytest", "abc123", branch, "host",
+        record = runs.Run(run_id, started, started + 10, status, "pytest", "abc123", branch, "host",
                                 len(tests), 0, 0, 0, 0 if status == "passed" else 1, {"tests": len(tests)})
         runs.finish_run(conn, record)
         runs.write_test_results(conn, run_id, results)
@@ -75,8 +75,8 @@ def test_parse_limits() -> None:
 
 
 def test_change_and_regressions() -> None:
-    base = runs.RunRecord("base", T0)
-    new = runs.RunRecord("new", T0 + 1)
+    base = runs.Run("base", T0)
+    new = runs.Run("new", T0 + 1)
 
     def judge(metric: str, before: float | None, after: float | None, spec: str) -> list[str]:
         totals = {name: compare.Change(name, 0, 0) for name in compare.TOTALS}
@@ -249,7 +249,7 @@ _amount = st.floats(min_value=0, max_value=1e6, allow_nan=False)
 @given(before=_amount, after=_amount, tight=st.floats(0, 1e3), extra=st.floats(0, 1e3), relative=st.booleans())
 def test_regressions_only_for_growth_and_monotone_in_the_limit(before: float, after: float, tight: float,
                                                                extra: float, relative: bool) -> None:
-    base, new = runs.RunRecord("base", T0), runs.RunRecord("new", T0 + 1)
+    base, new = runs.Run("base", T0), runs.Run("new", T0 + 1)
     totals = {name: compare.Change(name, 1, 1) for name in compare.TOTALS}
     totals["cost"] = compare.Change("cost", before, after)
     comparison = compare.Comparison(base, new, totals)

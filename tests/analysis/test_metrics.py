@@ -17,6 +17,7 @@ from dev_system.analysis.periods import PeriodError, Window, parse_duration, par
 from dev_system.store import db as store
 from dev_system.store.events import record_dropped
 from dev_system.store.queries import Filters
+from dev_system.store.schema import EVENTS_TABLE
 from fakes.eventgen import event, write_events
 
 NOW = 1_793_100_000.0  # a fixed "now" (2026-10-27): the 5 days before it hold the EU end of summer time
@@ -234,7 +235,7 @@ def test_a_reference_database_is_read_without_migrating_it(tmp_path):
     """A database of the reference system (documented columns only, user_version 0) opened read-only."""
     db = tmp_path / "old.db"
     raw = sqlite3.connect(db)
-    raw.execute(store._EVENTS_TABLE)
+    raw.execute(EVENTS_TABLE)
     raw.execute("INSERT INTO telemetry_events (timestamp, event_type, agent_name, function_name, latency_ms,"
                 " cost_usd, success) VALUES (?, 'model_call', 'old', 'f', 5.0, 0.5, 1)", (NOW,))
     raw.commit()

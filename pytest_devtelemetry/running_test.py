@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from dev_system.record.recorder import get_recorder
+from dev_system.record.sinks import MemorySink
 from pytest_devtelemetry.figures import TestFigures, figures_of_events, figures_of_raw_records
 from pytest_devtelemetry.names import CAPTURE_KEY, TESTS_PLUGIN
 
@@ -46,19 +47,6 @@ def _switch_back() -> None:
     _open_captures[0] -= 1
     if _open_captures[0] == 0 and _memory_only:
         get_recorder().apply(_memory_only.pop())
-
-
-class _Sink:
-    __slots__ = ("events",)
-
-    def __init__(self) -> None:
-        self.events: list[TelemetryEvent] = []
-
-    def write(self, events: list[TelemetryEvent]) -> None:
-        self.events.extend(events)
-
-    def close(self) -> None:
-        pass
 
 
 class SessionWatcher:
@@ -133,7 +121,7 @@ class TestTelemetry:
     def __init__(self, nodeid: str, session_watcher: SessionWatcher | None = None,
                  raws: list[tuple] | None = None) -> None:
         self.nodeid = nodeid
-        self._sink = _Sink() if session_watcher is None else None
+        self._sink = MemorySink() if session_watcher is None else None
         self._open = False
         # With the session's watcher (already added) instead of a sink of its own: the test's raw
         # records (``raws``: the list the watcher fills for the running test already, when the
@@ -187,7 +175,7 @@ class TestTelemetry:
         made into events yet are made into them here, as the writer makes them (it stores its own)."""
         self._catch_up()
         if self._sink is None:
-            self._sink = _Sink()
+            self._sink = MemorySink()
         events = self._sink.events
         raws = self._raws
         if self._finished < len(raws):

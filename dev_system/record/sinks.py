@@ -29,6 +29,8 @@ class Sink(Protocol):
 class MemorySink:
     """Keeps every event in a list (for tests and the pytest ``telemetry`` fixture)."""
 
+    __slots__ = ("events",)
+
     def __init__(self) -> None:
         self.events: list[TelemetryEvent] = []
 

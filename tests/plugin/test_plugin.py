@@ -648,23 +648,37 @@ def test_no_telemetry_means_no_database_and_no_summary(project: pytest.Pytester)
 
 def test_instrument_option_records_sdk_calls_and_restores_the_sdk(project: pytest.Pytester, llm) -> None:
     pytest.importorskip("openai")
-    from dev_system.record.instrument import instrumented
+    # In a process of its own: an in-process run would drop the SDK's lazily imported modules
+    # from sys.modules when it ends, and later tests of this process would meet two copies of
+    # the HTTP library's exception classes. The project's own cleanup, which runs after the
+    # plugin's, writes down what is still instrumented once the session has ended.
+    project.makeconftest('''
+import json
 
+def pytest_configure(config):
+    def after_the_plugin():
+        from dev_system.record.instrument import instrumented
+        with open("instrumented-after.json", "w") as out:
+            json.dump(instrumented(), out)
+    config.add_cleanup(after_the_plugin)
+''')
     project.makepyfile(test_sdk=f'''
 import openai
+from dev_system.record.instrument import instrumented
 
 def test_chat():
+    assert instrumented() == ["openai"]
     client = openai.OpenAI(base_url="{llm.url}/v1", api_key="sk-test", max_retries=0, timeout=5.0)
     client.chat.completions.create(model="gpt-4o-mini", messages=[{{"role": "user", "content": "hi"}}])
     client.close()
 ''')
-    result = project.runpytest("--telemetry", "--telemetry-db=t.db", "--telemetry-instrument=openai")
+    result = project.runpytest_subprocess("--telemetry", "--telemetry-db=t.db", "--telemetry-instrument=openai")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["telemetry: instrumented openai"])
     rows = query(project.path / "t.db", "SELECT trace_id, event_type, input_tokens, output_tokens, model"
                                         " FROM telemetry_events")
     assert rows == [("test_sdk.py::test_chat", "model_call", 42, 7, "gpt-4o-mini")]
-    assert instrumented() == []  # the SDK is restored when the session ends
+    assert json.loads((project.path / "instrumented-after.json").read_text()) == []  # restored at the end
     bad = project.runpytest("--telemetry", "--telemetry-instrument=cohere")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*--telemetry-instrument: unknown provider 'cohere'*"])

@@ -15,7 +15,7 @@ from dev_system.render.text import local_time
 from dev_system.store import db as store
 from dev_system.store.combine import CombineError, combine
 from dev_system.store.prune import prune
-from dev_system.store.schema import SCHEMA_VERSION
+from dev_system.store.schema import SCHEMA_VERSION, schema_version
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -59,7 +59,7 @@ def _init_db(path: Path) -> list[str]:
     if path.is_file() and path.stat().st_size > 0:
         conn = store.connect(path, readonly=True)
         try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            version = schema_version(conn)
         finally:
             conn.close()
         if version == SCHEMA_VERSION:

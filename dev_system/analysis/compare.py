@@ -20,7 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
-from dev_system.store.runs import COMPLETED, Run, TestResult, get_run, list_runs, test_results
+from dev_system.store.prune import PRUNED_EVENTS
+from dev_system.store.runs import COMPLETED, Run, TestResult, event_totals, get_run, list_runs, test_results
 from dev_system.structs import struct
 
 if TYPE_CHECKING:
@@ -201,8 +202,13 @@ def _test_figures(result: TestResult) -> dict[str, float | None]:
 def find_baseline(conn: sqlite3.Connection, run_id: str, *, nodeids: Iterable[str] | None = None,
                   branch: str | None = None, scan: int = 200) -> Run | None:
     """The most recent run before ``run_id`` that completed (passed or failed) with the same set
-    of tests (``nodeids``, default: those stored for ``run_id``), preferring one of ``branch``
-    (default: ``run_id``'s branch). ``None`` when there is none among the last ``scan`` runs."""
+    of tests (``nodeids``, default: those stored for ``run_id``) and still holds its data,
+    preferring one of ``branch`` (default: ``run_id``'s branch). ``None`` when there is none among
+    the last ``scan`` runs.
+
+    A run holds its data unless a prune took some of its events (``pruned_events`` in its
+    metadata) or its tests recorded calls of which no event is left (deleted by hand or by a
+    prune that did not mark runs): compared with it, every figure would rise "from zero"."""
     current = get_run(conn, run_id)
     if nodeids is None:
         nodeids = test_results(conn, run_id).keys()
@@ -217,9 +223,16 @@ def find_baseline(conn: sqlite3.Connection, run_id: str, *, nodeids: Iterable[st
         stored = run.metadata.get("tests")
         if isinstance(stored, int) and stored != len(wanted):
             continue
-        if set(test_results(conn, run.run_id)) == wanted:
+        results = test_results(conn, run.run_id)
+        if set(results) == wanted and _holds_its_data(conn, run, results):
             return run
     return None
+
+
+def _holds_its_data(conn: sqlite3.Connection, run: Run, results: dict[str, TestResult]) -> bool:
+    if run.metadata.get(PRUNED_EVENTS):
+        return False
+    return not any(r.events for r in results.values()) or run.run_id in event_totals(conn, [run.run_id])
 
 
 def compare_runs(conn: sqlite3.Connection, base_id: str, new_id: str, *,

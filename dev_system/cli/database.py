@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from dev_system.formatting import plural
 from dev_system.render.text import local_time
 from dev_system.store import db as store
 from dev_system.store.combine import CombineError, combine
-from dev_system.store.prune import prune
+from dev_system.store.prune import PruneResult, prune, reclaim
 from dev_system.store.schema import SCHEMA_VERSION, schema_version
 
 
@@ -72,21 +73,62 @@ def _init_db(path: Path) -> list[str]:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    """``prune --older-than``: delete old events (a writer: the only command that changes the data)."""
+    """``prune --older-than``: delete old events, and the runs they empty, then give the space back
+    (a writer: the only command that deletes data). ``--dry-run`` opens the database read-only."""
     seconds, label = args.older_than
     path = db_path(args)
-    store.connect(path, readonly=True).close()  # the checks and messages of a reader, before writing
-    conn = store.connect(path)
+    conn = store.connect(path, readonly=True)  # the checks and messages of a reader, before writing
     try:
-        result = prune(conn, time.time() - seconds, dry_run=args.dry_run)
+        if args.dry_run:
+            result = prune(conn, time.time() - seconds, dry_run=True)
     finally:
         conn.close()
+    if args.dry_run:
+        write(_prune_line(result, label, path) + "; nothing changed\n")
+        return 0
+    conn = store.connect(path)
+    try:
+        result = prune(conn, time.time() - seconds)
+        write(_prune_line(result, label, path) + "\n")
+        try:
+            freed = reclaim(conn)
+        except sqlite3.Error as exc:
+            write(f"The freed space was not given back to the file system ({exc}): run this command again "
+                  f"when nothing else uses the database, or 'sqlite3 {path} VACUUM'\n")
+        else:
+            if freed:
+                write(f"Reclaimed {format_bytes(freed)} (VACUUM)\n")
+    finally:
+        conn.close()
+    return 0
+
+
+def _prune_line(result: PruneResult, label: str, path: Path) -> str:
     verb = "Would remove" if result.dry_run else "Removed"
     line = f"{verb} {plural(result.events, 'event')} older than {label} (before {local_time(result.cutoff)})"
+    more = []
     if result.dropped_records:
-        line += f" and {plural(result.dropped_records, 'dropped-event record')}"
-    write(line + f" from {path}\n")
-    return 0
+        more.append(plural(result.dropped_records, "dropped-event record"))
+    if result.runs:
+        more.append(f"{plural(result.runs, 'run')} and {plural(result.test_results, 'test result')}")
+    if more:
+        line += " and " + ", ".join(more)
+    line += f" from {path}"
+    if result.runs_marked:
+        marked = "would lose" if result.dry_run else "lost"
+        line += (f"; {plural(result.runs_marked, 'run')} {marked} some events and "
+                 f"{'is' if result.runs_marked == 1 else 'are'} no longer a baseline")
+    return line
+
+
+def format_bytes(size: int) -> str:
+    """``1,536`` -> ``1.5 KB``."""
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{size:,} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size:,} bytes"
 
 
 def cmd_combine(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import field
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,38 @@ _TUPLE_KEYS = {"redact_keys", "auto_integrate_patterns"}
 _ALIASES = {"telemetry": "enabled", "db": "db_path", "flush_interval": "flush_interval_s"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+#: The values of ``otlp-endpoint`` that switch export off.
+OTLP_OFF = frozenset({"", "off", "none", "false", "0", "no"})
+
+#: Each number's range: ``(lowest, highest, lowest allowed)``, ``None`` for no bound.
+_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "sample_rate": (0.0, 1.0, True),
+    "flush_interval_s": (0.0, None, False),  # 0 or less made the writer spin a core
+    "success_rate_min": (0.0, 100.0, True),
+    "p95_latency_ms_max": (0.0, None, True),
+    "daily_cost_usd_max": (0.0, None, True),
+    "max_value_chars": (0, None, False),
+    "buffer_size": (0, None, False),
+}
+
+#: What a value must be, as a person reads it in the one line that refuses it.
+EXPECTED = {
+    "enabled": "true or false",
+    "sync": "true or false",
+    "capture_args": "true or false",
+    "sample_rate": "a number from 0 to 1",
+    "flush_interval_s": "a number of seconds above 0",
+    "success_rate_min": "a percent from 0 to 100",
+    "p95_latency_ms_max": "a number of milliseconds, 0 or more",
+    "daily_cost_usd_max": "an amount in USD, 0 or more",
+    "max_value_chars": "a whole number above 0",
+    "buffer_size": "a whole number above 0",
+    "redact_keys": ("names to redact besides the built-in ones; '!NAME' stops redacting a built-in "
+                    "name (" + ", ".join(DEFAULT_REDACT_KEYS) + ")"),
+    "db_path": "a path",
+    "prices": "a table of models, each with 'input' and 'output' (USD per million tokens)",
+    "otlp_endpoint": "an http:// or https:// URL, or 'off'",
+}
 
 
 def _is(folder: Path, name: str, test: str) -> bool:
@@ -136,44 +168,104 @@ def _load_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
-def _convert(key: str, value: Any, where: str) -> Any:
-    try:
-        if key in _BOOL_KEYS:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in _TRUE:
-                return True
-            if text in _FALSE:
-                return False
+def _number(key: str, value: Any) -> float | int:
+    if isinstance(value, bool):  # True is not 1 percent
+        raise ValueError(value)
+    if key in _INT_KEYS:
+        if isinstance(value, float) and not value.is_integer():
             raise ValueError(value)
-        if key in _FLOAT_KEYS:
-            number = float(value)
-            if number != number or number in (float("inf"), float("-inf")):
-                raise ValueError(value)
-            if key == "sample_rate" and not 0.0 <= number <= 1.0:
-                raise ValueError(value)
-            if key == "flush_interval_s" and number <= 0:  # 0 or less made the writer spin a core
-                raise ValueError(value)
-            return number
-        if key in _INT_KEYS:
-            number = int(value)
-            if number <= 0:
-                raise ValueError(value)
-            return number
-        if key in _TUPLE_KEYS:
-            if isinstance(value, str):
-                value = [part.strip() for part in value.split(",") if part.strip()]
-            return tuple(str(part) for part in value)
-        if key == "db_path":
-            if not str(value).strip():  # Path("") is the working directory, not a database
-                raise ValueError(value)
-            return Path(value).expanduser()
+        number: float | int = int(value)
+    else:
+        number = float(value)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(value)
+    low, high, low_allowed = _RANGES.get(key, (None, None, True))
+    if low is not None and (number < low or (number == low and not low_allowed)):
+        raise ValueError(value)
+    if high is not None and number > high:
+        raise ValueError(value)
+    return number
+
+
+def _names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = value.split(",")
+    return [str(part).strip() for part in value if str(part).strip()]
+
+
+def _redact_keys(value: Any) -> tuple[str, ...]:
+    """The built-in names, plus the user's, minus those the user wrote as ``!NAME``."""
+    def key(name: str) -> str:
+        return name.strip().lower().replace("-", "_")
+
+    names = _names(value)
+    removed = {key(name[1:]) for name in names if name.startswith("!")}
+    if removed - {key(name) for name in DEFAULT_REDACT_KEYS}:
+        raise ValueError(value)
+    kept = [name for name in DEFAULT_REDACT_KEYS if key(name) not in removed]
+    added = [name for name in names if not name.startswith("!") and key(name) not in {key(k) for k in kept}]
+    return tuple(dict.fromkeys(kept + added))
+
+
+def http_url(value: Any) -> str:
+    """``value`` if it is an ``http://`` or ``https://`` URL with a host; raises :class:`ValueError`."""
+    from urllib.parse import urlsplit
+
+    text = str(value).strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise ValueError(value) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or any(c.isspace() for c in text):
+        raise ValueError(value)
+    return text
+
+
+def _convert(key: str, value: Any) -> Any:
+    if key in _BOOL_KEYS:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError(value)
+    if key in _FLOAT_KEYS or key in _INT_KEYS:
+        return _number(key, value)
+    if key == "redact_keys":
+        return _redact_keys(value)
+    if key in _TUPLE_KEYS:
+        return tuple(_names(value))
+    if key == "db_path":
+        if not str(value).strip():  # Path("") is the working directory, not a database
+            raise ValueError(value)
+        return Path(value).expanduser()
+    if key == "otlp_endpoint":
+        return value.strip() if isinstance(value, str) and value.strip().lower() in OTLP_OFF else http_url(value)
+    return str(value)
+
+
+def convert(key: str, value: Any, *, source: str = "", name: str | None = None, also: str = "") -> Any:
+    """``value`` of the setting ``key`` (a :class:`Settings` field), checked and converted.
+
+    Raises :class:`ConfigError` with one line naming what the user wrote: ``source`` (a file, the
+    environment, ``configure()``; empty for a command-line flag) and ``name`` (the key, variable
+    or flag as written there; default: the kebab-case key), then what the value must be (with
+    ``also``, e.g. ``"or 'off'"``, when the front end accepts more).
+    """
+    try:
         if key == "prices":
-            return _parse_prices(value, where)
-        return str(value)
+            return _parse_prices(value, source or "configure()")
+        return _convert(key, value)
+    except ConfigError:
+        raise
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: invalid value {value!r} for {key.replace('_', '-')}") from exc
+        expected = f"{EXPECTED.get(key, 'text')}{' ' + also if also else ''}"
+        where = f"{source}: " if source else ""
+        shown = name or key.replace("_", "-")
+        raise ConfigError(f"{where}invalid value {value!r} for {shown} ({expected})") from exc
 
 
 def _price(value: Any) -> float:
@@ -202,31 +294,59 @@ def _parse_prices(table: Any, where: str) -> dict[str, ModelPrice]:
 _FIELDS = {f.name for f in dataclasses.fields(Settings)}
 
 
-def _normalise(mapping: Mapping[str, Any], where: str) -> dict[str, Any]:
+#: Called with a kind (``"config:<name>"``) and one line for each bad setting that is skipped;
+#: :func:`dev_system.problems.report_problem` has this shape.
+OnProblem = Callable[[str, str], None]
+
+
+def _skip_or_raise(error: ConfigError, name: str, on_problem: OnProblem | None, outcome: str) -> None:
+    if on_problem is None:
+        raise error
+    on_problem(f"config:{name}", f"{error}; {outcome}")
+
+
+def _normalise(mapping: Mapping[str, Any], source: str, on_problem: OnProblem | None = None) -> dict[str, Any]:
     out = {}
     for raw_key, value in mapping.items():
-        key = raw_key.replace("-", "_").lower()
+        key = str(raw_key).replace("-", "_").lower()
         key = _ALIASES.get(key, key)
-        if key not in _FIELDS:
-            raise ConfigError(f"{where}: unknown setting {raw_key!r}")
-        out[key] = _convert(key, value, where)
+        try:
+            if key not in _FIELDS:
+                raise ConfigError(f"{source}: unknown setting {raw_key!r}")
+            out[key] = convert(key, value, source=source, name=str(raw_key))
+        except ConfigError as exc:
+            _skip_or_raise(exc, f"{source} {raw_key}", on_problem, "this setting is ignored")
     return out
 
 
-def from_pyproject(root: Path) -> dict[str, Any]:
-    """The ``[tool.dev-system]`` table of ``root/pyproject.toml``, checked and converted."""
+def from_pyproject(root: Path, on_problem: OnProblem | None = None) -> dict[str, Any]:
+    """The ``[tool.dev-system]`` table of ``root/pyproject.toml``, checked and converted.
+
+    A value that cannot be used raises :class:`ConfigError`; with ``on_problem``, it is passed
+    there and left out instead (a file that is not TOML is then left out whole).
+    """
     path = root / "pyproject.toml"
     if not _is(root, "pyproject.toml", "is_file"):
         return {}
-    table = _load_toml(path).get("tool", {}).get("dev-system", {})
-    values = _normalise(table, f"{path} [tool.dev-system]")
+    try:
+        document = _load_toml(path)
+    except ConfigError as exc:
+        _skip_or_raise(exc, str(path), on_problem, "its settings are ignored")
+        return {}
+    table = document.get("tool", {}).get("dev-system", {})
+    source = f"{path} [tool.dev-system]"
+    if not isinstance(table, dict):
+        _skip_or_raise(ConfigError(f"{source}: not a table"), source, on_problem, "it is ignored")
+        return {}
+    values = _normalise(table, source, on_problem)
     if "db_path" in values and not values["db_path"].is_absolute():
         values["db_path"] = root / values["db_path"]
     return values
 
 
-def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Settings given as ``DEV_SYSTEM_<KEY>`` variables (``DEV_SYSTEM_TELEMETRY`` for ``enabled``)."""
+def from_environment(environ: Mapping[str, str] | None = None, on_problem: OnProblem | None = None) -> dict[str, Any]:
+    """Settings given as ``DEV_SYSTEM_<KEY>`` variables (``DEV_SYSTEM_TELEMETRY`` for ``enabled``).
+    A bad value raises :class:`ConfigError` naming the variable, or goes to ``on_problem``."""
     environ = os.environ if environ is None else environ
     values = {}
     for name, value in environ.items():
@@ -236,37 +356,54 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         if key == "db_path" and not value.strip():
             continue  # DEV_SYSTEM_DB_PATH= (set but empty, as CI files often leave it): not set
         if key in _FIELDS and key != "prices":
-            values[key] = _convert(key, value, f"environment {name}")
+            try:
+                values[key] = convert(key, value, source="environment", name=name)
+            except ConfigError as exc:
+                _skip_or_raise(exc, name, on_problem, "this setting is ignored")
     return values
 
 
-def folder_enabled(root: Path) -> bool:
-    """True when ``root/.dev-system/config.toml`` (written by ``init --telemetry``) switches telemetry on."""
+def folder_enabled(root: Path, on_problem: OnProblem | None = None) -> bool:
+    """True when ``root/.dev-system/config.toml`` (written by ``init --telemetry``) switches telemetry
+    on. A file that cannot say (not TOML, ``enabled = "yes"``) raises :class:`ConfigError`, or is
+    passed to ``on_problem`` and leaves telemetry off."""
     path = root / FOLDER_CONFIG
     if not _is(root, str(FOLDER_CONFIG), "is_file"):
         return False
-    table = _load_toml(path).get("telemetry", {})
-    return isinstance(table, dict) and table.get("enabled") is True
+    try:
+        table = _load_toml(path).get("telemetry", {})
+        enabled = table.get("enabled", False) if isinstance(table, dict) else table
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"{path}: [telemetry] enabled must be true or false (no quotes), not {enabled!r}")
+    except ConfigError as exc:
+        _skip_or_raise(exc, str(path), on_problem, "telemetry stays off")
+        return False
+    return enabled
 
 
 def load(overrides: Mapping[str, Any] | None = None, *, cwd: Path | None = None,
-         environ: Mapping[str, str] | None = None) -> Settings:
+         environ: Mapping[str, str] | None = None, on_problem: OnProblem | None = None) -> Settings:
     """Resolve the settings for the project around ``cwd`` (default: the working directory).
 
     ``enabled`` ends up True or False: ``DEV_SYSTEM_TELEMETRY=0`` beats everything, then any
     layer that says True, then a ``.dev-system`` folder with telemetry enabled.
+
+    A value that cannot be used raises :class:`ConfigError` (one line naming the file and key or
+    the variable). With ``on_problem`` (the recorder's way), a bad value in ``pyproject.toml``,
+    the environment or the folder's ``config.toml`` is passed there and skipped, and the valid
+    settings apply; ``overrides`` (``configure(...)`` in code) always raise.
     """
     root = find_project_root(cwd)
     values: dict[str, Any] = {}
-    values.update(from_pyproject(root))
-    env_values = from_environment(environ)
+    values.update(from_pyproject(root, on_problem))
+    env_values = from_environment(environ, on_problem)
     values.update(env_values)
     explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
     values.update(_normalise(explicit, "configure()") if explicit else {})
     if env_values.get("enabled") is False:
         values["enabled"] = False
     elif values.get("enabled") is None:
-        values["enabled"] = folder_enabled(root)
+        values["enabled"] = folder_enabled(root, on_problem)
     if values.get("db_path") is None:
         values["db_path"] = root / DB_RELATIVE
     return Settings(**values)

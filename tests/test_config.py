@@ -47,7 +47,7 @@ cached-input = 0.5
     assert settings.p95_latency_ms_max == 1500
     assert settings.success_rate_min == 90.0
     assert settings.db_path == tmp_path.resolve() / "custom" / "t.db"
-    assert settings.redact_keys == ("ssn",)
+    assert settings.redact_keys == (*config.DEFAULT_REDACT_KEYS, "ssn")  # added to the built-in names
     assert settings.prices["my-finetune"] == config.ModelPrice(1.5, 6.0, 0.5)
     assert config.load({"sample_rate": 1.0}, cwd=tmp_path, environ={"DEV_SYSTEM_SAMPLE_RATE": "0.25"}).sample_rate == 1.0
 

@@ -458,8 +458,10 @@ def get_recorder() -> Recorder:
 
 
 def configure(**overrides: Any) -> config_module.Settings:
-    """Resolve the settings again (with ``overrides`` as the top layer) and apply them."""
-    settings = config_module.load(overrides)
+    """Resolve the settings again (with ``overrides`` as the top layer) and apply them. A bad value
+    in ``pyproject.toml``, the environment or ``.dev-system/config.toml`` is reported once and
+    skipped, the valid settings apply; a bad ``overrides`` value raises :class:`ConfigError`."""
+    settings = config_module.load(overrides, on_problem=report_problem)
     _RECORDER.apply(settings)
     return settings
 

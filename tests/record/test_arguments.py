@@ -52,7 +52,7 @@ def test_secret_parameters_are_redacted_in_stored_metadata(recording):
     assert "sk-live-123" not in event.metadata and "hunter2" not in event.metadata
 
 
-def test_redact_keys_are_configurable(recording):
+def test_redact_keys_add_to_the_built_in_names(recording):
     configure(enabled=True, db_path=recording.db_path, redact_keys=("customer_email",))
 
     @telemetry_decorator(agent_name="svc")
@@ -60,7 +60,7 @@ def test_redact_keys_are_configurable(recording):
         pass
 
     f("a@b.c", "k")
-    assert recording.events()[0].metadata_dict["args"] == {"customer_email": REDACTED, "api_key": "k"}
+    assert recording.events()[0].metadata_dict["args"] == {"customer_email": REDACTED, "api_key": REDACTED}
 
 
 def test_arguments_mutated_by_the_call_are_stored_as_passed(recording):

@@ -7,8 +7,10 @@ the answers are computed here once:
 - which alert rules run, each guarded so that a failing plugin rule is recorded as a
   :class:`RuleFailure` for the front end to report, never raised (:func:`guarded_rules`);
 - which run a name means and which run is its baseline (:func:`resolve_run_id`,
-  :func:`baseline_run`; a run is named by its full id, a unique prefix of one, ``latest``,
-  ``latest~N`` or ``previous``);
+  :func:`resolve_filters`, :func:`baseline_run`; a run is named by its full id, a unique prefix
+  of one, ``latest``, ``latest~N`` or ``previous``, and a name that matches no run or several
+  raises :class:`RunNotFound`, which every front end reports as a usage error);
+- which run's events a trace shows (:func:`trace_view`);
 - the summary, breakdowns and alerts of a window or of one run (:func:`evaluate_window`,
   :func:`evaluate_run`), and the comparison of two runs (:func:`compare_run`).
 
@@ -34,8 +36,8 @@ from dev_system.analysis import alerts as alert_rules
 from dev_system.analysis.alerts import Alert, AlertRule, CostScope, Thresholds
 from dev_system.analysis.metrics import BreakdownRow, Summary, compute_breakdown, compute_summary
 from dev_system.analysis.periods import Window
-from dev_system.store.queries import Filters
-from dev_system.store.runs import Run, RunNotFound, event_totals, resolve_run
+from dev_system.store.queries import Between, Filters, iter_events, trace_events
+from dev_system.store.runs import Run, RunNotFound, event_totals, resolve_run, trace_runs
 from dev_system.structs import struct
 
 if TYPE_CHECKING:
@@ -43,11 +45,12 @@ if TYPE_CHECKING:
 
     from dev_system.analysis.compare import Comparison, Limit, Regression
     from dev_system.config import Settings
+    from dev_system.events import TelemetryEvent
 
 __all__ = [
     "Evaluation", "RuleFailure", "RunNotFound", "PLUGIN_RULES_NAME", "THRESHOLD_KEYS",
     "resolve_thresholds", "guarded_rules", "evaluate_window", "evaluate_run", "run_window",
-    "resolve_run", "resolve_run_id", "baseline_run", "compare_run",
+    "resolve_run", "resolve_run_id", "resolve_filters", "TraceView", "trace_view", "baseline_run", "compare_run",
 ]
 
 #: The fields of :class:`~dev_system.analysis.alerts.Thresholds`, the names ``switched_off`` takes.
@@ -183,6 +186,46 @@ def resolve_run_id(conn: sqlite3.Connection, ref: str) -> str:
         if ref not in event_totals(conn, [ref]):
             raise
         return ref
+
+
+def resolve_filters(conn: sqlite3.Connection, filters: Filters) -> Filters:
+    """``filters`` with the run name in ``run_id`` (any name :func:`resolve_run_id` reads) replaced
+    by the id of the run it names, so that a report of ``latest`` shows that run's events. Raises
+    :class:`RunNotFound` when the name matches no run or several: never an empty report."""
+    if filters.run_id is None:
+        return filters
+    return dataclasses.replace(filters, run_id=resolve_run_id(conn, filters.run_id))
+
+
+@struct
+class TraceView:
+    """The events of one trace in one run: ``run_id`` is the run shown (``None``: events recorded
+    outside any pytest run), ``named`` whether the caller named it, ``other_runs`` how many other
+    runs (or events of no run) hold the same trace id."""
+
+    trace_id: str
+    run_id: str | None
+    named: bool
+    other_runs: int
+    events: list[TelemetryEvent] = field(default_factory=list)
+
+
+def trace_view(conn: sqlite3.Connection, trace_id: str, run: str | None = None) -> TraceView:
+    """Trace ``trace_id`` in one run: the run ``run`` names (:func:`resolve_run_id`), or else
+    the run of its newest event. A test's node id is the trace id of its events in every run of
+    it; one tree never mixes runs. Raises :class:`RunNotFound` for a name that matches no run or
+    several; ``events`` is empty when the trace is not there."""
+    holders = trace_runs(conn, trace_id)
+    if run is not None:
+        run_id: str | None = resolve_run_id(conn, run)
+    else:
+        run_id = holders[0] if holders else None
+    others = sum(1 for holder in holders if holder != run_id)
+    if run_id is not None:
+        events = list(iter_events(conn, Between(), Filters(trace_id=trace_id, run_id=run_id), usable_only=True))
+    else:
+        events = [e for e in trace_events(conn, trace_id) if e.run_id is None]
+    return TraceView(trace_id, run_id, run is not None, others, events)
 
 
 def baseline_run(conn: sqlite3.Connection, run_id: str, ref: str | None = None, *,

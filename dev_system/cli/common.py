@@ -13,7 +13,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from dev_system.cli.parser import PROG
+from dev_system.cli.parser import PROG, UsageError
 from dev_system.config import default_db_path
 from dev_system.formatting import plural, printable
 from dev_system.render.text import UNUSABLE, can_print_emoji
@@ -33,10 +33,18 @@ def open_readonly(args: argparse.Namespace) -> sqlite3.Connection:
     return store.connect(db_path(args), readonly=True)
 
 
-def filters(args: argparse.Namespace) -> Filters:
-    """The ``--agent``, ``--event-type``, ``--function``, ``--trace`` and ``--run`` filters."""
-    return Filters(agent=args.agent, event_type=args.event_type, function=args.function,
-                   trace_id=args.trace, run_id=args.run)
+def filters(args: argparse.Namespace, conn: sqlite3.Connection) -> Filters:
+    """The ``--agent``, ``--event-type``, ``--function``, ``--trace`` and ``--run`` filters, the
+    run name of ``--run`` (an id, a unique prefix, ``latest``, ``latest~N``) resolved to its id;
+    a name that matches no run or several is a :class:`UsageError`."""
+    wanted = Filters(agent=args.agent, event_type=args.event_type, function=args.function,
+                     trace_id=args.trace, run_id=args.run)
+    from dev_system.analysis import evaluation  # the figures' stage: imported by the commands that read
+
+    try:
+        return evaluation.resolve_filters(conn, wanted)
+    except evaluation.RunNotFound as exc:
+        raise UsageError(str(exc)) from None
 
 
 def write(text: str, *, exact: bool = False) -> None:

@@ -10,16 +10,17 @@ from dev_system.analysis.periods import Window
 from dev_system.cli.common import db_path, error, filters, open_readonly, skipped, write
 from dev_system.cli.parser import PROG, UsageError
 from dev_system.render import text as report
-from dev_system.store.queries import Filters, count_unusable, iter_events, list_events, trace_events
+from dev_system.store.queries import Filters, count_unusable, iter_events, list_events
 
 
 def cmd_events(args: argparse.Namespace) -> int:
     """``events``: newest first, optionally failures only."""
     conn = open_readonly(args)
     try:
-        events = list_events(conn, args.period, filters(args), failed_only=args.failed,
+        wanted = filters(args, conn)
+        events = list_events(conn, args.period, wanted, failed_only=args.failed,
                              limit=args.limit + 1 if args.limit else None)  # one more: is there more?
-        unusable = count_unusable(conn, args.period, filters(args))
+        unusable = count_unusable(conn, args.period, wanted)
     finally:
         conn.close()
     more = bool(args.limit) and len(events) > args.limit
@@ -36,22 +37,30 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    """``trace ID``: the tree of one trace."""
+    """``trace ID``: the tree of one trace in one run (``--run``, default: its latest)."""
+    from dev_system.analysis import evaluation
+
     conn = open_readonly(args)
     try:
-        events = trace_events(conn, args.trace_id)
-        unusable = count_unusable(conn, Window(), Filters(trace_id=args.trace_id))
+        try:
+            view = evaluation.trace_view(conn, args.trace_id, args.run)
+        except evaluation.RunNotFound as exc:
+            raise UsageError(str(exc)) from None
+        unusable = count_unusable(conn, Window(), Filters(trace_id=args.trace_id, run_id=view.run_id))
     finally:
         conn.close()
+    events = view.events
     if unusable:
         skipped(unusable, to_stderr=args.format == "json" or not events)
     if not events:
-        error(f"{PROG}: no events with trace id {args.trace_id!r} in {db_path(args)}")
+        where = f"run {view.run_id} of " if view.named else ""
+        error(f"{PROG}: no events with trace id {args.trace_id!r} in {where}{db_path(args)}")
         return 1
     if args.format == "json":
         write(report.trace_json(events))
     else:
-        write(report.render_trace(args.trace_id, events))
+        write(report.render_trace(args.trace_id, events, run_id=view.run_id,
+                                  other_runs=0 if view.named else view.other_runs))
     return 0
 
 
@@ -61,7 +70,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _export_otlp(args)
     conn = open_readonly(args)
     try:
-        events = iter_events(conn, args.period, filters(args))
+        events = iter_events(conn, args.period, filters(args, conn))
         write_events = report.write_csv if args.format == "csv" else report.write_jsonl
         if args.output is None:
             write_events(events, sys.stdout)
@@ -89,7 +98,7 @@ def _export_otlp(args: argparse.Namespace) -> int:
         raise UsageError("no OTLP endpoint: give --endpoint URL, or set otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT")
     conn = open_readonly(args)
     try:
-        outcome = otlp.export_events(iter_events(conn, args.period, filters(args)), endpoint)
+        outcome = otlp.export_events(iter_events(conn, args.period, filters(args, conn)), endpoint)
     except otlp.OtelUnavailable as exc:
         raise UsageError(str(exc)) from None
     finally:

@@ -34,7 +34,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     limits = thresholds(args)
     conn = open_readonly(args)
     try:
-        result = evaluation.evaluate_window(conn, args.period, filters(args), limits,
+        result = evaluation.evaluate_window(conn, args.period, filters(args, conn), limits,
                                             breakdowns=(args.by,) if args.by else ())
     finally:
         conn.close()

@@ -38,6 +38,10 @@ COMMANDS = {
 }
 
 
+#: How a run is named wherever a command takes one.
+RUN_NAMES = "a run id, a unique prefix of one, latest, latest~N or previous"
+
+
 class UsageError(Exception):
     """Bad input: reported as one line on stderr, exit status 2."""
 
@@ -100,7 +104,7 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--event-type", type=_text, help="only this event_type (model_call, tool_call, ...)")
     group.add_argument("--function", type=_text, help="only this function_name")
     group.add_argument("--trace", type=_text, help="only this trace_id")
-    group.add_argument("--run", type=_text, help="only this run_id (one pytest session)")
+    group.add_argument("--run", type=_text, metavar="RUN", help=f"only the events of this pytest run: {RUN_NAMES}")
 
 
 def _add_thresholds(parser: argparse.ArgumentParser, cost_help: str) -> None:
@@ -146,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace = commands.add_parser("trace", help="one trace as a tree of calls",
                                 description="One trace as a tree of calls with latency, tokens, cost and errors.")
     trace.add_argument("trace_id", metavar="ID", type=_text, help="the trace id")
+    trace.add_argument("--run", type=_text, metavar="RUN",
+                       help=f"the run whose calls to show: {RUN_NAMES} (default: the latest run with this trace)")
     trace.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     _add_db(trace)
 
@@ -203,8 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser(
         "compare", help="compare two pytest runs: cost, tokens, calls, latency",
-        description="Compare run NEW with run BASE: the totals and the tests that changed. A run is an id, a "
-                    "unique prefix of one, 'latest', 'latest~N' or 'previous'.")
+        description=f"Compare run NEW with run BASE: the totals and the tests that changed. A run is {RUN_NAMES}.")
     compare.add_argument("base", metavar="BASE", type=_text, help="the baseline run")
     compare.add_argument("new", metavar="NEW", nargs="?", default="latest", type=_text,
                          help="the run to judge (default: latest)")

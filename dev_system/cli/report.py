@@ -6,7 +6,6 @@ Exit status 1 when an alert fired under ``--fail-on-alert``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sqlite3
 
 from dev_system.analysis import evaluation
@@ -21,16 +20,14 @@ from dev_system.render.html import page
 def cmd_report(args: argparse.Namespace) -> int:
     """``report --html PATH``: the HTML report of a period, or of a run against its baseline."""
     limits = thresholds(args)
-    wanted = filters(args)
     failures: list[evaluation.RuleFailure] = []
+    if args.baseline and not args.run:
+        raise UsageError("--baseline goes with --run RUN")
     conn = open_readonly(args)
     try:
-        run_id = baseline_id = None
-        if args.run:
-            run_id, baseline_id = _run_and_baseline(conn, args.run, args.baseline)
-            wanted = dataclasses.replace(wanted, run_id=run_id)
-        elif args.baseline:
-            raise UsageError("--baseline goes with --run RUN")
+        wanted = filters(args, conn)  # the run name of --run resolved
+        run_id = wanted.run_id
+        baseline_id = _baseline(conn, run_id, args.baseline) if run_id else None
         window = args.period or (Window(label=f"Run {run_id}") if run_id else parse_period("30d"))
         data = page.collect_report(
             conn, window, wanted, limits, extra_rules=evaluation.guarded_rules(failures),
@@ -52,14 +49,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 1 if data["alerts"] and args.fail_on_alert else 0
 
 
-def _run_and_baseline(conn: sqlite3.Connection, run: str, baseline: str | None) -> tuple[str, str | None]:
-    """The id of the run ``--run`` names and of its baseline: the one ``--baseline`` names, none
-    for ``--baseline none``, else the automatic one (which may not exist)."""
+def _baseline(conn: sqlite3.Connection, run_id: str, baseline: str | None) -> str | None:
+    """The id of the baseline of run ``run_id``: the run ``--baseline`` names, none for
+    ``--baseline none``, else the automatic one (which may not exist)."""
+    if baseline and baseline.lower() == "none":
+        return None
     try:
-        run_id = evaluation.resolve_run_id(conn, run)
-        if baseline and baseline.lower() == "none":
-            return run_id, None
         base = evaluation.baseline_run(conn, run_id, baseline or None)
     except evaluation.RunNotFound as exc:
         raise UsageError(str(exc)) from None
-    return run_id, None if base is None else base.run_id
+    return None if base is None else base.run_id

@@ -322,15 +322,18 @@ def trace_json(events: Sequence[TelemetryEvent]) -> str:
     return json.dumps([{"depth": depth, **event.to_dict()} for depth, event in trace_tree(events)], indent=2) + "\n"
 
 
-def render_trace(trace_id: str, events: Sequence[TelemetryEvent]) -> str:
-    """One trace as an indented tree of calls with latency, tokens, cost and errors, then totals."""
+def render_trace(trace_id: str, events: Sequence[TelemetryEvent], *, run_id: str | None = None,
+                 other_runs: int = 0) -> str:
+    """One trace as an indented tree of calls with latency, tokens, cost and errors, then totals.
+    The heading names the run shown (``run_id``; ``None``: events of no run) and, when
+    ``other_runs`` is not 0, how many earlier runs hold the same trace."""
     tree = trace_tree(events)
     failed = sum(1 for e in events if not e.success)
     tokens = sum(e.total_tokens for e in events)
     cost = sum(e.cost_usd for e in events if e.cost_usd is not None)
     unknown = sum(1 for e in events if e.cost_usd is None)
     root_ms = sum(e.latency_ms for depth, e in tree if depth == 0)
-    lines = [f"Trace {printable(trace_id)}"]
+    lines = [f"Trace {printable(trace_id)}{_trace_run(run_id, other_runs)}"]
     for depth, event in tree:
         parts = [f"{'  ' * depth}- {printable(event.agent_name)}.{printable(event.function_name)}",
                  f"[{printable(event.event_type)}{' ' + printable(event.model) if event.model else ''}]",
@@ -346,3 +349,11 @@ def render_trace(trace_id: str, events: Sequence[TelemetryEvent]) -> str:
         total += f" + {plural(unknown, 'call')} of unknown cost"
     lines.append(total)
     return "\n".join(lines) + "\n"
+
+
+def _trace_run(run_id: str | None, other_runs: int) -> str:
+    """`` (run R; 2 earlier runs have this trace: --run to choose)``, or nothing for a trace of no run alone."""
+    shown = f"run {printable(run_id)}" if run_id is not None else "outside any pytest run" if other_runs else ""
+    if other_runs:
+        shown += f"; {plural(other_runs, 'earlier run')} {'has' if other_runs == 1 else 'have'} this trace: --run to choose"
+    return f" ({shown})" if shown else ""

@@ -21,8 +21,10 @@ from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from dev_system.formatting import plural
 from dev_system.store.batch import insert_rows, rows_per_statement, values_sql
 from dev_system.store.db import transaction
+from dev_system.store.queries import USABLE, Between, Filters, and_where, where_clause
 from dev_system.store.schema import has_table, table_columns
 from dev_system.structs import struct
 
@@ -287,7 +289,10 @@ _RELATIVE = re.compile(r"^(latest|last)(?:~(\d+))?$|^previous$")
 
 def resolve_run(conn: sqlite3.Connection, ref: str) -> Run:
     """The run named by ``ref``: a full run id, a unique prefix of one, ``latest`` (the newest run),
-    ``latest~N`` (the N-th before it) or ``previous`` (``latest~1``). Raises :class:`RunNotFound`."""
+    ``latest~N`` (the N-th before it) or ``previous`` (``latest~1``). The one reader of run names:
+    every command and option that takes a run comes here (through
+    :mod:`dev_system.analysis.evaluation`). Raises :class:`RunNotFound`, whose message is one line
+    for a person, when no run or more than one run matches."""
     ref = (ref or "").strip()
     if not ref:
         raise RunNotFound("no run given")
@@ -296,23 +301,39 @@ def resolve_run(conn: sqlite3.Connection, ref: str) -> Run:
         back = 1 if ref == "previous" else int(match.group(2) or 0)
         runs = list_runs(conn, limit=back + 1)
         if len(runs) <= back:
-            raise RunNotFound(f"no run {ref!r}: the database holds {len(runs)} run(s)")
+            raise RunNotFound(f"no run {ref!r}: the database holds {plural(len(runs), 'run')}")
         return runs[back]
     exact = get_run(conn, ref)
     if exact is not None:
         return exact
     if not has_table(conn, "runs"):
         raise RunNotFound(f"no run {ref!r}: the database holds no runs")
-    escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    rows = conn.execute(
-        f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY started_at DESC LIMIT 3",
-        (escaped + "%",),
+    rows = conn.execute(  # a prefix, compared exactly (LIKE would ignore case)
+        f"SELECT {_RUN_COLUMNS} FROM runs WHERE substr(run_id, 1, length(?)) = ? ORDER BY started_at DESC LIMIT 3",
+        (ref, ref),
     ).fetchall()
     if not rows:
         raise RunNotFound(f"no run {ref!r} (see 'dev-system runs')")
     if len(rows) > 1:
-        raise RunNotFound(f"{ref!r} names more than one run ({rows[0][0]}, {rows[1][0]}, ...): give more of the id")
+        more = ", ..." if len(rows) > 2 else ""
+        raise RunNotFound(f"{ref!r} names more than one run ({rows[0][0]}, {rows[1][0]}{more}): give more of the id")
     return _run_from_row(rows[0])
+
+
+def trace_runs(conn: sqlite3.Connection, trace_id: str) -> list[str | None]:
+    """The runs whose usable events carry trace id ``trace_id``, the run of the newest event
+    first; ``None`` stands for the events of no run (recorded outside pytest). A test's node id is
+    its events' trace id in every run of it, so one trace id may come back from many runs."""
+    present = table_columns(conn)
+    if not present:
+        return []
+    where, params = where_clause(Between(), Filters(trace_id=trace_id), present)
+    if "run_id" not in present:
+        found = conn.execute(f"SELECT 1 FROM telemetry_events{and_where(where, USABLE)} LIMIT 1", params).fetchone()
+        return [None] if found else []
+    rows = conn.execute(f"SELECT run_id, MAX(timestamp) FROM telemetry_events{and_where(where, USABLE)}"
+                        " GROUP BY run_id ORDER BY 2 DESC, run_id DESC", params)
+    return [row[0] for row in rows]
 
 
 def merge_metadata(base: Mapping[str, Any] | None, **more: Any) -> dict[str, Any]:

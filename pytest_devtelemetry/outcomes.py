@@ -16,20 +16,25 @@ import pytest
 from pytest_devtelemetry.figures import TestFigures
 
 _NODEID, _DURATION, _WHEN, _OUTCOME = (attrgetter(name) for name in ("nodeid", "duration", "when", "outcome"))
+#: The outcome of a test that Ctrl-C (or ``pytest.exit()``) stopped before it finished.
+INTERRUPTED = "interrupted"
 #: An outcome that a failed teardown turns into an error.
 _FINISHED = frozenset({"passed", "xpassed", "skipped", "xfailed"})
 
 
 def fold_outcomes(report_lists: Any, order: Any = (), read_figures: bool = False,
-                  ) -> dict[str, tuple[str, float, TestFigures | None]]:
+                  ) -> dict[str, tuple[str, float | None, TestFigures | None]]:
     """Each test's ``(outcome, duration_s, figures)``, folded from its reports once the run is over.
 
     ``report_lists``: lists of reports in any order across lists (the terminal reporter's
     ``stats``, a list per category); other objects in them are passed over. A test's duration is
     the sum of its reports'; its outcome is decided by its setup, then its call, then its
-    teardown report (a failed teardown turns a finished test into an error). ``order``: node ids
-    in the order the tests ran, which the result follows. ``read_figures``: take each test's
-    figures from its teardown report's ``user_properties`` (an xdist worker's tests), else None.
+    teardown report (a failed teardown turns a finished test into an error). A test whose setup
+    passed and that has neither a call nor a teardown report was stopped by Ctrl-C (or
+    ``pytest.exit()``) while it ran: :data:`INTERRUPTED`. ``order``: node ids in the order the
+    tests started, which the result follows; one of them without any report was interrupted in
+    its setup (its duration: None). ``read_figures``: take each test's figures from its teardown
+    report's ``user_properties`` (an xdist worker's tests), else None.
     """
     report_type = pytest.TestReport
     durations: dict[str, float] = {}
@@ -74,11 +79,23 @@ def fold_outcomes(report_lists: Any, order: Any = (), read_figures: bool = False
             found = from_properties(report.user_properties)
             if found is not None:
                 figures[nodeid] = found
+    if len(decided) < len(durations):  # tests without a call report: interrupted, or --setup-only
+        decided.update(_without_call(report_lists, durations.keys() - decided.keys()))
     if order:
-        durations = {**{nodeid: durations[nodeid] for nodeid in order if nodeid in durations}, **durations}
+        # A test that started and has no report at all was interrupted in its setup.
+        durations = {**{nodeid: durations.get(nodeid) for nodeid in order}, **durations}
+        decided.update((nodeid, INTERRUPTED) for nodeid, duration in durations.items() if duration is None)
     outcome_of, figures_of = decided.get, figures.get
     return {nodeid: (outcome_of(nodeid, "passed"), duration, figures_of(nodeid))
             for nodeid, duration in durations.items()}
+
+
+def _without_call(report_lists: Any, nodeids: set[str]) -> dict[str, str]:
+    """The outcomes of tests whose setup passed and that have no call report: passed when they
+    have a teardown report (``--setup-only``), else interrupted."""
+    torn_down = {nodeid for reports in report_lists for report in reports
+                 if getattr(report, "when", None) == "teardown" and (nodeid := getattr(report, "nodeid", None)) in nodeids}
+    return {nodeid: "passed" if nodeid in torn_down else INTERRUPTED for nodeid in nodeids}
 
 
 class ReportCollector:

@@ -18,13 +18,15 @@ import pytest
 
 from dev_system.store import runs
 from pytest_devtelemetry.figures import NO_FIGURES, TestFigures, stored_nodeid
+from pytest_devtelemetry.outcomes import INTERRUPTED
 
-#: How an outcome is counted in the run's row.
+#: How an outcome is counted in the run's row (an interrupted test is counted in the metadata's
+#: ``interrupted_tests``, in none of these).
 _COUNTED_AS = {"passed": "passed", "xpassed": "passed", "failed": "failed", "skipped": "skipped",
-               "xfailed": "skipped", "error": "errors"}
+               "xfailed": "skipped", "error": "errors", INTERRUPTED: None}
 
 
-def result_rows(outcomes: dict[str, tuple[str, float, TestFigures | None]], stored_ids: dict[str, str],
+def result_rows(outcomes: dict[str, tuple[str, float | None, TestFigures | None]], stored_ids: dict[str, str],
                  figures: dict[str, TestFigures]) -> list[runs.TestResult]:
     """The ``test_results`` rows of the tests folded into ``outcomes`` (see
     :func:`pytest_devtelemetry.outcomes.fold_outcomes`), in its order: each under the id it was
@@ -34,7 +36,8 @@ def result_rows(outcomes: dict[str, tuple[str, float, TestFigures | None]], stor
     rows = []
     for nodeid, (outcome, duration, brought) in outcomes.items():
         f = brought or figures.get(nodeid) or NO_FIGURES
-        rows.append(result(stored_ids.get(nodeid) or stored_nodeid(nodeid), outcome, round(duration, 6), f.calls,
+        rows.append(result(stored_ids.get(nodeid) or stored_nodeid(nodeid), outcome,
+                           None if duration is None else round(duration, 6), f.calls,
                            f.input_tokens, f.output_tokens, f.cost_usd, f.unknown_cost, f.max_latency_ms))
     return rows
 
@@ -114,12 +117,13 @@ class RunStore:
         ``report.run`` (``report``: the :class:`pytest_devtelemetry.runreport.RunReport`, its
         ``exit_status`` set)."""
         final = report.exit_status
-        counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
+        counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0, None: 0}
         for test in report.tests:
             counts[_COUNTED_AS.get(test.outcome, "failed")] += 1
+        interrupted = counts.pop(None)
         metadata = runs.merge_metadata(
             None, tests=len(report.tests), tests_digest=runs.tests_digest(t.nodeid for t in report.tests),
-            pytest_exit_status=pytest_status, workers=report.workers or None,
+            pytest_exit_status=pytest_status, interrupted_tests=interrupted or None, workers=report.workers or None,
             crashed_workers=dict(report.crashed_workers) or None, gate=gate or None,
             gate_failures=list(report.failures) or None, alerts=[a.message for a in report.alerts] or None,
             dropped_events=report.dropped or None,

@@ -28,7 +28,8 @@ def runs_table(records: Iterable[Run], totals: Mapping[str, RunTotals]) -> str:
                                                                       total.unknown_cost)
         tests = "" if run.passed is None else (
             f"{run.passed} passed" + "".join(f", {n} {label}" for n, label in (
-                (run.failed, "failed"), (run.errors, "errors"), (run.skipped, "skipped")) if n))
+                (run.failed, "failed"), (run.errors, "errors"), (run.skipped, "skipped"),
+                (run.metadata.get("interrupted_tests"), "interrupted")) if n))
         cost = format_usd(cost_usd) + (f" (+{unknown} unknown)" if unknown else "")
         rows.append([
             run.run_id, datetime.fromtimestamp(run.started_at).strftime("%Y-%m-%d %H:%M:%S"),

@@ -50,7 +50,7 @@ __all__ = ["CombineError", "CombineResult", "InputReport", "combine", "expand_in
 _GLOB_CHARS = set("*?[")
 
 #: Outcome severity for choosing between two results of the same test (higher wins).
-_OUTCOME_RANK = {"passed": 0, "skipped": 1, "xfailed": 2, "xpassed": 3, "failed": 4, "error": 5}
+_OUTCOME_RANK = {"passed": 0, "skipped": 1, "xfailed": 2, "xpassed": 3, "interrupted": 4, "failed": 5, "error": 6}
 
 _RESULT_COLUMNS = ("run_id", "nodeid", "outcome", "duration_s", "events", "input_tokens",
                    "output_tokens", "cost_usd", "unknown_cost", "max_latency_ms")
@@ -139,7 +139,7 @@ def _legacy_event_id(row_id: Any, *values: Any) -> str:
 def _result_key(*values: Any) -> str:
     """A text that sorts like the preference between two results of one test."""
     outcome = values[0]
-    rank = _OUTCOME_RANK.get(outcome, 6)
+    rank = _OUTCOME_RANK.get(outcome, 7)
     return f"{rank}:" + json.dumps(list(values), default=str)
 
 

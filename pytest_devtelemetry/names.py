@@ -16,6 +16,9 @@ BUDGET_MARKER = "telemetry_budget"
 
 #: The object that plays this process's role (``config.pluginmanager.get_plugin(RUN_PLUGIN)``).
 RUN_PLUGIN = "devtelemetry-run"
+#: The object that says telemetry was asked for but switched off (``DEV_SYSTEM_TELEMETRY=0``): it
+#: plays no role, so budgets are checked as in a run without ``--telemetry``.
+SWITCHED_OFF_PLUGIN = "devtelemetry-switched-off"
 #: The object that tags each test's events and captures them (single process, xdist worker).
 TESTS_PLUGIN = "devtelemetry-tests"
 #: The object that checks budgets (registered only when a collected test has the marker).

@@ -57,6 +57,9 @@ class RunReporting:
         self.run_id: str = settings.run_id or ""
         self.db_path = Path(settings.db_path) if settings.db_path else Path()
         self.store = RunStore(config, self.run_id, self.db_path)
+        #: the baseline ``--telemetry-compare=RUN`` names, read before the run starts (None: auto or no comparison)
+        self.named_baseline = (None if options.compare in (None, "auto")
+                               else named_baseline(self.db_path, options.compare, self.run_id))
         #: where the tests' reports are read at the end: the terminal reporter's ``stats`` or
         #: a collector's list (see session_started)
         self.report_lists: Any = ()
@@ -189,8 +192,8 @@ class RunReporting:
                 return
         else:
             try:
-                base = baseline_run(conn, self.run_id, wanted)
-            except RunNotFound as exc:
+                base = baseline_run(conn, self.run_id, self.named_baseline or wanted)
+            except RunNotFound as exc:  # removed while the tests ran
                 report.errors.append(f"--telemetry-compare: {exc}")
                 if self.options.compare_limits:
                     report.failures.append(f"telemetry compare: no baseline run {wanted!r}")
@@ -220,6 +223,34 @@ class RunReporting:
 
         for text, markup in lines:  # a stored name or test id holding ESC/CR shows as an escape
             terminalreporter.write_line(printable(text), **markup)
+
+
+def named_baseline(db_path: Path, name: str, run_id: str) -> str:
+    """The id of the run ``--telemetry-compare=NAME`` names, read with the resolver every command
+    uses (a run id, a unique prefix of one, ``latest``, ``latest~N``, ``previous``) before this
+    run is stored, so ``latest`` is the newest earlier run. A name that matches no run or several,
+    or a database that cannot be read, is a usage error (:class:`pytest.UsageError`, exit 4)."""
+    import sqlite3
+
+    from dev_system.analysis.evaluation import RunNotFound, baseline_run
+    from dev_system.store import db
+
+    problem = None
+    try:
+        conn = db.connect(db_path, readonly=True)
+        try:
+            base = baseline_run(conn, run_id, name)
+        finally:
+            conn.close()
+    except (RunNotFound, db.StoreError) as exc:
+        problem = str(exc)
+    except sqlite3.Error as exc:
+        problem = f"the telemetry database cannot be read: {exc}"
+    else:
+        if base is not None and base.run_id != run_id:
+            return base.run_id
+        problem = f"{name!r} is this run itself ({run_id})"
+    raise pytest.UsageError(f"telemetry: --telemetry-compare={name}: {problem}")
 
 
 def _apply_exit(session: pytest.Session, report: RunReport, pytest_status: int) -> int:

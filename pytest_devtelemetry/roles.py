@@ -3,8 +3,9 @@
 - :class:`SingleProcess` (no xdist): records, tags each test's events, stores the run, reports.
 - :class:`Controller` (xdist ``-n``): runs no test; hands the run id and database to the workers,
   notes workers that crash, and once every worker is down stores and reports the run.
-- :class:`Worker` (xdist): records and tags its tests' events into the shared database, and
-  sends its counters back; it stores no run and prints nothing.
+- :class:`Worker` (xdist): records and tags its tests' events into the shared database (each
+  test's as soon as it is over, so that a crash of the worker loses only the running test's),
+  and sends its counters back; it stores no run and prints nothing.
 
 Each role is made of the parts it needs, held as objects: a
 :class:`~pytest_devtelemetry.recording.RecorderSession` (every role), a
@@ -23,7 +24,7 @@ from typing import Any
 import pytest
 
 from dev_system import config as config_module
-from pytest_devtelemetry.names import RUN_PLUGIN, WORKER_KEY
+from pytest_devtelemetry.names import RUN_PLUGIN, SWITCHED_OFF_PLUGIN, WORKER_KEY
 from pytest_devtelemetry.options import RunOptions, resolve
 from pytest_devtelemetry.outcomes import fold_outcomes
 from pytest_devtelemetry.recording import RecorderSession, TestRecording
@@ -49,7 +50,7 @@ def start(config: pytest.Config) -> None:
             shared = None
         settings, options = resolve(config, shared or new_run_id())
         if not settings.enabled:
-            config.pluginmanager.register(SwitchedOff(), RUN_PLUGIN)
+            config.pluginmanager.register(SwitchedOff(), SWITCHED_OFF_PLUGIN)  # no role: budgets as without --telemetry
             return
         role = Controller(config, settings, options) if _distributed(config) else SingleProcess(config, settings, options)
     config.add_cleanup(role.end)  # first: a usage error found by begin() still restores the recorder
@@ -65,10 +66,13 @@ def _distributed(config: pytest.Config) -> bool:
 
 
 class SwitchedOff:
-    """``DEV_SYSTEM_TELEMETRY=0`` beats ``--telemetry``: say so, do nothing else."""
+    """``DEV_SYSTEM_TELEMETRY=0`` beats ``--telemetry``: say so and what is still in force. It is
+    not the run's role (:data:`~pytest_devtelemetry.names.RUN_PLUGIN`), so the budgets of
+    ``telemetry_budget`` markers are checked exactly as in a run without ``--telemetry``."""
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        return ["telemetry: off (DEV_SYSTEM_TELEMETRY=0 beats --telemetry)"]
+        return ["telemetry: off (DEV_SYSTEM_TELEMETRY=0 beats --telemetry)",
+                "telemetry: nothing is recorded or stored, no summary, no gate; telemetry_budget markers are still checked"]
 
 
 class SingleProcess:
@@ -188,6 +192,14 @@ class Worker:
             self.recorder.end()
         finally:
             self.tests.end()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        """The test is over: store its events now, so that they outlive a crash of this worker
+        (killed, a segfault) in a later test; its figures are on its teardown report already."""
+        rec = self.recorder.rec
+        if rec.buffer or rec.aside or rec.unstored:
+            rec.flush()
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from dev_system.problems import problem_counts

@@ -1,5 +1,9 @@
 """Time windows for reports: parsing ``7d``/``24h``/``today``/``all`` and local calendar days.
 
+One grammar: a *duration* is :data:`DURATION_HELP`; a *period* is a duration or ``today`` or
+``all`` (:data:`PERIOD_HELP`). Every message that refuses a value states the grammar of what was
+asked for, never values that the same option would refuse.
+
 A :class:`Window` is half-open: an event is inside when ``start <= timestamp < end``; a bound that
 is ``None`` is open. The windows of ``dev-system metrics --period`` are rolling windows ending now
 with no upper bound (an event stamped a little after "now" by another machine's clock still
@@ -17,7 +21,12 @@ from dev_system.structs import struct
 _UNITS = {"m": (60, "minute"), "h": (3600, "hour"), "d": (86400, "day"), "w": (7 * 86400, "week")}
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
 
-PERIOD_HELP = "N followed by m, h, d or w (30m, 24h, 7d, 2w), 'today' (since local midnight) or 'all'"
+#: The longest duration: a cut-off or a window start that a calendar can still show (1,000 years).
+MAX_DURATION_DAYS = 365_000
+#: The grammar of a duration (``prune --older-than``), stated once; a period adds two words to it.
+DURATION_HELP = "a whole number from 1 followed by m, h, d or w (30m, 24h, 7d, 2w; at most 365000d)"
+#: The grammar of a period (``--period``): a duration (a rolling window ending now), or a word.
+PERIOD_HELP = f"{DURATION_HELP}, 'today' (since local midnight) or 'all'"
 
 
 class PeriodError(ValueError):
@@ -38,13 +47,16 @@ class Window:
         return (self.start is None or timestamp >= self.start) and (self.end is None or timestamp < self.end)
 
 
-def parse_duration(text: str) -> tuple[float, str]:
-    """``'7d'`` -> ``(604800.0, '7 days')``: seconds and a label; raises :class:`PeriodError`."""
+def parse_duration(text: str, what: str = "duration") -> tuple[float, str]:
+    """``'7d'`` -> ``(604800.0, '7 days')``: seconds and a label, as :data:`DURATION_HELP` says;
+    raises :class:`PeriodError` (``what`` names the value in its message: duration, period)."""
     match = _DURATION.match(text or "")
     if not match or int(match.group(1)) <= 0:
-        raise PeriodError(f"unknown period {text!r}: use {PERIOD_HELP}")
+        raise PeriodError(f"unknown {what} {text!r}: use {PERIOD_HELP if what == 'period' else DURATION_HELP}")
     count = int(match.group(1))
     seconds, unit = _UNITS[match.group(2).lower()]
+    if count * seconds > MAX_DURATION_DAYS * 86400:
+        raise PeriodError(f"{what} {text!r} is too long: at most {MAX_DURATION_DAYS}d (1,000 years)")
     return float(count * seconds), f"{count} {unit}{'' if count == 1 else 's'}"
 
 
@@ -77,5 +89,5 @@ def parse_period(text: str, now: float | None = None) -> Window:
         return Window(None, None, "All time", "all")
     if spec == "today":
         return Window(local_midnight(local_day(now)), None, "Today", "today")
-    seconds, label = parse_duration(spec)
+    seconds, label = parse_duration(spec, "period")
     return Window(now - seconds, None, f"Last {label}", spec)

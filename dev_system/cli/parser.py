@@ -12,14 +12,12 @@ import argparse
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dev_system import __version__
-from dev_system.analysis.periods import PERIOD_HELP, PeriodError, parse_duration, parse_period
+from dev_system import __version__, config
+from dev_system.analysis.periods import DURATION_HELP, PERIOD_HELP, PeriodError, parse_duration, parse_period
 from dev_system.formatting import printable
 
 PROG = "dev-system"
 
-#: The longest ``prune --older-than``: its cut-off must stay a date a calendar can show.
-MAX_DURATION_DAYS = 365_000
 #: The largest count a flag takes: one below SQLite's largest integer (``events`` asks for one more).
 MAX_COUNT = 2**63 - 2
 
@@ -62,14 +60,11 @@ def _period(text: str) -> Any:
 
 
 def _duration(text: str) -> tuple[float, str]:
-    """A ``--older-than`` value: ``(seconds, label)``, at most :data:`MAX_DURATION_DAYS`."""
+    """A ``--older-than`` value: ``(seconds, label)`` (see :data:`~dev_system.analysis.periods.DURATION_HELP`)."""
     try:
-        seconds, label = parse_duration(text)
+        return parse_duration(text)
     except PeriodError as exc:
-        raise argparse.ArgumentTypeError(str(exc).replace("unknown period", "unknown duration")) from None
-    if seconds > MAX_DURATION_DAYS * 86400:
-        raise argparse.ArgumentTypeError(f"duration {text!r} is too long: at most {MAX_DURATION_DAYS}d (1,000 years)")
-    return seconds, label
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:
@@ -81,6 +76,25 @@ def _positive_int(text: str) -> int:
     if not 0 <= value <= MAX_COUNT:
         raise argparse.ArgumentTypeError(f"expected a whole number from 0 to {MAX_COUNT:,}, not {text!r}")
     return value
+
+
+def _setting(key: str) -> Any:
+    """The type of a flag that sets the setting ``key``: its value checked as in any other place."""
+    def parse(text: str) -> Any:
+        try:
+            return config.convert(key, text)
+        except config.ConfigError:
+            raise argparse.ArgumentTypeError(f"expected {config.EXPECTED[key]}, not {text!r}") from None
+    parse.__name__ = key  # argparse names the type in some messages
+    return parse
+
+
+def _url(text: str) -> str:
+    """An ``--endpoint``: an http:// or https:// URL."""
+    try:
+        return config.http_url(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, not {text!r}") from None
 
 
 def _text(text: str) -> str:
@@ -109,10 +123,11 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
 
 def _add_thresholds(parser: argparse.ArgumentParser, cost_help: str) -> None:
     parser.add_argument("--fail-on-alert", action="store_true", help="exit with status 1 when an alert fires")
-    parser.add_argument("--success-rate-min", type=float, metavar="PERCENT",
-                        help="alert below this success rate (default 90)")
-    parser.add_argument("--p95-latency-ms-max", type=float, metavar="MS", help="alert above this p95 latency (default 3000)")
-    parser.add_argument("--daily-cost-usd-max", type=float, metavar="USD", help=cost_help)
+    parser.add_argument("--success-rate-min", type=_setting("success_rate_min"), metavar="PERCENT",
+                        help="alert below this success rate, 0 to 100 (default 90)")
+    parser.add_argument("--p95-latency-ms-max", type=_setting("p95_latency_ms_max"), metavar="MS",
+                        help="alert above this p95 latency (default 3000)")
+    parser.add_argument("--daily-cost-usd-max", type=_setting("daily_cost_usd_max"), metavar="USD", help=cost_help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                                              "or send them to an OTLP/HTTP endpoint as OpenTelemetry spans.")
     export.add_argument("--format", choices=("jsonl", "csv", "otlp"), default="jsonl",
                         help="output format (default: jsonl); otlp sends the events as OpenTelemetry spans")
-    export.add_argument("--endpoint", metavar="URL",
+    export.add_argument("--endpoint", metavar="URL", type=_url,
                         help="with --format otlp: the OTLP/HTTP endpoint (default: otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT)")
     export.add_argument("--period", type=_period, default="all", help=f"{PERIOD_HELP} (default: all)")
     export.add_argument("--output", "-o", type=Path, metavar="FILE", help="write to FILE instead of standard output")
@@ -170,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune = commands.add_parser("prune", help="delete old events",
                                 description="Delete the events older than a duration; reports what it removed.")
     prune.add_argument("--older-than", type=_duration, required=True, metavar="DURATION",
-                       help="N followed by m, h, d or w, e.g. 90d")
+                       help=f"{DURATION_HELP}, e.g. 90d")
     prune.add_argument("--dry-run", action="store_true", help="only say what would be removed")
     _add_db(prune)
 

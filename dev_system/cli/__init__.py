@@ -49,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a file or folder the system refused: one line, never a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        error(f"{PROG}: error: {where}{(exc.strerror or str(exc)).lower()}")
+        return 2
     except KeyboardInterrupt:
         return 130
     except SystemExit as exc:  # --help and --version

@@ -29,21 +29,16 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = args.db if args.db is not None else config.default_db_path(root)
     done: list[str] = []
     if not folder.is_dir():
-        folder.mkdir(mode=0o700, parents=True)
-        os.chmod(folder, 0o700)
+        try:
+            folder.mkdir(mode=0o700, parents=True)
+            os.chmod(folder, 0o700)
+        except OSError as exc:
+            raise store.cannot_create(folder, exc, folder=True) from None
         done.append(f"created {folder}/ (private)")
-    if not config_path.is_file():
-        fd = os.open(config_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("[telemetry]\nenabled = true\n")
-        done.append(f"wrote {config_path} (telemetry enabled)")
-    elif not config.folder_enabled(root):
-        text = config_path.read_text(encoding="utf-8")
-        if "[telemetry]" in text:
-            raise UsageError(f"{config_path} has a [telemetry] table without 'enabled = true': set it there")
-        with open(config_path, "a", encoding="utf-8") as handle:
-            handle.write(("" if text.endswith("\n") or not text else "\n") + "\n[telemetry]\nenabled = true\n")
-        done.append(f"enabled telemetry in {config_path}")
+    try:
+        done.extend(_enable(root, config_path))
+    except OSError as exc:
+        raise store.cannot_create(config_path, exc, verb="write" if config_path.is_file() else "create") from None
     done.extend(_init_db(Path(path)))
     if done:
         for line in done:
@@ -53,6 +48,23 @@ def cmd_init(args: argparse.Namespace) -> int:
     write(f"Config:   {config_path}\nDatabase: {path}\n")
     write("Decorated calls are now recorded. See them with: dev-system metrics --period 1d\n")
     return 0
+
+
+def _enable(root: Path, config_path: Path) -> list[str]:
+    """Write the folder's config with telemetry enabled, or enable it there; what was done."""
+    if not config_path.is_file():
+        fd = os.open(config_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("[telemetry]\nenabled = true\n")
+        return [f"wrote {config_path} (telemetry enabled)"]
+    if config.folder_enabled(root):
+        return []
+    text = config_path.read_text(encoding="utf-8")
+    if "[telemetry]" in text:
+        raise UsageError(f"{config_path} has a [telemetry] table without 'enabled = true': set it there")
+    with open(config_path, "a", encoding="utf-8") as handle:
+        handle.write(("" if text.endswith("\n") or not text else "\n") + "\n[telemetry]\nenabled = true\n")
+    return [f"enabled telemetry in {config_path}"]
 
 
 def _init_db(path: Path) -> list[str]:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from typing import Any
 
 from dev_system import config
 from dev_system.analysis.periods import Window
 from dev_system.cli.common import db_path, error, filters, open_readonly, skipped, write
 from dev_system.cli.parser import PROG, UsageError
 from dev_system.render import text as report
-from dev_system.store.queries import Filters, count_unusable, iter_events, list_events
+from dev_system.store.queries import TABLE_COLUMNS, Filters, count_unusable, iter_events, iter_table_rows, list_events
 
 
 def cmd_events(args: argparse.Namespace) -> int:
@@ -70,8 +72,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _export_otlp(args)
     conn = open_readonly(args)
     try:
-        events = iter_events(conn, args.period, filters(args, conn))
-        write_events = report.write_csv if args.format == "csv" else report.write_jsonl
+        if args.format == "csv":  # the table's columns, id and created_at included
+            events: Any = iter_table_rows(conn, args.period, filters(args, conn))
+            write_events: Any = functools.partial(report.write_csv, columns=TABLE_COLUMNS)
+        else:
+            events = iter_events(conn, args.period, filters(args, conn))
+            write_events = report.write_jsonl
         if args.output is None:
             write_events(events, sys.stdout)
             sys.stdout.flush()

@@ -50,6 +50,16 @@ class _Parser(argparse.ArgumentParser):
         sequence): the message becomes one inert line, ``dev-system: error: ...``, exit status 2."""
         raise UsageError(f"{printable(message)} (see '{self.prog} --help')")
 
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """As argparse's, but arguments left over after a command point to that command's help
+        (argparse reports them on the main parser: ``see 'dev-system --help'``)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            prog = f"{self.prog} {command}" if command else self.prog
+            raise UsageError(f"unrecognized arguments: {printable(' '.join(extras))} (see '{prog} --help')")
+        return parsed
+
 
 def _period(text: str) -> Any:
     """A ``--period`` value: a :class:`~dev_system.analysis.periods.Window`."""

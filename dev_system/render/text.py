@@ -306,10 +306,11 @@ def write_jsonl(events: Iterable[TelemetryEvent], stream: TextIO) -> int:
     return count
 
 
-def write_csv(events: Iterable[TelemetryEvent], stream: TextIO) -> int:
-    """Write the events as CSV with the event columns as header (metadata as JSON text); returns how many."""
+def write_csv(events: Iterable[Sequence[Any]], stream: TextIO, columns: Sequence[str] = EVENT_COLUMNS) -> int:
+    """Write the events (or rows whose values follow ``columns``) as CSV with ``columns`` as header
+    (metadata as JSON text, success as 1/0, NULL as empty); returns how many."""
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(EVENT_COLUMNS)
+    writer.writerow(columns)
     count = 0
     for event in events:
         writer.writerow(["" if v is None else (int(v) if isinstance(v, bool) else v) for v in event])

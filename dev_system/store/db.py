@@ -46,6 +46,34 @@ def newer_schema(path: object, version: int) -> NewerSchema:
     )
 
 
+def cannot_create(path: Path, exc: OSError, *, folder: bool = False, verb: str = "create") -> StoreError:
+    """The one-line error for ``path`` (a ``folder`` or a file) that could not be made (or
+    written: ``verb``): which part of it is a file where a folder must be, or why the system said no."""
+    below = [*reversed(path.parents), *([path] if folder else [])]
+    for part in below:
+        try:
+            blocked = part.exists() and not part.is_dir()
+        except OSError:
+            blocked = False
+        if blocked:
+            return StoreError(f"cannot {verb} {shown(path)}: {shown(part)} is a file, not a folder")
+    reason = (exc.strerror or str(exc)).lower()
+    return StoreError(f"cannot {verb} {shown(path)}: {reason}")
+
+
+def _not_a_file(path: Path) -> StoreError | None:
+    """The error for a database path that names a folder or a device, if it does."""
+    try:
+        if not path.exists() or path.is_file():
+            return None
+        kind = "a folder" if path.is_dir() else "not a regular file"
+    except OSError:
+        return None
+    if kind == "a folder":
+        return StoreError(f"{shown(path)} is a folder, not a database file: give the path of the database file")
+    return StoreError(f"{shown(path)} is {kind}: give the path of a database file")
+
+
 def _make_private_file(path: Path) -> None:
     # Every folder made here is private, not only the last one (mkdir(parents=True) makes the
     # others with the umask's permissions: .dev-system/ world-writable under umask 000).
@@ -129,11 +157,15 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
     """Open the telemetry database at ``path``.
 
     For writing (the default) the file, its folder and the schema are created or migrated, with
-    WAL journaling and a busy timeout. ``readonly=True`` never creates or changes anything, and
-    raises :class:`DatabaseMissing`, :class:`NotATelemetryDatabase` or :class:`NewerSchema` with
-    a one-line message for a person.
+    WAL journaling and a busy timeout; a file or folder that cannot be made raises
+    :class:`StoreError`. ``readonly=True`` never creates or changes anything, and raises
+    :class:`DatabaseMissing`, :class:`NotATelemetryDatabase` or :class:`NewerSchema`. A path that
+    names a folder raises :class:`StoreError` either way. Every message is one line for a person.
     """
     path = Path(path)
+    problem = _not_a_file(path)
+    if problem is not None:
+        raise problem
     try:
         if readonly:
             try:
@@ -147,7 +179,10 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
             conn = _connect_readonly(path)
             _check_readable(conn, path)
             return conn
-        _make_private_file(path)
+        try:
+            _make_private_file(path)
+        except OSError as exc:
+            raise cannot_create(path, exc) from None
         conn = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import fields
 from typing import Any, NamedTuple, Protocol
 
-from dev_system.events import EVENT_COLUMNS, TelemetryEvent
+from dev_system.events import DOCUMENTED_COLUMNS, EVENT_COLUMNS, EXTRA_COLUMNS, TelemetryEvent
 from dev_system.store.events import row_to_event
 from dev_system.store.schema import table_columns
 from dev_system.structs import struct
@@ -167,6 +167,20 @@ def iter_events(conn: sqlite3.Connection, window: TimeRange, filters: Filters = 
         where = and_where(where, USABLE)
     for row in conn.execute(select_events_sql(conn) + where + " ORDER BY timestamp, id", params):
         yield row_to_event(row)
+
+
+#: The columns of ``telemetry_events`` in the table's order: ``id``, the documented ones,
+#: ``created_at``, then the added ones (what ``export --format csv`` writes).
+TABLE_COLUMNS = ("id", *DOCUMENTED_COLUMNS, "created_at", *EXTRA_COLUMNS)
+
+
+def iter_table_rows(conn: sqlite3.Connection, window: TimeRange, filters: Filters = Filters()) -> Iterator[tuple]:
+    """The matching rows as stored, every column of :data:`TABLE_COLUMNS` in its order, oldest
+    first, streamed (an old database's missing columns read as :func:`column_expr` says)."""
+    present = table_columns(conn)
+    where, params = where_clause(window, filters, present)
+    columns = ", ".join(column_expr(c, present) for c in TABLE_COLUMNS)
+    yield from conn.execute(f"SELECT {columns} FROM telemetry_events{where} ORDER BY timestamp, id", params)
 
 
 def trace_events(conn: sqlite3.Connection, trace_id: str) -> list[TelemetryEvent]:

@@ -235,14 +235,15 @@ def baseline_run(conn: sqlite3.Connection, run_id: str, ref: str | None = None, 
     ``ref=None``: the automatic baseline, the most recent earlier run that completed with the same
     set of tests (``nodeids``, default: those stored for ``run_id``), preferring one of ``branch``
     (default: ``run_id``'s branch); ``None`` when there is none. Otherwise the run ``ref`` names
-    (:func:`resolve_run`), raising :class:`RunNotFound`. Whether the baseline may be the run
+    (:func:`resolve_run`; ``latest`` and ``latest~N`` count the runs other than ``run_id``),
+    raising :class:`RunNotFound`. Whether the baseline may be the run
     itself, and how "no comparison" is spelt, is the front end's to say.
     """
     if ref is None:
         from dev_system.analysis.compare import find_baseline
 
         return find_baseline(conn, run_id, nodeids=nodeids, branch=branch)
-    return resolve_run(conn, ref)
+    return resolve_run(conn, ref, skip=run_id)
 
 
 def compare_run(conn: sqlite3.Connection, base_id: str, new_id: str, limits: Iterable[Limit] = (), *,

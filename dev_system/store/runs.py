@@ -287,9 +287,10 @@ test_results.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 _RELATIVE = re.compile(r"^(latest|last)(?:~(\d+))?$|^previous$")
 
 
-def resolve_run(conn: sqlite3.Connection, ref: str) -> Run:
+def resolve_run(conn: sqlite3.Connection, ref: str, *, skip: str | None = None) -> Run:
     """The run named by ``ref``: a full run id, a unique prefix of one, ``latest`` (the newest run),
-    ``latest~N`` (the N-th before it) or ``previous`` (``latest~1``). The one reader of run names:
+    ``latest~N`` (the N-th before it) or ``previous`` (``latest~1``); ``latest`` and ``latest~N``
+    count the runs other than ``skip`` (the run a baseline is wanted for). The one reader of run names:
     every command and option that takes a run comes here (through
     :mod:`dev_system.analysis.evaluation`). Raises :class:`RunNotFound`, whose message is one line
     for a person, when no run or more than one run matches."""
@@ -299,7 +300,7 @@ def resolve_run(conn: sqlite3.Connection, ref: str) -> Run:
     match = _RELATIVE.match(ref)
     if match:
         back = 1 if ref == "previous" else int(match.group(2) or 0)
-        runs = list_runs(conn, limit=back + 1)
+        runs = [run for run in list_runs(conn, limit=back + 2) if run.run_id != skip][:back + 1]
         if len(runs) <= back:
             raise RunNotFound(f"no run {ref!r}: the database holds {plural(len(runs), 'run')}")
         return runs[back]

@@ -172,3 +172,15 @@ def test_a_trace_outside_any_run_is_shown_as_before(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "Trace t-1"
     assert done.stdout.count("- agent.fn") == 2
+
+
+def test_report_baseline_reads_the_same_names(db: Path) -> None:
+    page = db.parent / "r.html"
+    bad = run("report", "--db", str(db), "--html", str(page), "--run", "latest", "--baseline", "nope", cwd=db.parent)
+    assert bad.returncode == 2 and bad.stderr.strip() == "dev-system: error: no run 'nope' (see 'dev-system runs')"
+    assert not page.exists()
+    # latest as the baseline of latest: the newest run other than the one reported
+    good = run("report", "--db", str(db), "--html", str(page), "--run", "latest", "--baseline", "latest",
+               cwd=db.parent)
+    assert good.returncode == 0, good.stderr
+    assert RUNS[1] in page.read_text(encoding="utf-8")

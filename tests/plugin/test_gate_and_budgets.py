@@ -136,3 +136,17 @@ def test_compare_reads_every_run_name_before_the_run(project: pytest.Pytester, n
     assert result.ret == 0, result.stderr.str()
     result.stdout.fnmatch_lines([f"*Compared with run {expected}*"])
     assert "--telemetry-compare:" not in result.stdout.str()
+
+
+def test_latest_is_never_the_run_itself_when_shards_share_it(project: pytest.Pytester,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI shards share one run (DEV_SYSTEM_RUN_ID): the second shard finds the run stored by the
+    first, and ``latest`` still means the newest other run."""
+    project.makepyfile(test_app=TESTS)
+    monkeypatch.setenv("DEV_SYSTEM_RUN_ID", "ci-run-0")
+    assert project.runpytest("--telemetry", "--telemetry-db=t.db").ret == 0
+    monkeypatch.setenv("DEV_SYSTEM_RUN_ID", "ci-run-1")
+    for shard in ("test_app.py::test_one", "test_app.py::test_two"):
+        result = project.runpytest("--telemetry", "--telemetry-db=t.db", "--telemetry-compare=latest", shard)
+        assert result.ret == 0, result.stderr.str()
+        result.stdout.fnmatch_lines(["*Compared with run ci-run-0*"])

@@ -41,43 +41,132 @@ def _ini(config: pytest.Config, name: str) -> str:
     return value.strip() if isinstance(value, str) else value
 
 
-def resolve(config: pytest.Config, run_id: str) -> tuple[config_module.Settings, RunOptions]:
-    """The settings (``[tool.dev-system]`` < ini < ``DEV_SYSTEM_*`` < options) and options of this run.
-    Raises :class:`pytest.UsageError` with one line for anything that cannot be used."""
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _ini_source(config: pytest.Config) -> str:
+    return f"ini file {config.inipath}" if config.inipath else "ini file"
+
+
+def _value(config: pytest.Config, dest: str) -> tuple[Any, str, str]:
+    """The value of option ``dest`` or else of its ini key, with where it came from: ``(value,
+    source, name)`` as :func:`dev_system.config.convert` names them."""
+    option_value = config.getoption(dest, None)
+    if option_value is not None:
+        return option_value, "", _flag(dest)
+    return _ini(config, dest), _ini_source(config), dest
+
+
+def _thresholds(config: pytest.Config, env: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The thresholds the options and ini keys set, checked; and those switched ``off``. An ini
+    key gives way to the environment's value (an option beats both)."""
+    values: dict[str, Any] = {}
+    off: set[str] = set()
+    for key, dest in THRESHOLD_OPTIONS:
+        value, source, name = _value(config, dest)
+        if value is None or value == "" or (source and key in env):
+            continue
+        if str(value).strip().lower() in _OFF:
+            off.add(key)
+        else:
+            values[key] = config_module.convert(key, value, source=source, name=name, also=", or 'off'")
+    return values, off
+
+
+def _top(config: pytest.Config) -> int:
+    value, source, name = _value(config, "telemetry_top")
+    if value in (None, ""):
+        return 5
     try:
-        env = config_module.from_environment()
-        overrides: dict[str, Any] = {}
-        off: set[str] = set()
-        for key, name in THRESHOLD_OPTIONS:
-            ini_value = _ini(config, name)
-            option_value = config.getoption(name, None)
-            value = option_value if option_value is not None else (ini_value if key not in env else None)
-            if value is None or value == "":
-                continue
-            if str(value).strip().lower() in _OFF:
-                off.add(key)
-            else:
-                overrides[key] = value
-        db = config.getoption("telemetry_db", None)
-        if db:
-            overrides["db_path"] = config.invocation_params.dir / Path(db).expanduser()
-        elif _ini(config, "telemetry_db") and "db_path" not in env:
-            base = config.inipath.parent if config.inipath else config.rootpath
-            overrides["db_path"] = base / Path(_ini(config, "telemetry_db")).expanduser()
-        overrides["run_id"] = run_id
-        overrides["enabled"] = True
-        settings = config_module.load(overrides, cwd=config.rootpath)
+        top = int(value)
+        if top < 0:
+            raise ValueError(value)
+    except ValueError:
+        where = f"{source}: " if source else ""
+        raise config_module.ConfigError(f"{where}invalid value {value!r} for {name} (a whole number, 0 or more)") from None
+    return top
+
+
+def _instrument(config: pytest.Config) -> tuple[str, ...] | None:
+    """The SDKs to instrument (``()``: every installed one; ``None``: none), names checked."""
+    text = config.getoption("telemetry_instrument", None)
+    if text is not None:
+        names, source, name = [n for n in text.replace(",", " ").split() if n], "", "--telemetry-instrument"
+    else:
+        names, source, name = list(config.getini("telemetry_instrument")), _ini_source(config), "telemetry_instrument"
+    if not names:
+        return None
+    wanted = tuple(n.lower() for n in names)
+    if wanted == ("all",):
+        return ()
+    from dev_system.record.instrument import PROVIDERS
+
+    unknown = [n for n in names if n.lower() not in PROVIDERS]
+    if unknown:
+        where = f"{source}: " if source else ""
+        raise config_module.ConfigError(
+            f"{where}invalid value {unknown[0]!r} for {name} ({', '.join(PROVIDERS)}, several with commas, or 'all')")
+    return wanted
+
+
+def _limits(config: pytest.Config) -> tuple:
+    value, source, name = _value(config, "telemetry_compare_fail")
+    if not value:
+        return ()
+    from dev_system.analysis.compare import LimitError, parse_limits
+
+    try:
+        return tuple(parse_limits(value))
+    except LimitError as exc:
+        raise config_module.ConfigError(f"{source + ': ' if source else ''}{name}: {exc}") from None
+
+
+def _settings(config: pytest.Config, run_id: str | None) -> tuple[config_module.Settings, set[str]]:
+    """The settings of a run (``[tool.dev-system]`` < ini < ``DEV_SYSTEM_*`` < options), checked,
+    and the thresholds switched off."""
+    env = config_module.from_environment()
+    overrides, off = _thresholds(config, env)
+    db = config.getoption("telemetry_db", None)
+    if db:
+        overrides["db_path"] = config.invocation_params.dir / Path(db).expanduser()
+    elif _ini(config, "telemetry_db") and "db_path" not in env:
+        base = config.inipath.parent if config.inipath else config.rootpath
+        overrides["db_path"] = base / Path(_ini(config, "telemetry_db")).expanduser()
+    overrides["run_id"] = run_id
+    overrides["enabled"] = True
+    return config_module.load(overrides, cwd=config.rootpath), off
+
+
+def check(config: pytest.Config, *, settings: bool = False) -> None:
+    """Check the values of the options and ini keys as :func:`resolve` does, and with ``settings``
+    those of ``[tool.dev-system]`` and ``DEV_SYSTEM_*`` too, before anything of the recorder is
+    imported (its own reading of the settings would only warn). Called also in a run that does not
+    record, so that a typo is not found only on the day telemetry is switched on. Raises
+    :class:`pytest.UsageError` with one line naming the option, ini key, key or variable."""
+    try:
+        if settings:
+            _settings(config, None)
+        else:
+            _thresholds(config, {})
+        _top(config)
+        _limits(config)
+        _instrument(config)  # last: it imports the instrumentation, and with it the recorder
+    except config_module.ConfigError as exc:
+        raise pytest.UsageError(f"telemetry: {exc}") from None
+
+
+def resolve(config: pytest.Config, run_id: str) -> tuple[config_module.Settings, RunOptions]:
+    """The settings and options of this run. Raises :class:`pytest.UsageError` with one line
+    naming the option, ini key, ``pyproject.toml`` key or variable whose value cannot be used."""
+    try:
+        settings, off = _settings(config, run_id)
+        top = _top(config)
+        limits = _limits(config)
+        instrument = _instrument(config)
     except config_module.ConfigError as exc:
         raise pytest.UsageError(f"telemetry: {exc}") from None
     settings = replace(settings, db_path=Path(settings.db_path).resolve() if settings.db_path else None)
-
-    top_text = config.getoption("telemetry_top", None) or _ini(config, "telemetry_top") or "5"
-    try:
-        top = int(top_text)
-        if top < 0:
-            raise ValueError
-    except ValueError:
-        raise pytest.UsageError(f"telemetry: --telemetry-top must be a whole number >= 0, not {top_text!r}") from None
 
     compare = config.getoption("telemetry_compare", None)
     if compare not in (None, "auto") and ("::" in compare or (config.invocation_params.dir / compare).exists()):
@@ -86,15 +175,7 @@ def resolve(config: pytest.Config, run_id: str) -> tuple[config_module.Settings,
             f"--telemetry-compare={compare} for a run, or put --telemetry-compare after the test paths")
     if compare is None and config.getini("telemetry_compare"):
         compare = "auto"
-    limits_text = config.getoption("telemetry_compare_fail", None) or _ini(config, "telemetry_compare_fail")
-    limits: tuple = ()
-    if limits_text:
-        from dev_system.analysis.compare import LimitError, parse_limits
-
-        try:
-            limits = tuple(parse_limits(limits_text))
-        except LimitError as exc:
-            raise pytest.UsageError(f"telemetry: --telemetry-compare-fail: {exc}") from None
+    if limits:
         compare = compare or "auto"
 
     gate = config.getoption("telemetry_gate", None)
@@ -102,12 +183,6 @@ def resolve(config: pytest.Config, run_id: str) -> tuple[config_module.Settings,
         gate = bool(config.getini("telemetry_gate"))
 
     json_path = config.getoption("telemetry_json", None)
-    instrument_text = config.getoption("telemetry_instrument", None)
-    names = ([n for n in instrument_text.replace(",", " ").split() if n] if instrument_text is not None
-             else list(config.getini("telemetry_instrument")))
-    instrument: tuple[str, ...] | None = None
-    if names:
-        instrument = () if [n.lower() for n in names] == ["all"] else tuple(n.lower() for n in names)
     return settings, RunOptions(
         gate=bool(gate), top=top,
         json_path=None if not json_path else config.invocation_params.dir / Path(json_path).expanduser(),

@@ -29,6 +29,10 @@ from pytest_devtelemetry.names import (
 _IMPLYING = ("telemetry_gate", "telemetry_json", "telemetry_compare", "telemetry_compare_fail", "telemetry_html")
 #: Options whose value is a path (pytest may take a separate one for a test path: see pytest_configure).
 _PATH_OPTIONS = ("--telemetry-db", "--telemetry-json", "--telemetry-html")
+#: Options that take a value checked by ``options.check`` (each has an ini key of the same name):
+#: checked also in a run without telemetry, so that a typo is found on the day it is written.
+_CHECKED_OPTIONS = ("telemetry_top", "telemetry_instrument", "telemetry_compare_fail", "telemetry_success_rate_min",
+                    "telemetry_p95_latency_ms_max", "telemetry_cost_usd_max")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -112,9 +116,16 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     _warn_of_separate_paths(config)
     if telemetry_requested(config) and not config.getoption("collectonly", False):
+        from pytest_devtelemetry.options import check
+
+        check(config, settings=True)  # a bad value is one usage error, before the recorder reads it
         from pytest_devtelemetry.roles import start
 
         start(config)
+    elif any(config.getoption(dest, None) is not None or config.getini(dest) for dest in _CHECKED_OPTIONS):
+        from pytest_devtelemetry.options import check
+
+        check(config)
 
 
 def _warn_of_separate_paths(config: pytest.Config) -> None:
@@ -159,7 +170,7 @@ def pytest_devtelemetry_summary(config: pytest.Config, report: Any) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     target = config.stash.get(HTML_WRITTEN_KEY, None)
-    if target is not None and config.get_verbosity() >= 0:
+    if target is not None:  # where the page went: shown at every verbosity, -q included
         terminalreporter.write_line(f"telemetry: HTML report written to {target}")
 
 

@@ -5,6 +5,11 @@ overrides (``configure(...)`` in code, command-line flags, pytest options).
 
 Keys are written in kebab-case in ``pyproject.toml`` (``sample-rate``) and upper snake case in
 the environment (``DEV_SYSTEM_SAMPLE_RATE``); see the README for the full list.
+
+Every value goes through :func:`convert`, whichever way it came in: its type, range and shape
+are checked (:data:`EXPECTED` says what each must be), and a bad one is one line naming what the
+user wrote — the file and key, the variable, the flag. The front ends stop on it
+(:class:`ConfigError`); the recorder passes ``on_problem`` to :func:`load` and goes on without it.
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ class Settings:
     sync: bool = False
     sample_rate: float = 1.0
     capture_args: bool = True
+    #: The names whose values are redacted: :data:`DEFAULT_REDACT_KEYS` plus the user's names,
+    #: minus the built-in names the user wrote as ``!NAME``.
     redact_keys: tuple[str, ...] = DEFAULT_REDACT_KEYS
     max_value_chars: int = 1000
     buffer_size: int = 50_000
@@ -253,7 +260,7 @@ def convert(key: str, value: Any, *, source: str = "", name: str | None = None, 
     Raises :class:`ConfigError` with one line naming what the user wrote: ``source`` (a file, the
     environment, ``configure()``; empty for a command-line flag) and ``name`` (the key, variable
     or flag as written there; default: the kebab-case key), then what the value must be (with
-    ``also``, e.g. ``"or 'off'"``, when the front end accepts more).
+    ``also``, e.g. ``", or 'off'"``, when the front end accepts more).
     """
     try:
         if key == "prices":
@@ -262,7 +269,7 @@ def convert(key: str, value: Any, *, source: str = "", name: str | None = None, 
     except ConfigError:
         raise
     except (TypeError, ValueError) as exc:
-        expected = f"{EXPECTED.get(key, 'text')}{' ' + also if also else ''}"
+        expected = EXPECTED.get(key, "text") + also
         where = f"{source}: " if source else ""
         shown = name or key.replace("_", "-")
         raise ConfigError(f"{where}invalid value {value!r} for {shown} ({expected})") from exc

@@ -99,7 +99,7 @@ def test_a_bad_ini_key_is_a_usage_error_naming_the_key_and_file(project, ini, na
 def test_a_bad_pyproject_key_is_a_usage_error_naming_the_key(project, pyproject, named):
     project.makefile(".toml", pyproject=f"[tool.dev-system]\n{pyproject}\n")
     line = usage_error(project.runpytest_subprocess("--telemetry", "--telemetry-db=t.db"))
-    assert f"[tool.dev-system]: invalid value" in line and f"for {named} (" in line
+    assert "[tool.dev-system]: invalid value" in line and f"for {named} (" in line
     assert "pyproject.toml" in line and "configure()" not in line
 
 

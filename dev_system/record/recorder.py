@@ -24,6 +24,7 @@ from typing import Any
 
 from dev_system import config as config_module
 from dev_system.events import TelemetryEvent
+from dev_system.formatting import plural
 from dev_system.problems import report_problem
 from dev_system.record import pricing, process
 from dev_system.record.arguments import Redactor
@@ -377,7 +378,8 @@ class Recorder:
         except (Exception, SystemExit) as exc:  # a sink's sys.exit() must not end the writer thread
             name = type(sink).__name__
             report_problem(f"sink:{name}:{type(exc).__name__}",
-                           f"{name} could not store {len(events)} events ({exc}); they are counted as dropped")
+                           f"{name} could not store {plural(len(events), 'event')} ({exc}); "
+                           f"{'it is' if len(events) == 1 else 'they are'} counted as dropped")
             if sink is self.store_sink:
                 self._count_drop(len(events), f"store: {type(exc).__name__}: {exc}"[:200])
 
@@ -423,7 +425,8 @@ class Recorder:
                 left = len(self.buffer) + len(self.aside)
                 if left:
                     self._count_drop(left, "exit: writer stuck in a sink")
-                report_problem("exit", f"{left} events were not stored: a sink was still busy after "
+                report_problem("exit", f"{plural(left, 'event')} {'was' if left == 1 else 'were'} not stored: "
+                                       "a sink was still busy after "
                                        f"{CLOSE_WAIT_S:g} s at exit")
                 return
             try:

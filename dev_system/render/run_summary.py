@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dev_system.formatting import format_int, format_ms, format_usd
+from dev_system.formatting import format_int, format_ms, format_usd, plural
 from dev_system.render import text as metrics_report
 from dev_system.render.compare import comparison_lines
 
@@ -28,9 +28,10 @@ def summary_lines(report: Any, verbosity: int, *, ascii_only: bool = False) -> l
     """The lines of a run's terminal summary, each with its markup (``red``, ``bold``,
     ``yellow``: keywords of pytest's terminal writer); ``report`` as the module's docstring says.
 
-    ``verbosity`` < 0 (``-q``): a few lines; 0: the summary, the per-agent table, the top tests,
-    failed calls, the comparison and the alerts; > 0 (``-v``): more tables. ``ascii_only``: no
-    emoji."""
+    ``verbosity`` < 0 (``-q``): one line, and every line that says where something went or why
+    a comparison did not happen (the note, errors, crashed workers, failures); 0: the summary, the
+    per-agent table, the top tests, failed calls, the comparison and the alerts; > 0 (``-v``):
+    more tables. ``ascii_only``: no emoji."""
     out: list[Line] = []
     summary = report.summary
     red = {"red": True, "bold": True}
@@ -44,7 +45,7 @@ def summary_lines(report: Any, verbosity: int, *, ascii_only: bool = False) -> l
             out.append(_plain("No events recorded in this run."))
         else:
             out.append(_plain(f"Events: {format_int(summary.events)} from {len(report.tests_with_events())} of "
-                              f"{len(report.tests)} tests"))
+                              f"{plural(len(report.tests), 'test')}"))
             for label, value in metrics_report.summary_lines(summary):
                 out.append(_plain(f"{label}: {value}"))
                 if label == "P95 Latency" and verbosity > 0:
@@ -68,20 +69,20 @@ def summary_lines(report: Any, verbosity: int, *, ascii_only: bool = False) -> l
                 if expensive:
                     out.append(_plain(""))
                     out.append(_plain(f"Most expensive tests (top {len(expensive)}):"))
-                    out.extend(_plain(f"  {format_usd(t.cost_usd):>10}  {format_int(t.tokens):>9} tokens"
-                                      f"  {format_int(t.events):>4} calls  {t.nodeid}") for t in expensive)
+                    out.extend(_plain(f"  {_test_cost(t):>10}  {format_int(t.tokens):>9} tokens"
+                                      f"  {plural(t.events, 'call'):>10}  {t.nodeid}{_unknown_part(t)}")
+                               for t in expensive)
                 slow = report.slowest(top)
                 if slow:
                     out.append(_plain(f"Slowest tests with telemetry (top {len(slow)}):"))
                     out.extend(_plain(f"  {t.duration_s or 0.0:>9.2f}s  slowest call {_ms(t.max_latency_ms):>9}"
                                       f"  {t.nodeid}") for t in slow)
-    if verbosity >= 0:
-        if report.comparison is not None:
-            out.append(_plain(""))
-            out.extend(_plain(line) for line in comparison_lines(
-                report.comparison, max_tests=None if verbosity > 0 else report.top or 0))
-        if report.compare_note:
-            out.append(_plain(report.compare_note))
+    if verbosity >= 0 and report.comparison is not None:
+        out.append(_plain(""))
+        out.extend(_plain(line) for line in comparison_lines(
+            report.comparison, max_tests=None if verbosity > 0 else report.top or 0))
+    if report.compare_note:  # why no comparison was made: shown at every verbosity
+        out.append(_plain(report.compare_note))
     if report.dropped and verbosity >= 0:
         out.append((f"Dropped events: {format_int(report.dropped)} (never stored)", yellow))
     for worker, error in report.crashed_workers.items():
@@ -101,6 +102,21 @@ def summary_lines(report: Any, verbosity: int, *, ascii_only: bool = False) -> l
     return out
 
 
+def _test_cost(test: Any) -> str:
+    """A test's cost for the "most expensive" list: ``unknown`` when no call of it had a known
+    price (never a made-up $0)."""
+    if test.unknown_cost and test.unknown_cost >= test.events:
+        return "unknown"
+    return format_usd(test.cost_usd)
+
+
+def _unknown_part(test: Any) -> str:
+    """`` (+ 1 call of unknown cost)`` after a test whose cost is only partly known."""
+    if test.unknown_cost and test.unknown_cost < test.events:
+        return f" (+ {plural(test.unknown_cost, 'call')} of unknown cost)"
+    return ""
+
+
 def _ms(value: float | None) -> str:
     return "n/a" if value is None else format_ms(value)
 
@@ -109,8 +125,8 @@ def _one_line(report: Any) -> str:
     summary = report.summary
     assert summary is not None
     if summary.empty:
-        return f"telemetry: no events (run {report.run_id})"
-    parts = [f"{format_int(summary.events)} events"]
+        return f"telemetry: no events (run {report.run_id} -> {report.db_path})"
+    parts = [plural(summary.events, "event")]
     if summary.success_rate is not None:
         parts.append(f"{summary.success_rate:.1f}% success")
     parts.append(f"p95 {_ms(summary.p95_latency_ms)}")
@@ -120,5 +136,5 @@ def _one_line(report: Any) -> str:
     if report.dropped:
         parts.append(f"{format_int(report.dropped)} dropped")
     if report.alerts:
-        parts.append(f"{len(report.alerts)} alert{'s' if len(report.alerts) != 1 else ''}")
-    return f"telemetry: {', '.join(parts)} (run {report.run_id})"
+        parts.append(plural(len(report.alerts), "alert"))
+    return f"telemetry: {', '.join(parts)} (run {report.run_id} -> {report.db_path})"

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from dev_system.events import DOCUMENTED_COLUMNS, EXTRA_COLUMNS
+from dev_system.formatting import plural
 from dev_system.messages import shown
 from dev_system.store import db as store
 from dev_system.store.db import transaction
@@ -304,8 +305,8 @@ def combine(inputs: Iterable[str | os.PathLike[str]], into: str | os.PathLike[st
                 conn.execute("DETACH DATABASE src")
             result.inputs.append(report)
             if message:
-                message(f"Combined {shown(path)}: {report.events} new events, {report.test_results} test results, "
-                        f"{report.run_parts} new run parts")
+                message(f"Combined {shown(path)}: {plural(report.events, 'new event')}, "
+                        f"{plural(report.test_results, 'test result')}, {plural(report.run_parts, 'new run part')}")
         result.total_events = conn.execute("SELECT COUNT(*) FROM telemetry_events").fetchone()[0]
         result.total_runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         result.total_test_results = conn.execute("SELECT COUNT(*) FROM test_results").fetchone()[0]

@@ -5,7 +5,6 @@ tests it finished."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -15,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from dev_system.store.runs import Run
 from dev_system.render.runs import runs_table
+from dev_system.store.runs import Run
 
 APP = '''
 from dev_system.ops.telemetry import telemetry_decorator

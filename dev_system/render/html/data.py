@@ -18,7 +18,7 @@ from typing import Any
 from dev_system.analysis.alerts import Alert, Thresholds
 from dev_system.analysis.dashboard import Dashboard, Limits, RunSection, Series, Trace
 from dev_system.analysis.metrics import BreakdownRow, Summary
-from dev_system.formatting import format_int, format_ms, format_percent, format_usd
+from dev_system.formatting import format_int, format_ms, format_percent, format_usd, plural
 
 #: The ``format`` field of the embedded data.
 HTML_FORMAT = "dev-system-html/1"
@@ -193,7 +193,7 @@ def _cards(summary: Summary, thresholds: Thresholds, alerts: Sequence[Alert]) ->
     fired = {alert.rule for alert in alerts}
     cost_note = None
     if summary.unknown_cost_events:
-        cost_note = f"+ {format_int(summary.unknown_cost_events)} calls of unknown cost"
+        cost_note = f"+ {plural(summary.unknown_cost_events, 'call')} of unknown cost"
     return [
         {"id": "success_rate", "label": "Success rate", "value": _opt(summary.success_rate, format_percent),
          "note": None if thresholds.success_rate_min is None else f"threshold {format_percent(thresholds.success_rate_min)}",
@@ -247,9 +247,12 @@ def page_data(dashboard: Dashboard, *, title: str | None = None, now: float | No
         "palette": list(PALETTE),
     }
     if summary.unknown_cost_events:
-        data["notes"].append(f"{format_int(summary.unknown_cost_events)} calls of unknown cost are not in the cost figures.")
+        unknown = summary.unknown_cost_events
+        data["notes"].append(f"{plural(unknown, 'call')} of unknown cost {'is' if unknown == 1 else 'are'} not in the "
+                             "cost figures.")
     if summary.dropped_events:
-        data["notes"].append(f"{format_int(summary.dropped_events)} events were dropped (never stored).")
+        dropped = summary.dropped_events
+        data["notes"].append(f"{plural(dropped, 'event')} {'was' if dropped == 1 else 'were'} dropped (never stored).")
     errors = list(dashboard.errors)
     if dashboard.other_errors is not None:
         types, count = dashboard.other_errors

@@ -12,6 +12,7 @@
     return n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
   }
   function fmtInt(v) { return v == null ? "n/a" : group(Math.round(v), 0); }
+  function plural(n, word) { return n.toLocaleString("en-US") + " " + word + (n === 1 ? "" : "s"); }
   function fmtMs(v) { return v == null ? "n/a" : group(v, 0) + "ms"; }
   function fmtPct(v) { return v == null ? "n/a" : v.toFixed(1) + "%"; }
   function fmtSec(v) { return v == null ? "n/a" : group(v, 2) + "s"; }
@@ -103,6 +104,30 @@
     return instance;
   }
 
+  /* Threshold datasets (``_threshold``) drawn as a dashed line across the whole plot area, so
+     that a window with one point still shows its threshold (a line through one point is none). */
+  var thresholdLines = {
+    id: "thresholdLines",
+    afterDatasetsDraw: function (c) {
+      var area = c.chartArea, ctx = c.ctx, scale = c.scales.y;
+      c.data.datasets.forEach(function (d, i) {
+        if (!d._threshold || !c.isDatasetVisible(i)) return;
+        var value = d.data.find(function (v) { return v != null; });
+        if (value == null) return;
+        var y = scale.getPixelForValue(value);
+        ctx.save();
+        ctx.strokeStyle = d.borderColor;
+        ctx.lineWidth = d.borderWidth || 1.5;
+        ctx.setLineDash(d.borderDash || []);
+        ctx.beginPath();
+        ctx.moveTo(area.left, y);
+        ctx.lineTo(area.right, y);
+        ctx.stroke();
+        ctx.restore();
+      });
+    },
+  };
+
   /* Axis ticks in dollars with as many digits as the step between ticks needs ($0.005, $0.010, ...). */
   function usdTick(v, i, ticks) {
     var step = ticks && ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) : 0;
@@ -145,7 +170,7 @@
   });
   data.notes.forEach(function (n) { byId("notes").appendChild(el("li", { text: n })); });
 
-  var footer = ["Generated " + data.generated_at + " by pytest-devtelemetry", data.events.toLocaleString("en-US") + " events"];
+  var footer = ["Generated " + data.generated_at + " by pytest-devtelemetry", plural(data.events, "event")];
   if (data.source) footer.push("from " + data.source);
   byId("footer").textContent = footer.join(" · ");
 
@@ -154,6 +179,8 @@
   // --- over time ------------------------------------------------------------------------------
   var s = data.series, th = data.thresholds;
   var per = s.unit === "hour" ? "hour" : "day";
+  // a short window has one or two points: draw them large enough to be seen
+  var radius = s.labels.length <= 2 ? 5 : 2;
   if (s.labels.length) {
     show("charts-section");
     var stacked = function (values, fmt) {
@@ -173,29 +200,31 @@
         plugins: { tooltip: tooltip(fmtInt) } },
     });
     var latency = [
-      { label: "P50", data: s.p50, borderColor: "#0072B2", backgroundColor: "#0072B2", pointRadius: 2, tension: 0.2 },
-      { label: "P95", data: s.p95, borderColor: "#D55E00", backgroundColor: "#D55E00", pointRadius: 2, tension: 0.2,
+      { label: "P50", data: s.p50, borderColor: "#0072B2", backgroundColor: "#0072B2", pointRadius: radius, tension: 0.2 },
+      { label: "P95", data: s.p95, borderColor: "#D55E00", backgroundColor: "#D55E00", pointRadius: radius, tension: 0.2,
         pointStyle: "rectRot", borderDash: [] },
     ];
     if (th.p95_latency_ms_max != null) {
       latency.push({ label: "P95 threshold", data: s.labels.map(function () { return th.p95_latency_ms_max; }),
-        borderColor: "#555", borderDash: [6, 4], pointRadius: 0, borderWidth: 1.5, backgroundColor: "#555" });
+        borderColor: "#555", borderDash: [6, 4], pointRadius: 0, borderWidth: 1.5, backgroundColor: "#555",
+        showLine: false, _threshold: true });
     }
     chart("time-charts", "latency", "Latency per " + per + " (p50 and p95)", "Lines of the median and 95th percentile latency.", {
-      type: "line", _fmt: fmtMs,
+      type: "line", _fmt: fmtMs, plugins: [thresholdLines],
       data: { labels: s.labels, datasets: latency },
       options: { spanGaps: false, scales: { y: { beginAtZero: true, ticks: { callback: fmtMs } } },
         interaction: { mode: "index", intersect: false }, plugins: { tooltip: tooltip(fmtMs) } },
     });
     var success = [{ label: "Success rate", data: s.success_rate, borderColor: "#009E73", backgroundColor: "#009E73",
-      pointRadius: 2, tension: 0.2 }];
+      pointRadius: radius, tension: 0.2 }];
     if (th.success_rate_min != null) {
       success.push({ label: "Threshold", data: s.labels.map(function () { return th.success_rate_min; }),
-        borderColor: "#B3261E", borderDash: [6, 4], pointRadius: 0, borderWidth: 1.5, backgroundColor: "#B3261E" });
+        borderColor: "#B3261E", borderDash: [6, 4], pointRadius: 0, borderWidth: 1.5, backgroundColor: "#B3261E",
+        showLine: false, _threshold: true });
     }
     var low = Math.min.apply(null, s.success_rate.filter(function (v) { return v != null; }).concat([th.success_rate_min == null ? 100 : th.success_rate_min]));
     chart("time-charts", "success", "Success rate per " + per + " against the threshold", "A line of the success rate and a dashed line at the threshold.", {
-      type: "line", _fmt: fmtPct,
+      type: "line", _fmt: fmtPct, plugins: [thresholdLines],
       data: { labels: s.labels, datasets: success },
       options: { scales: { y: { min: Math.max(0, Math.floor(low) - 2), max: 100, ticks: { callback: fmtPct } } },
         interaction: { mode: "index", intersect: false }, plugins: { tooltip: tooltip(fmtPct) } },
@@ -320,10 +349,10 @@
     var close = el("button", { type: "button", cls: "close", text: "Close" });
     close.addEventListener("click", closeTrace);
     view.appendChild(el("div", { cls: "trace-head" }, [el("h3", { text: "Trace " + t.id }), close]));
-    var facts = [t.calls.toLocaleString("en-US") + " calls", t.failed + " failed", t.duration, t.cost, "started " + t.start];
+    var facts = [plural(t.calls, "call"), t.failed + " failed", t.duration, t.cost, "started " + t.start];
     if (t.run_id) facts.push("run " + t.run_id);
     view.appendChild(el("p", { cls: "hint", text: facts.join(" · ") }));
-    if (t.shown < t.calls) view.appendChild(el("p", { cls: "more", text: "Showing the first " + t.shown + " calls." }));
+    if (t.shown < t.calls) view.appendChild(el("p", { cls: "more", text: "Showing the first " + plural(t.shown, "call") + "." }));
     var total = Math.max(t.duration_ms || 0, 1e-9);
     var list = el("div", { role: "list", "aria-label": "Calls of trace " + t.id });
     t.events.forEach(function (e) {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import random
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -294,6 +295,7 @@ def _async_generator_wrapper(fn, agent_name, event_type, calculator, name, plan)
         agen = fn(*args, **kwargs)
         to_send: Any = None
         to_throw: BaseException | None = None
+        closing: BaseException | None = None
         try:
             while True:
                 with span.activate():
@@ -312,12 +314,26 @@ def _async_generator_wrapper(fn, agent_name, event_type, calculator, name, plan)
                     raise
                 except BaseException as exc:
                     to_throw = exc
+                    if _is_cancellation(exc):
+                        closing = exc
         except StopAsyncIteration:
             span.end()
         except GeneratorExit:
             raise
         except BaseException as exc:
-            span.end(exc)
+            # A cancellation thrown in at a yield, and let through: the generator was being closed
+            # (the event loop's finaliser of an async generator left early runs ``aclose()`` in a
+            # task, which ``asyncio.run`` cancels when it returns). Closed early, as by ``aclose()``.
+            if exc is closing:
+                span.end(closed_early=True)
+            else:
+                span.end(exc)
             raise
 
     return wrapper
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    """Whether ``exc`` is asyncio's ``CancelledError`` (asyncio is not imported for it)."""
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and isinstance(exc, asyncio.CancelledError)

@@ -215,6 +215,7 @@ class TestFigures:
     cost: float
     tokens: int
     latency_ms: float | None = None  #: the time spent in the test's calls
+    unknown_cost: int = 0  #: calls whose cost is unknown (not in ``cost``)
 
     @property
     def seconds(self) -> float | None:
@@ -228,14 +229,14 @@ def tests_of_run(conn: sqlite3.Connection, run_id: str) -> dict[str, TestFigures
     """Per test of a run: outcome and duration (the ``test_results`` rows the plugin stores) and the
     figures of its events (their trace id is the test's node id)."""
     out: dict[str, TestFigures] = {}
-    for nodeid, outcome, duration_s, calls, tokens, cost in aggregates.test_result_rows(conn, run_id):
-        out[nodeid] = TestFigures(outcome, duration_s, calls or 0, cost or 0.0, tokens or 0)
-    for nodeid, calls, cost, tokens, latency in aggregates.trace_totals(conn, run_id):
+    for nodeid, outcome, duration_s, calls, tokens, cost, unknown in aggregates.test_result_rows(conn, run_id):
+        out[nodeid] = TestFigures(outcome, duration_s, calls or 0, cost or 0.0, tokens or 0, unknown_cost=unknown or 0)
+    for nodeid, calls, cost, tokens, latency, unknown in aggregates.trace_totals(conn, run_id):
         test = out.get(nodeid)
         if test is None:
             if "::" not in nodeid:  # a trace that is not a test's
                 continue
-            test = out[nodeid] = TestFigures(None, None, calls, cost, int(tokens))
+            test = out[nodeid] = TestFigures(None, None, calls, cost, int(tokens), unknown_cost=unknown)
         test.latency_ms = latency
     return out
 

@@ -207,24 +207,28 @@ def run_row(conn: sqlite3.Connection, run_id: str) -> dict[str, Any] | None:
 
 
 def test_result_rows(conn: sqlite3.Connection, run_id: str) -> list[tuple[Any, ...]]:
-    """``(nodeid, outcome, duration_s, events, tokens, cost_usd)`` of the stored results of a run's
-    tests, as stored (empty without a ``test_results`` table)."""
-    if not table_columns(conn, "test_results"):
+    """``(nodeid, outcome, duration_s, events, tokens, cost_usd, unknown_cost)`` of the stored
+    results of a run's tests, as stored (empty without a ``test_results`` table)."""
+    columns = table_columns(conn, "test_results")
+    if not columns:
         return []
-    return conn.execute("SELECT nodeid, outcome, duration_s, events, input_tokens + output_tokens, cost_usd"
-                        " FROM test_results WHERE run_id = ?", (run_id,)).fetchall()
+    unknown = "unknown_cost" if "unknown_cost" in columns else "0"
+    return conn.execute("SELECT nodeid, outcome, duration_s, events, input_tokens + output_tokens, cost_usd,"
+                        f" {unknown} FROM test_results WHERE run_id = ?", (run_id,)).fetchall()
 
 
 test_result_rows.__test__ = False  # type: ignore[attr-defined]  # not a pytest test function
 
 
 def trace_totals(conn: sqlite3.Connection, run_id: str) -> list[tuple[Any, ...]]:
-    """``(trace_id, calls, known cost, tokens, total latency)`` of each trace of a run's events
-    (a test's trace id is its node id); empty when the events have no run column."""
+    """``(trace_id, calls, known cost, tokens, total latency, calls of unknown cost)`` of each
+    trace of a run's events (a test's trace id is its node id); empty when the events have no run
+    column."""
     if "run_id" not in table_columns(conn):
         return []
     return conn.execute(
-        "SELECT trace_id, COUNT(*), TOTAL(cost_usd), TOTAL(input_tokens) + TOTAL(output_tokens), TOTAL(latency_ms)"
+        "SELECT trace_id, COUNT(*), TOTAL(cost_usd), TOTAL(input_tokens) + TOTAL(output_tokens), TOTAL(latency_ms),"
+        " COUNT(*) - COUNT(cost_usd)"
         " FROM telemetry_events WHERE run_id = ? AND trace_id IS NOT NULL GROUP BY trace_id",
         (run_id,),
     ).fetchall()

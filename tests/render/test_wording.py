@@ -173,3 +173,13 @@ def test_a_warning_with_no_user_code_on_the_stack_points_at_no_line(tmp_path: Pa
     assert found, "the writer reported nothing"
     assert (found[0].filename, found[0].lineno) == ("dev-system", 0)
     assert "could not store 1 event (" in str(found[0].message) and "it is counted as dropped" in str(found[0].message)
+
+
+def test_the_html_tests_table_never_shows_an_unknown_cost_as_zero(project: pytest.Pytester) -> None:
+    assert project.runpytest("--telemetry", "--telemetry-db=t.db", "-p", "no:cacheprovider").ret == 0
+    with store.connect(project.path / "t.db", readonly=True) as conn:
+        (run_id,) = conn.execute("SELECT run_id FROM runs").fetchone()
+        data = collect_report(conn, parse_period("all"), run_id=run_id)
+    costs = {row["nodeid"]: row["cost"] for row in data["run"]["tests"]["rows"]}
+    assert costs == {"test_w.py::test_unpriced": "unknown",
+                     "test_w.py::test_mixed": "$0.01 + 1 call of unknown cost"}

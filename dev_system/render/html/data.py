@@ -138,13 +138,22 @@ def _trace(trace: Trace, clip: int) -> dict[str, Any]:
     }
 
 
+def _test_cost(test: Any) -> str:
+    """A test's cost: ``unknown`` when no call of it had a known price (never a made-up $0), and
+    the calls of unknown cost after a cost only partly known."""
+    if test.unknown_cost and test.unknown_cost >= test.calls:
+        return "unknown"
+    text = format_usd(test.cost or 0.0)
+    return f"{text} + {plural(test.unknown_cost, 'call')} of unknown cost" if test.unknown_cost else text
+
+
 def _run(run: RunSection, limits: Limits) -> dict[str, Any]:
     clip = limits.text_chars
     record = run.record
     table = [{
         "nodeid": _clip(nodeid, clip), "outcome": t.outcome or "n/a",
         "duration": _opt(t.duration_s, lambda s: f"{s:,.2f}s"), "calls": format_int(t.calls),
-        "tokens": format_int(t.tokens), "cost": format_usd(t.cost or 0.0), "trace": trace,
+        "tokens": format_int(t.tokens), "cost": _test_cost(t), "trace": trace,
     } for nodeid, t, trace in run.table]
     section: dict[str, Any] = {
         "id": _clip(run.run_id, clip),

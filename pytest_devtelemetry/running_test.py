@@ -304,4 +304,6 @@ class TestTelemetry:
 
     def __repr__(self) -> str:
         f = self.totals()
-        return f"<TestTelemetry {self.nodeid}: {f.calls} calls, {f.tokens} tokens, ${f.cost_usd:.6f}>"
+        from dev_system.formatting import plural
+
+        return f"<TestTelemetry {self.nodeid}: {plural(f.calls, 'call')}, {plural(f.tokens, 'token')}, ${f.cost_usd:.6f}>"

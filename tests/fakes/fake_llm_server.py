@@ -3,7 +3,9 @@
 The real ``openai`` and ``anthropic`` SDKs are pointed at it with ``base_url``; nothing leaves the
 machine. By default it answers each endpoint with the provider's documented JSON, or its
 server-sent events when the request asks for a stream; :meth:`FakeLLMServer.push` scripts the next
-reply instead (an error status, a delay longer than the client's timeout, custom events).
+reply instead (an error status, a delay longer than the client's timeout, custom events), and
+:meth:`FakeLLMServer.respond_with` answers from the request itself (a tool call, a bad first
+reply then a good one).
 
 The payload builders (:func:`chat_completion`, :func:`anthropic_events`, ...) are public so that
 tests can compare what the SDK parsed with what was sent.
@@ -19,7 +21,7 @@ import collections
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -253,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
             request = {}
         owner = self.server.owner
         owner.requests.append((self.path, request))
-        reply = owner.next_reply() or _default_reply(self.path, request)
+        reply = owner.next_reply() or owner.answer(self.path, request)
         if reply.delay:
             time.sleep(reply.delay)
         try:
@@ -296,6 +298,7 @@ class FakeLLMServer:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict]] = []
         self._script: collections.deque[Reply] = collections.deque()
+        self._responder: Callable[[str, dict], Reply | None] | None = None
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
@@ -323,10 +326,21 @@ class FakeLLMServer:
         with self._lock:
             return self._script.popleft() if self._script else None
 
+    def respond_with(self, responder: Callable[[str, dict], Reply | None] | None) -> None:
+        """Answer every request that no pushed reply answers with ``responder(path, request)``
+        (``None`` from it: the default reply); unlike :meth:`push`, the reply can depend on the
+        request, so tests that run in parallel (``-n 2``) get the answers meant for them."""
+        self._responder = responder
+
+    def answer(self, path: str, request: dict) -> Reply:
+        responder = self._responder
+        return (responder(path, request) if responder else None) or _default_reply(path, request)
+
     def reset(self) -> None:
         with self._lock:
             self._script.clear()
             self.requests.clear()
+            self._responder = None
 
 
 # --- fixtures --------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from dev_system.problems import report_problem
+from dev_system.record.instrument import _responses
 from dev_system.record.recorder import get_recorder
 from dev_system.record.spans import Span
 
@@ -159,6 +160,8 @@ def sync_call(provider: str, function_name: str, is_stream: Callable[[Any], Any]
                 raise
             finally:
                 _ACTIVE.reset(token)
+            if _responses.body_unread(result, kwargs):
+                return _watch_body(span, result, is_stream, kwargs)
             return finish(span, result, is_stream, _raw_parse(result, kwargs))
 
         return wrapper
@@ -184,6 +187,8 @@ def async_call(provider: str, function_name: str, is_stream: Callable[[Any], Any
                 raise
             finally:
                 _ACTIVE.reset(token)
+            if _responses.body_unread(result, kwargs):
+                return _watch_body(span, result, is_stream, kwargs)
             parse = _raw_parse(result, kwargs)
             if parse is not None and inspect.iscoroutinefunction(parse):
                 try:
@@ -198,21 +203,35 @@ def async_call(provider: str, function_name: str, is_stream: Callable[[Any], Any
     return make
 
 
-_RAW_HEADER = "X-Stainless-Raw-Response"
-
-
 def _raw_parse(result: Any, kwargs: dict) -> Callable[[], Any] | None:
-    """For ``.with_raw_response.create(...)`` (not streamed): the raw response's cached ``parse``,
-    which gives the SDK object with the usage. None otherwise (``with_streaming_response`` is
-    left alone: parsing would read the body the caller wants to stream)."""
+    """For ``.with_raw_response.create(...)`` (not streamed, so its body has been read): the raw
+    response's cached ``parse``, which gives the SDK object with the usage. None otherwise."""
     try:
-        headers = kwargs.get("extra_headers") or {}
-        if kwargs.get("stream") or headers.get(_RAW_HEADER) not in ("true", "raw"):
+        if kwargs.get("stream") or _responses.raw_mode(kwargs) != "raw":
             return None
         parse = getattr(result, "parse", None)
         return parse if callable(parse) else None
     except Exception:
         return None
+
+
+def _watch_body(span: Any, response: Any, is_stream: Callable[[Any], Any], kwargs: dict) -> Any:
+    """A raw response whose body the caller reads (a raw stream, ``with_streaming_response``):
+    the event ends when that body has been read, or with the stream its ``parse()`` gives."""
+
+    def hand_to_stream(parsed: Any) -> bool:
+        try:
+            kind = is_stream(parsed)
+        except Exception:
+            kind = None
+        if kind == "sync":
+            watch_stream(parsed, span)
+        elif kind == "async":
+            watch_async_stream(parsed, span)
+        return kind in ("sync", "async")
+
+    sse = bool(kwargs.get("stream")) or bool(getattr(response, "_is_sse_stream", False))
+    return _responses.watch_response(response, span, sse, hand_to_stream)
 
 
 def finish(span: Any, result: Any, is_stream: Callable[[Any], Any], parse: Callable[[], Any] | None = None) -> Any:

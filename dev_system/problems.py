@@ -1,7 +1,14 @@
-"""Telemetry's own failures: one warning per kind, and a counter.
+"""Telemetry's own failures: one log record per kind, a counter, and the first message of each kind.
 
-Nothing here raises: not even under ``-W error``, where a warning would become an exception in
-the user's code.
+A problem is never a warning and never an exception: a warning raised from inside the user's call
+would be caught by the user's ``pytest.warns(...)`` or ``warnings.catch_warnings(record=True)``
+block, and ``-W error`` (``filterwarnings = error``) would turn it into a failure of the user's
+test. So a suite behaves the same with and without telemetry. The first problem of each kind is
+logged once on the ``dev_system`` logger at WARNING level (with no logging configured, Python
+prints it on standard error); the counts and messages are shown by the pytest summary,
+``stats()`` and the CLI. The log record names the user's line that led to the problem (its
+``pathname`` and ``lineno``), or ``dev-system`` line 0 when no user code is on the stack (a
+problem found by the background writer).
 """
 
 from __future__ import annotations
@@ -9,17 +16,21 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import warnings
 from collections import Counter
 from typing import Any
 
+#: The logger telemetry's problems go to.
+LOGGER_NAME = "dev_system"
+
 
 class TelemetryWarning(RuntimeWarning):
-    """Telemetry could not do something (store an event, price a call, ...); the user's code went on."""
+    """The category of telemetry's problems, kept for code that names it; telemetry reports its
+    problems on the ``dev_system`` logger, never as warnings (see :func:`report_problem`)."""
 
 
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
+_messages: dict[str, str] = {}
 
 
 def _after_fork_in_child() -> None:
@@ -33,27 +44,34 @@ if hasattr(os, "register_at_fork"):
 
 
 def report_problem(key: str, message: str) -> None:
-    """Count a problem of kind ``key``; warn with ``message`` the first time this kind happens.
-
-    The warning points at the user's line that led to it (the nearest caller outside this
-    library, the standard library and installed packages); a problem with no such caller (found
-    by the background writer) is attributed to no line: ``dev-system:0``."""
+    """Count a problem of kind ``key``; the first time this kind happens, keep ``message`` and log
+    it on the ``dev_system`` logger. Never warns and never raises."""
     with _lock:
         _counts[key] += 1
         first = _counts[key] == 1
+        if first:
+            _messages[key] = message
     if first:
         try:
-            frame = _users_frame()
-            if frame is None:
-                warnings.warn_explicit(f"dev-system telemetry: {message}", TelemetryWarning, "dev-system", 0,
-                                       module="dev_system", registry={})
-            else:
-                globals_ = frame.f_globals
-                warnings.warn_explicit(f"dev-system telemetry: {message}", TelemetryWarning,
-                                       frame.f_code.co_filename, frame.f_lineno, module=globals_.get("__name__"),
-                                       registry=globals_.setdefault("__warningregistry__", {}))
-        except Exception:  # -W error turned it into an exception; the user's code must go on
+            _log(message)
+        except Exception:  # logging itself failed (a broken handler): the count and message remain
             pass
+
+
+def _log(message: str) -> None:
+    import logging
+
+    logger = logging.getLogger(LOGGER_NAME)
+    if not logger.isEnabledFor(logging.WARNING):
+        return
+    frame = _users_frame()
+    if frame is None:
+        filename, lineno, function = "dev-system", 0, "<telemetry>"
+    else:
+        filename, lineno, function = frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name
+    record = logger.makeRecord(LOGGER_NAME, logging.WARNING, filename, lineno,
+                               f"dev-system telemetry: {message}", None, None, function)
+    logger.handle(record)
 
 
 #: Folders whose code is not the user's: this library's two packages, the standard library and
@@ -79,7 +97,7 @@ def _not_users_folders() -> tuple[str, ...]:
 def _users_frame() -> Any:
     """The nearest frame of the calling thread's stack that runs the user's code, or None."""
     skip = _not_users_folders()
-    frame = sys._getframe(2)
+    frame = sys._getframe(3)
     seen: dict[str, bool] = {}
     while frame is not None:
         filename = frame.f_code.co_filename
@@ -98,7 +116,14 @@ def problem_counts() -> dict[str, int]:
         return dict(_counts)
 
 
+def problem_messages() -> dict[str, str]:
+    """The first message of each kind of problem that happened in this process."""
+    with _lock:
+        return dict(_messages)
+
+
 def reset_problems() -> None:
-    """Forget the counts (and so warn again); for tests and new sessions."""
+    """Forget the counts and messages (and so log again); for tests and new sessions."""
     with _lock:
         _counts.clear()
+        _messages.clear()

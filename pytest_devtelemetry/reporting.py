@@ -101,6 +101,15 @@ class RunReporting:
 
         return sum(problem_counts().values()) + self.workers.count("problems")
 
+    def _problem_messages(self) -> dict[str, str]:
+        from dev_system.problems import problem_messages
+
+        messages: dict[str, str] = {}
+        for info in self.workers.info.values():
+            messages.update(info.get("problem_messages") or {})
+        messages.update(problem_messages())
+        return messages
+
     def session_finished(self, session: pytest.Session, tests: Callable[[], list[TestResult]]) -> None:
         """Store and evaluate the run (``tests``: its tests' rows, asked for once the run is over)."""
         if self.report is not None:
@@ -146,6 +155,7 @@ class RunReporting:
         options = self.options
         self._local_flush()
         report.problems = self._problems()
+        report.problem_messages = self._problem_messages()
         report.dropped = self._counted_drops()
         report.tests = tests()
         conn = self.store.connect()

@@ -202,7 +202,7 @@ class Worker:
             rec.flush()
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from dev_system.problems import problem_counts
+        from dev_system.problems import problem_counts, problem_messages
 
         rec = self.recorder.rec
         info: dict[str, Any] = {}
@@ -215,6 +215,7 @@ class Worker:
         except Exception as exc:
             info = {"error": f"{type(exc).__name__}: {exc}"}
         info["problems"] = sum(problem_counts().values())
+        info["problem_messages"] = problem_messages()
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput[WORKER_KEY] = info

@@ -52,6 +52,8 @@ class RunReport:
     crashed_workers: dict[str, str] = field(default_factory=dict)
     workers: int = 0
     problems: int = 0
+    #: The first message of each kind of telemetry problem (kind -> message), from every process.
+    problem_messages: dict[str, str] = field(default_factory=dict)
     #: Events dropped in this run: the larger of what the database holds and what the processes counted
     #: (a database that cannot be written cannot hold its own drop counts either).
     dropped: int = 0
@@ -81,6 +83,7 @@ class RunReport:
             "crashed_workers": dict(self.crashed_workers),
             "workers": self.workers,
             "telemetry_problems": self.problems,
+            "telemetry_problem_messages": dict(self.problem_messages),
             "dropped_events": self.dropped,
         }
 

@@ -3,6 +3,7 @@
 from dev_system.problems import (  # noqa: F401
     TelemetryWarning,
     problem_counts,
+    problem_messages,
     report_problem,
     reset_problems,
 )

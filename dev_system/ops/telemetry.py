@@ -16,7 +16,7 @@ from typing import Any
 
 from dev_system.config import Settings
 from dev_system.events import TelemetryEvent
-from dev_system.problems import TelemetryWarning, problem_counts
+from dev_system.problems import TelemetryWarning, problem_counts, problem_messages
 from dev_system.record import recorder as _recorder
 from dev_system.record.context import TelemetryThread, annotate, current_trace_id, propagate, trace
 from dev_system.record.decorator import telemetry_decorator
@@ -59,9 +59,11 @@ def is_enabled() -> bool:
 
 def stats() -> dict[str, Any]:
     """This process's counters: events stored and dropped (by reason), events still buffered,
-    the database in use, and telemetry's own problems by kind."""
+    the database in use, and telemetry's own problems by kind (``problems``: how many of each;
+    ``problem_messages``: the first message of each)."""
     out = _recorder.get_recorder().stats()
     out["problems"] = problem_counts()
+    out["problem_messages"] = problem_messages()
     return out
 
 

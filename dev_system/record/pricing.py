@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import threading
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -42,23 +41,13 @@ _overrides: Mapping[str, Any] | None = None
 _configured: Mapping[str, Any] = {}
 _price_cache: dict[tuple[str, str | None], Any] = {}
 _unknown_calls: dict[str, int] = {}
-_warned: set[str] = set()
 _DATE_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8})$")
 
 
 def _report(key: str, message: str) -> None:
-    """Report once per ``key`` (:func:`~dev_system.problems.report_problem`; a warning if that fails)."""
+    """Report once per ``key`` (:func:`~dev_system.problems.report_problem`: logged, never a warning)."""
     try:
         report_problem(key, message)
-        return
-    except Exception:
-        pass
-    with _lock:
-        if key in _warned:
-            return
-        _warned.add(key)
-    try:
-        warnings.warn(f"dev-system telemetry: {message}", RuntimeWarning, stacklevel=3)
     except Exception:
         pass
 
@@ -202,7 +191,7 @@ def default_cost(usage: Usage | None) -> float | None:
     """The cost in USD of ``usage``: the user's prices first, then genai-prices.
 
     ``None`` (unknown) when the usage or its model is missing or no price source knows the model;
-    an unknown model is warned about once per process and counted (:func:`unknown_price_calls`).
+    an unknown model is reported once per process (the ``dev_system`` logger) and counted (:func:`unknown_price_calls`).
     """
     try:
         cost = cost_from_usage(usage)

@@ -4,7 +4,8 @@
 ``run_id``, ``db_path``, ``summary`` (:class:`dev_system.analysis.metrics.Summary`), ``agents``,
 ``event_types`` and ``models`` (breakdown rows), ``tests`` with ``tests_with_events()``,
 ``most_expensive(n)`` and ``slowest(n)``, ``top``, ``comparison`` and ``compare_note``,
-``dropped``, ``crashed_workers``, ``problems``, ``errors``, ``alerts``, ``gate`` and ``failures``.
+``dropped``, ``crashed_workers``, ``problems`` and ``problem_messages`` (kind -> first message),
+``errors``, ``alerts``, ``gate`` and ``failures``.
 The figures are written as ``dev-system metrics`` writes them (:mod:`dev_system.render.text`), so
 both front ends print the same numbers.
 """
@@ -88,8 +89,9 @@ def summary_lines(report: Any, verbosity: int, *, ascii_only: bool = False) -> l
     for worker, error in report.crashed_workers.items():
         out.append((f"worker {worker} crashed ({error}); the events it had not stored are lost", red))
     if report.problems and verbosity >= 0:
-        out.append((f"Telemetry problems: {format_int(report.problems)} (reported as warnings; the tests went on)",
-                    yellow))
+        out.append((f"Telemetry problems: {format_int(report.problems)} (the tests went on; "
+                    "logged on the dev_system logger)", yellow))
+        out.extend((f"  - {message}", yellow) for message in report.problem_messages.values())
     for error in report.errors:
         out.append((f"telemetry error: {error}", red))
     if report.alerts and (verbosity >= 0 or not report.gate):

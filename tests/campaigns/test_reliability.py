@@ -10,6 +10,7 @@ campaign's figures (:mod:`test_reliability_figures`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -24,7 +25,6 @@ import pytest
 from test_reliability_figures import note_fault
 
 from dev_system.ops.telemetry import add_sink, configure, flush, remove_sink, stats, telemetry_decorator
-from dev_system.problems import TelemetryWarning
 from dev_system.store import db as store
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX signals and fork")
@@ -273,6 +273,7 @@ FULL_DISK = """
     print(json.dumps({{
         "results": results, "full": full, "after": stats(),
         "warnings": [str(w.message) for w in caught if "telemetry" in str(w.message)],
+        "problems": list(stats()["problem_messages"].values()),
         "integrity": conn.execute("PRAGMA integrity_check").fetchone()[0],
         "rows": conn.execute("SELECT COUNT(*) FROM telemetry_events").fetchone()[0],
         "dropped_rows": conn.execute("SELECT TOTAL(count) FROM dropped_events").fetchone()[0],
@@ -281,7 +282,7 @@ FULL_DISK = """
 
 
 @posix_only
-def test_disk_full_code_goes_on_one_warning_drops_counted_and_reported(tmp_path):
+def test_disk_full_code_goes_on_one_logged_problem_drops_counted_and_reported(tmp_path):
     """A real full filesystem: a 1 MB tmpfs mounted in a private mount namespace (needs
     ``unshare``; skipped where user namespaces are not allowed)."""
     mount = tmp_path / "small"
@@ -303,18 +304,18 @@ def test_disk_full_code_goes_on_one_warning_drops_counted_and_reported(tmp_path)
     assert outcome["integrity"] == "ok"
     assert outcome["rows"] + outcome["after"]["dropped"] == recorded
     assert outcome["dropped_rows"] == outcome["after"]["dropped"]  # the reports can show it
-    assert len(outcome["warnings"]) == 1 and "full" in outcome["warnings"][0]
+    assert outcome["warnings"] == []  # never a warning in the caller's context
+    assert len(outcome["problems"]) == 1 and "full" in outcome["problems"][0]
     note_fault("disk full (1 MB filesystem), then space again", recorded=recorded, stored=outcome["rows"],
                dropped=outcome["after"]["dropped"])
 
 
 @pytest.mark.slow
-def test_database_deleted_replaced_by_junk_and_by_a_newer_schema_while_recording(tmp_path):
+def test_database_deleted_replaced_by_junk_and_by_a_newer_schema_while_recording(tmp_path, caplog):
     """While four threads record, the database is deleted, replaced by a text file, by a database
-    of a newer schema, and finally by a fresh file. Calls all return; each kind of problem warns
-    once; stored + dropped = recorded."""
+    of a newer schema, and finally by a fresh file. Calls all return; each kind of problem is
+    logged once; stored + dropped = recorded."""
     import threading
-    import warnings
 
     db = tmp_path / "t.db"
     configure(enabled=True, db_path=db, flush_interval_s=0.02, buffer_size=5000)
@@ -345,8 +346,7 @@ def test_database_deleted_replaced_by_junk_and_by_a_newer_schema_while_recording
             db.unlink(missing_ok=True)
 
     before = stats()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with caplog.at_level(logging.WARNING, logger="dev_system"):
         threads = [threading.Thread(target=hammer, args=(n,)) for n in range(4)]
         for t in threads:
             t.start()
@@ -365,7 +365,7 @@ def test_database_deleted_replaced_by_junk_and_by_a_newer_schema_while_recording
     assert all(returned_ok)
     assert stored + dropped == recorded and dropped > 0
     assert integrity(db) == "ok" and rows(db) > 0
-    kinds = [str(w.message) for w in caught if issubclass(w.category, TelemetryWarning)]
+    kinds = [r.getMessage() for r in caplog.records if r.name == "dev_system"]
     assert len(kinds) == len(set(kinds)) <= 3, kinds
     assert any("schema" in k for k in kinds) and any("not a" in k or "usable" in k for k in kinds), kinds
     with sqlite3.connect(db) as conn:
@@ -379,7 +379,7 @@ def test_database_deleted_replaced_by_junk_and_by_a_newer_schema_while_recording
                recorded=recorded, stored=stored, dropped=dropped)
 
 
-def test_a_newer_schema_database_is_never_written_to(tmp_path):
+def test_a_newer_schema_database_is_never_written_to(tmp_path, caplog):
     db = tmp_path / "newer.db"
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE telemetry_events (id INTEGER PRIMARY KEY, future TEXT)")
@@ -389,9 +389,10 @@ def test_a_newer_schema_database_is_never_written_to(tmp_path):
     original = db.read_bytes()
     configure(enabled=True, db_path=db)
     dropped_before = stats()["dropped"]
-    with pytest.warns(TelemetryWarning, match="upgrade"):
+    with caplog.at_level(logging.WARNING, logger="dev_system"):
         assert [unit(i) for i in range(50)] == list(range(50))
         flush()
+    assert any("upgrade" in r.getMessage() for r in caplog.records if r.name == "dev_system")
     assert db.read_bytes() == original
     assert stats()["dropped"] - dropped_before == 50
     note_fault("recording into a database of a newer schema", recorded=50, stored=0, dropped=50)
@@ -493,16 +494,17 @@ class ExitingSink:
 
 
 @pytest.mark.parametrize("sink_type", [RaisingSink, ExitingSink])
-def test_a_failing_extra_sink_never_costs_the_store_an_event(recording, sink_type):
+def test_a_failing_extra_sink_never_costs_the_store_an_event(recording, sink_type, caplog):
     sink = sink_type()
     dropped_before = stats()["dropped"]
     add_sink(sink)
     try:
-        with pytest.warns(TelemetryWarning):
+        with caplog.at_level(logging.WARNING, logger="dev_system"):
             assert [unit(i) for i in range(3000)] == list(range(3000))
             time.sleep(0.6)  # the writer thread meets the sink too, and must survive it
             assert [unit(i) for i in range(3000)] == list(range(3000))
             events = recording.events()
+        assert [r for r in caplog.records if r.name == "dev_system"]
     finally:
         remove_sink(sink)
     assert len(events) == 6000 and stats()["dropped"] == dropped_before
@@ -559,7 +561,7 @@ def test_a_sink_that_hangs_does_not_stall_calls_or_keep_the_process_alive(tmp_pa
                dropped=outcome["stats"]["dropped"] + exit_dropped)
 
 
-def test_cost_calculators_that_raise_or_return_junk_leave_the_call_alone(recording):
+def test_cost_calculators_that_raise_or_return_junk_leave_the_call_alone(recording, caplog):
     """Raising with any exception (even one whose str() raises) or returning NaN, a string, a
     negative number: the call returns its result and the cost is unknown."""
     class Unprintable(Exception):
@@ -571,10 +573,11 @@ def test_cost_calculators_that_raise_or_return_junk_leave_the_call_alone(recordi
 
     calculators = [boom, lambda r: float("nan"), lambda r: "1.0", lambda r: -1, lambda r: float("inf"),
                    lambda r: None, lambda r: 1 / 0]
-    with pytest.warns(TelemetryWarning):
+    with caplog.at_level(logging.WARNING, logger="dev_system"):
         for calc in calculators:
             fn = telemetry_decorator(agent_name="m", event_type="model_call", cost_calculator=calc)(lambda: "r")
             assert fn() == "r"
+    assert [r for r in caplog.records if r.name == "dev_system"]
     events = recording.events()
     assert len(events) == len(calculators) and all(e.cost_usd is None for e in events)
     note_fault("cost calculators that raise or return junk", recorded=len(calculators), stored=len(events),
@@ -620,7 +623,7 @@ class BrokenPlugin:
         raise RuntimeError("plugin rule crashed")
 
 
-def test_plugin_hooks_that_raise_leave_recording_and_reports_working(tmp_path, capsys):
+def test_plugin_hooks_that_raise_leave_recording_and_reports_working(tmp_path, capsys, caplog):
     from dev_system import cli
     from dev_system.hookspecs import get_plugin_manager
 
@@ -629,8 +632,9 @@ def test_plugin_hooks_that_raise_leave_recording_and_reports_working(tmp_path, c
     manager.register(plugin, name="broken-for-test")
     try:
         db = tmp_path / "t.db"
-        with pytest.warns(TelemetryWarning, match="plugin"):
+        with caplog.at_level(logging.WARNING, logger="dev_system"):
             configure(enabled=True, db_path=db)
+        assert any("plugin" in r.getMessage() for r in caplog.records if r.name == "dev_system")
         failing = telemetry_decorator(agent_name="svc")(lambda: 1 / 0)
         for _ in range(5):
             with pytest.raises(ZeroDivisionError):

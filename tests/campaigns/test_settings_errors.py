@@ -192,7 +192,7 @@ def stored(db: Path) -> int:
     ({}, "daily-cost-usd-max = -1", "daily-cost-usd-max"),
     ({}, "no-such-setting = 1", "no-such-setting"),
 ])
-def test_a_bad_setting_is_one_warning_and_recording_goes_on(tmp_path, env, pyproject, named):
+def test_a_bad_setting_is_one_logged_problem_and_recording_goes_on(tmp_path, env, pyproject, named):
     (tmp_path / "pyproject.toml").write_text(f"[project]\nname = 'demo'\n[tool.dev-system]\n{pyproject}\n")
     init = dev_system("init", "--telemetry", cwd=tmp_path)
     assert init.returncode == 0, init.stderr
@@ -200,8 +200,9 @@ def test_a_bad_setting_is_one_warning_and_recording_goes_on(tmp_path, env, pypro
     assert done.returncode == 0, done.stderr
     assert "ENABLED True STORED 1" in done.stdout
     assert stored(tmp_path / ".dev-system" / "data" / "telemetry.db") == 1
-    warnings = [line for line in done.stderr.splitlines() if "TelemetryWarning" in line]
-    assert len(warnings) == 1 and named in warnings[0] and "ignored" in warnings[0]
+    problems = [line for line in done.stderr.splitlines() if "dev-system telemetry:" in line]
+    assert len(problems) == 1 and named in problems[0] and "ignored" in problems[0]
+    assert "Warning" not in done.stderr
 
 
 @pytest.mark.parametrize("written", ['"yes"', '"true"', "1"])
@@ -211,7 +212,7 @@ def test_a_folder_config_that_cannot_say_is_reported(tmp_path, written):
     done = run_app(tmp_path)
     assert done.returncode == 0, done.stderr
     assert "ENABLED False" in done.stdout
-    [warning] = [line for line in done.stderr.splitlines() if "TelemetryWarning" in line]
-    assert "config.toml" in warning and "enabled" in warning and "telemetry stays off" in warning
+    [problem] = [line for line in done.stderr.splitlines() if "dev-system telemetry:" in line]
+    assert "config.toml" in problem and "enabled" in problem and "telemetry stays off" in problem
     report = dev_system("metrics", cwd=tmp_path)
     assert report.returncode == 2 and "config.toml" in report.stderr and "true or false" in report.stderr

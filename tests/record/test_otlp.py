@@ -5,6 +5,7 @@ happens when the receiver is down, slow or refusing."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import subprocess
 import sys
 import warnings
@@ -20,13 +21,10 @@ pytest.importorskip("opentelemetry.proto")
 from dev_system.config import Settings
 from dev_system.ops import otel
 from dev_system.ops.telemetry import flush, telemetry_decorator
-from dev_system.problems import TelemetryWarning
 from dev_system.record.context import trace
 from dev_system.record.otlp_sdk import SpanBuilder
 from dev_system.record.recorder import get_recorder
 from fakes.otlp_receiver import OtlpReceiver, closed_port_endpoint
-
-pytestmark = pytest.mark.filterwarnings("ignore::dev_system.problems.TelemetryWarning")
 
 ERROR = 2  # Status.STATUS_CODE_ERROR
 CLIENT, INTERNAL = 3, 1  # Span.SPAN_KIND_*
@@ -181,9 +179,9 @@ def test_headers_from_the_standard_variable(recording, receiver, sinks, monkeypa
 # -- a collector that is down, slow or refusing -----------------------------------------------------
 
 
-def test_collector_down_costs_a_warning_and_a_count(recording, sinks) -> None:
+def test_collector_down_costs_one_logged_problem_and_a_count(recording, sinks, caplog) -> None:
     sinks.append(sink := live_sink(closed_port_endpoint(), timeout=0.5))
-    with warnings.catch_warnings(record=True) as caught:
+    with caplog.at_level(logging.WARNING, logger="dev_system"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(3):
             assert plan("x") == "done"
@@ -191,8 +189,9 @@ def test_collector_down_costs_a_warning_and_a_count(recording, sinks) -> None:
         assert sink.flush(15)
     assert sink.dropped == 12 and sink.exported == 0
     assert len(recording.events()) == 12  # the database has every event
-    mine = [w for w in caught if issubclass(w.category, TelemetryWarning)]
-    assert len(mine) == 1 and "could not be exported" in str(mine[0].message)
+    assert not [w for w in caught if "dev-system" in str(w.message)]  # never a warning in the caller's context
+    mine = [r.getMessage() for r in caplog.records if r.name == "dev_system"]
+    assert len(mine) == 1 and "could not be exported" in mine[0]
 
 
 def test_collector_down_under_warnings_as_errors(recording, sinks) -> None:
@@ -362,10 +361,10 @@ def test_a_process_exports_through_the_standard_variables(tmp_path, receiver) ->
     assert done.stderr == ""
 
 
-def test_a_process_with_the_collector_down_finishes_with_one_warning(tmp_path) -> None:
+def test_a_process_with_the_collector_down_finishes_with_one_logged_problem(tmp_path) -> None:
     done = run_app(tmp_path, DEV_SYSTEM_OTLP_ENDPOINT=closed_port_endpoint(), OTEL_EXPORTER_OTLP_TIMEOUT="1")
     assert done.returncode == 0 and "app finished" in done.stdout
-    lines = [line for line in done.stderr.splitlines() if "TelemetryWarning" in line]
+    lines = [line for line in done.stderr.splitlines() if "dev-system telemetry:" in line]
     assert lines and all("spans" in line for line in lines), done.stderr
     assert "Traceback" not in done.stderr and "ERROR" not in done.stderr
     assert "10 spans were not exported" in done.stderr

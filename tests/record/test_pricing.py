@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import warnings
@@ -16,7 +17,7 @@ from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
 from dev_system.ops.telemetry import configure, telemetry_decorator
-from dev_system.problems import TelemetryWarning, problem_counts
+from dev_system.problems import problem_counts
 from dev_system.record import pricing
 from dev_system.record.pricing import (
     anthropic_cost_calculator,
@@ -95,14 +96,15 @@ def test_cost_is_the_reference_price_for_any_token_counts(prompt, completion, da
 # --- unknown is unknown ------------------------------------------------------------------------
 
 
-def test_unknown_model_is_none_with_one_warning_per_model_and_a_count():
+def test_unknown_model_is_none_logged_once_per_model_and_counted(caplog):
     usage = Usage(100, 10, "my-private-model-x1", {})
-    with pytest.warns(TelemetryWarning, match="my-private-model-x1"):
+    with caplog.at_level(logging.WARNING, logger="dev_system"), warnings.catch_warnings():
+        warnings.simplefilter("error")  # never a warning
         assert default_cost(usage) is None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert default_cost(usage) is None  # no second warning
+        assert default_cost(usage) is None  # logged once
         assert cost_calculator(usage) is None
+    [logged] = [r.getMessage() for r in caplog.records if r.name == "dev_system"]
+    assert "my-private-model-x1" in logged
     assert unknown_price_calls()["my-private-model-x1"] >= 3
     assert problem_counts()["unknown-price:my-private-model-x1"] == 3
 

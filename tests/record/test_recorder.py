@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -18,7 +19,6 @@ from hypothesis import strategies as st
 
 from dev_system.events import DOCUMENTED_COLUMNS, TelemetryEvent
 from dev_system.ops.telemetry import configure, flush, stats, telemetry_decorator
-from dev_system.problems import TelemetryWarning
 from dev_system.store import db as store
 
 
@@ -283,7 +283,7 @@ def test_fork_parent_and_child_both_record_without_duplicates(tmp_path):
     assert distinct == 2500
 
 
-def test_read_only_folder_warns_once_counts_drops_and_the_code_goes_on(tmp_path):
+def test_read_only_folder_reports_once_counts_drops_and_the_code_goes_on(tmp_path):
     """Root writes anywhere, so as root the recording process drops to ``nobody`` first."""
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -306,29 +306,30 @@ def test_read_only_folder_warns_once_counts_drops_and_the_code_goes_on(tmp_path)
             warnings.simplefilter("always")
             results = [f(i) for i in range(10)]
             flush()
-        print(json.dumps({{"results": results, "dropped": stats()["dropped"],
-                          "warnings": [str(w.message) for w in caught]}}))
+        print(json.dumps({{"results": results, "dropped": stats()["dropped"], "warnings": len(caught),
+                          "problems": list(stats()["problem_messages"].values())}}))
     """, tmp_path)
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout)
     assert outcome["results"] == list(range(10))
     assert outcome["dropped"] == 10
-    assert len(outcome["warnings"]) == 1 and "dropped" in outcome["warnings"][0]
+    assert outcome["warnings"] == 0  # reported, never as a warning in the caller's context
+    assert len(outcome["problems"]) == 1 and "dropped" in outcome["problems"][0]
     assert not (folder / "t.db").exists()
 
 
-def test_corrupt_database_warns_once_counts_drops_and_the_code_goes_on(tmp_path):
+def test_corrupt_database_logs_once_counts_drops_and_the_code_goes_on(tmp_path, caplog):
     db = tmp_path / "t.db"
     db.write_bytes(b"this is not a database at all" * 100)
     configure(enabled=True, db_path=db)
     before = stats()["dropped"]
-    with pytest.warns(TelemetryWarning) as caught:
+    with caplog.at_level(logging.WARNING, logger="dev_system"):
         assert [unit(i) for i in range(10)] == list(range(10))
         flush()
         unit(11)
         flush()
     assert stats()["dropped"] - before == 11
-    assert len([w for w in caught if issubclass(w.category, TelemetryWarning)]) == 1
+    assert len([r for r in caplog.records if r.name == "dev_system"]) == 1
 
 
 def test_database_replaced_while_recording_is_reopened(recording):

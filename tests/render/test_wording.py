@@ -1,19 +1,18 @@
 """What the reports say, in words: an unknown cost is never $0, a count of one is singular, `-q`
 keeps the lines that say where something went or why no comparison was made, and telemetry's
-warnings point at the user's line (or at none), never at a line of the library."""
+telemetry's problems point at the user's line (or at none), never at a line of the library."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import pytest
 
 from dev_system.analysis.periods import parse_period
-from dev_system.problems import TelemetryWarning
 from dev_system.render.html.page import collect_report
 from dev_system.store import db as store
 from fakes.eventgen import event, write_events
@@ -112,11 +111,11 @@ def test_the_html_report_says_one_call_of_unknown_cost(tmp_path: Path) -> None:
     assert "1 call of unknown cost is not in the cost figures." in data["notes"]
 
 
-# -- where warnings point -----------------------------------------------------------------------
+# -- where telemetry's problems point ----------------------------------------------------------
 
 USER_CODE = '''
-import warnings
-warnings.simplefilter("always")
+import logging
+logging.basicConfig(format="%(pathname)s:%(lineno)d: %(levelname)s: %(message)s")
 from dev_system.ops.telemetry import telemetry_decorator, configure, flush
 
 configure(enabled=True, db_path="w.db")
@@ -131,20 +130,20 @@ def call(x):
     return x
 
 
-call(1)  # the line the warning points at
+call(1)  # the line the problem points at
 flush()
 '''
 
 
-def test_a_warning_points_at_the_users_line(tmp_path: Path) -> None:
+def test_a_problem_points_at_the_users_line(tmp_path: Path) -> None:
     (tmp_path / "user_code.py").write_text(USER_CODE)
     done = subprocess.run([sys.executable, "user_code.py"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    line = next(line for line in done.stderr.splitlines() if "TelemetryWarning" in line)
-    assert line.startswith(f"{tmp_path / 'user_code.py'}:18: TelemetryWarning: dev-system telemetry: cost calculator")
+    line = next(line for line in done.stderr.splitlines() if "dev-system telemetry" in line)
+    assert line.startswith(f"{tmp_path / 'user_code.py'}:18: WARNING: dev-system telemetry: cost calculator")
 
 
-def test_a_warning_with_no_user_code_on_the_stack_points_at_no_line(tmp_path: Path) -> None:
+def test_a_problem_with_no_user_code_on_the_stack_points_at_no_line(tmp_path: Path, caplog) -> None:
     """A problem the background writer meets (the database became a folder) has no caller of the user's."""
     from dev_system.ops.telemetry import configure, telemetry_decorator
     from dev_system.record.recorder import get_recorder
@@ -161,18 +160,17 @@ def test_a_warning_with_no_user_code_on_the_stack_points_at_no_line(tmp_path: Pa
     (tmp_path / "w.db").unlink()
     (tmp_path / "w.db").mkdir()
     dropped = rec.dropped
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with caplog.at_level(logging.WARNING, logger="dev_system"):
         call()
         rec.wake.set()
         for _ in range(400):  # the writer stores within a flush interval
             if rec.dropped > dropped:
                 break
             time.sleep(0.025)
-    found = [w for w in caught if issubclass(w.category, TelemetryWarning)]
+    found = [r for r in caplog.records if r.name == "dev_system"]
     assert found, "the writer reported nothing"
-    assert (found[0].filename, found[0].lineno) == ("dev-system", 0)
-    assert "could not store 1 event (" in str(found[0].message) and "it is counted as dropped" in str(found[0].message)
+    assert (found[0].pathname, found[0].lineno) == ("dev-system", 0)
+    assert "could not store 1 event (" in found[0].getMessage() and "it is counted as dropped" in found[0].getMessage()
 
 
 def test_the_html_tests_table_never_shows_an_unknown_cost_as_zero(project: pytest.Pytester) -> None:

@@ -100,9 +100,9 @@ def _instrument(config: pytest.Config) -> tuple[str, ...] | None:
     wanted = tuple(n.lower() for n in names)
     if wanted == ("all",):
         return ()
-    from dev_system.record.instrument import PROVIDERS
+    from dev_system.record.instrument import ALIASES, PROVIDERS
 
-    unknown = [n for n in names if n.lower() not in PROVIDERS]
+    unknown = [n for n in names if n.lower() not in PROVIDERS and n.lower() not in ALIASES]
     if unknown:
         where = f"{source}: " if source else ""
         raise config_module.ConfigError(

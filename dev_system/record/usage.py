@@ -7,8 +7,9 @@ accumulates the usage carried by the chunks of a stream. Pricing a usage is the 
 :mod:`dev_system.record.pricing`.
 
 Token conventions, the same for every provider: ``input_tokens`` counts every input token, cached
-or not (for Anthropic, ``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``);
-``output_tokens`` includes reasoning tokens. The detail goes into :attr:`Usage.details`:
+or not (for Anthropic, ``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``;
+for Gemini, ``promptTokenCount + toolUsePromptTokenCount``); ``output_tokens`` includes reasoning
+tokens (Gemini: ``candidatesTokenCount + thoughtsTokenCount``). The detail goes into :attr:`Usage.details`:
 ``cached_input_tokens`` (cache reads), ``cache_write_tokens``, ``reasoning_tokens`` and the
 ``provider`` the shape came from.
 
@@ -143,6 +144,10 @@ def _anthropic_usage(usage: Any, model: str | None) -> Usage:
 def _gemini_usage(usage: Any, model: str | None) -> Usage:
     details: dict = {"provider": "google"}
     prompt = _int(_get(usage, "promptTokenCount", _get(usage, "prompt_token_count")))
+    tool_prompt = _int(_get(usage, "toolUsePromptTokenCount", _get(usage, "tool_use_prompt_token_count")))
+    if prompt is not None and tool_prompt:  # tool results fed back to the model: input too
+        prompt += tool_prompt
+        details["tool_use_prompt_tokens"] = tool_prompt
     candidates = _int(_get(usage, "candidatesTokenCount", _get(usage, "candidates_token_count")))
     thoughts = _int(_get(usage, "thoughtsTokenCount", _get(usage, "thoughts_token_count")))
     _put(details, "cached_input_tokens", _get(usage, "cachedContentTokenCount", _get(usage, "cached_content_token_count")))
@@ -302,7 +307,7 @@ class StreamUsage:
                 return
             if kind.startswith(_NO_USAGE_EVENTS):
                 return
-        model = _str(_get(chunk, "model")) or _str(_get(chunk, "modelVersion"))
+        model = _str(_get(chunk, "model")) or _str(_get(chunk, "modelVersion")) or _str(_get(chunk, "model_version"))
         if model:
             self._model = model
         usage = _get(chunk, "usage")

@@ -1,13 +1,15 @@
 """Zero-code instrumentation of the provider SDKs: every model call becomes one event.
 
     from dev_system.record.instrument import instrument
-    instrument()                      # openai and anthropic, whichever are installed
+    instrument()                      # openai, anthropic and google-genai, whichever are installed
     client.chat.completions.create(...)   # recorded: tokens, model, cost, latency, errors
 
 Each call to ``chat.completions``, ``responses``, ``completions``, ``embeddings`` (openai) and
-``messages``/``beta.messages`` (anthropic) — sync and async, streaming or not, including the SDKs'
-stream helpers — records one ``model_call`` event with agent name ``instrument-agent-name``
-(default ``"llm"``, or the ``agent_name`` given here) and function name such as
+``messages``/``beta.messages`` (anthropic), ``models.generate_content`` and
+``models.generate_content_stream`` (google-genai, also named ``"gemini"``) — sync and async,
+streaming or not, including the SDKs' stream helpers — records one ``model_call`` event with
+agent name ``instrument-agent-name`` (default ``"llm"``, or the ``agent_name`` given here) and
+function name such as
 ``openai.chat.completions.create``. Instrumenting twice patches once; :func:`uninstrument`
 restores the original methods. SDK errors are recorded with their class name and re-raised
 untouched. A call made inside a decorated function joins its trace, as its child.
@@ -20,20 +22,38 @@ import importlib.util
 
 from dev_system.record.instrument import _core
 
-__all__ = ["instrument", "instrument_openai", "instrument_anthropic", "uninstrument", "instrumented", "PROVIDERS"]
+__all__ = ["instrument", "instrument_openai", "instrument_anthropic", "instrument_google_genai", "uninstrument",
+           "instrumented", "provider_name", "PROVIDERS", "ALIASES"]
 
 #: The SDKs this package knows how to instrument.
-PROVIDERS = ("openai", "anthropic")
+PROVIDERS = ("openai", "anthropic", "google-genai")
+
+#: Other names accepted for a provider (what users also write).
+ALIASES = {"gemini": "google-genai", "google_genai": "google-genai", "google.genai": "google-genai"}
+
+#: provider -> (our module, the import name of the SDK), where they differ from the provider name.
+_MODULES = {"google-genai": ("google_genai", "google.genai")}
+
+
+def provider_name(name: str) -> str:
+    """The provider ``name`` stands for (``"gemini"`` is ``"google-genai"``); ValueError when unknown."""
+    canonical = ALIASES.get(name, name)
+    if canonical not in PROVIDERS:
+        raise ValueError(f"unknown provider {name!r}; known: {', '.join(PROVIDERS)}")
+    return canonical
 
 
 def _provider_module(name: str):
-    if name not in PROVIDERS:
-        raise ValueError(f"unknown provider {name!r}; known: {', '.join(PROVIDERS)}")
-    return importlib.import_module(f"dev_system.record.instrument.{name}")
+    name = provider_name(name)
+    return importlib.import_module(f"dev_system.record.instrument.{_MODULES.get(name, (name,))[0]}")
 
 
 def _installed(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
+    name = ALIASES.get(name, name)
+    try:
+        return importlib.util.find_spec(_MODULES.get(name, (name, name))[1]) is not None
+    except ImportError:  # the parent package (``google``) is missing
+        return False
 
 
 def instrument_openai(*, agent_name: str | None = None) -> bool:
@@ -47,7 +67,13 @@ def instrument_anthropic(*, agent_name: str | None = None) -> bool:
     return _instrument("anthropic", agent_name)
 
 
+def instrument_google_genai(*, agent_name: str | None = None) -> bool:
+    """Patch the ``google-genai`` SDK (Gemini). True when it is patched now; False when it is not installed."""
+    return _instrument("google-genai", agent_name)
+
+
 def _instrument(name: str, agent_name: str | None) -> bool:
+    name = provider_name(name)
     module = _provider_module(name)
     if not _installed(name):
         return False
@@ -62,7 +88,8 @@ def instrument(*names: str, agent_name: str | None = None) -> list[str]:
     Naming an SDK that is not installed raises :class:`ImportError`; an unknown name raises
     :class:`ValueError`.
     """
-    chosen = names or tuple(name for name in PROVIDERS if _installed(name))
+    chosen = tuple(dict.fromkeys(provider_name(name) for name in names))
+    chosen = chosen or tuple(name for name in PROVIDERS if _installed(name))
     done = []
     for name in chosen:
         _provider_module(name)
@@ -75,9 +102,7 @@ def instrument(*names: str, agent_name: str | None = None) -> list[str]:
 
 def uninstrument(*names: str) -> list[str]:
     """Restore the original SDK methods (default: every instrumented SDK); returns those restored."""
-    chosen = names or PROVIDERS
-    for name in chosen:
-        _provider_module(name)
+    chosen = tuple(dict.fromkeys(provider_name(name) for name in names)) or PROVIDERS
     return [name for name in chosen if _core.unpatch(name)]
 
 

@@ -1,13 +1,17 @@
 """The current call's place in a trace, carried by a context variable.
 
-A *frame* is a small list ``[trace_id, root_span, span, extra, keep, parent_span]``:
+A *frame* is a small list ``[trace_id, root_span, span, extra, keep, parent_span, nested]``:
 
 - ``trace_id``: an explicit trace id (``_trace_id=``, :func:`trace`, the pytest test) or ``None``,
   in which case the trace id is derived from ``root_span`` when the event is stored;
 - ``root_span``/``span``: integer span numbers of the trace root and of this call (0: none);
 - ``extra``: fields added with :func:`annotate` (a dict, made on first use);
 - ``keep``: the sampling decision, taken once at the trace root;
-- ``parent_span``: the span number of the enclosing decorated call (0: none).
+- ``parent_span``: the span number of the enclosing decorated call (0: none);
+- ``nested``: True once a model call was made inside this call (directly or deeper): the
+  innermost model call owns the tokens and cost, so this call's event does not take the usage of
+  its own result (:mod:`dev_system.record.calls`). Frames with no span of their own (those of
+  :func:`trace` and of a pytest test) are never marked.
 
 Context variables follow asyncio tasks by themselves; threads get them through
 :func:`propagate` or :class:`TelemetryThread`.
@@ -39,7 +43,7 @@ def trace(trace_id: str) -> Iterator[str]:
     """
     parent = _FRAME.get()
     keep = parent[4] if parent is not None else True
-    token = _FRAME.set([str(trace_id), 0, 0, None, keep, 0])
+    token = _FRAME.set([str(trace_id), 0, 0, None, keep, 0, False])
     try:
         yield str(trace_id)
     finally:

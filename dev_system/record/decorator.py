@@ -18,7 +18,15 @@ from typing import Any, TypeVar
 
 from dev_system.problems import report_problem
 from dev_system.record.arguments import CapturePlan, snapshot
-from dev_system.record.calls import begin_frame, error_message, outcome, push
+from dev_system.record.calls import (
+    begin_frame,
+    counted_below,
+    error_message,
+    outcome,
+    pass_on,
+    push,
+    request_model,
+)
 from dev_system.record.context import get_frame, reset_frame, set_frame
 from dev_system.record.recorder import get_recorder
 from dev_system.record.spans import Span
@@ -85,12 +93,18 @@ def _capture(rec: Any, plan: CapturePlan | None, args: tuple, kwargs: dict) -> d
 
 def _failed(rec: Any, frame: list, start: float, latency: float, exc: BaseException,
             event_type: str, agent_name: str, name: str, args: dict | None) -> None:
+    # A failed call has no result to read a usage from: nothing was billed (0 tokens, $0). Its
+    # model is the one it asked for, when known; not for a call with model calls inside it (they
+    # carry the model, and the failure is counted under it once).
     try:
-        unknown = None if event_type == "model_call" else 0
-        push(rec, (start, event_type, agent_name, name, unknown, unknown,  # the fields in RAW_FIELDS order
-                   latency, None if unknown is None else 0.0, False, type(exc).__name__,
+        nested = frame[6]
+        if nested:
+            pass_on(get_frame())
+        model = request_model(frame[3], args) if event_type == "model_call" and not nested else None
+        push(rec, (start, event_type, agent_name, name, 0, 0,  # the fields in RAW_FIELDS order
+                   latency, 0.0, False, type(exc).__name__,
                    frame[0], frame[1], frame[2], frame[5],
-                   args, frame[3], None, rec.run_id, error_message(exc)))
+                   args, frame[3], model, rec.run_id, error_message(exc)))
     except Exception as problem:
         report_problem("record", f"an event could not be recorded: {problem!r}")
 
@@ -98,11 +112,16 @@ def _failed(rec: Any, frame: list, start: float, latency: float, exc: BaseExcept
 def _succeeded(rec: Any, frame: list, start: float, latency: float, result: Any, event_type: str,
                agent_name: str, name: str, args: dict | None, calculator: Any, simple: bool) -> None:
     try:
+        extra = frame[3]
         if simple:
             tokens_in, tokens_out, cost, model, details = 0, 0, 0.0, None, None
+        elif frame[6]:  # a model call made inside this one counts the usage (calls.py)
+            tokens_in, tokens_out, cost, model, details = 0, 0, 0.0, None, None
+            extra = counted_below(extra)
         else:
             tokens_in, tokens_out, cost, model, details = outcome(event_type, calculator, result)
-        extra = frame[3]
+            if model is None and event_type == "model_call":
+                model = request_model(extra, args)
         if details:
             extra = dict(extra or {})
             extra["usage"] = details
@@ -116,6 +135,7 @@ def _succeeded(rec: Any, frame: list, start: float, latency: float, result: Any,
 
 def _function_wrapper(fn, agent_name, event_type, calculator, name, plan):
     simple = calculator is None and event_type != "model_call"
+    marks = event_type == "model_call"
 
     # The body below is calls.begin_frame, snapshot and calls.push written out in place: this is
     # the code every decorated call runs, and each function call saved is ~10% of its cost.
@@ -126,15 +146,17 @@ def _function_wrapper(fn, agent_name, event_type, calculator, name, plan):
                 del kwargs["_trace_id"]
             return fn(*args, **kwargs)
         if kwargs and "_trace_id" in kwargs:
-            frame = begin_frame(rec, kwargs.pop("_trace_id"))
+            frame = begin_frame(rec, kwargs.pop("_trace_id"), marks)
         else:
             parent = get_frame()
             span = rec.next_span()
             if parent is None:
                 frame = [rec.default_trace, span, span, None,
-                         rec.sample_rate >= 1.0 or _random() < rec.sample_rate, 0]
+                         rec.sample_rate >= 1.0 or _random() < rec.sample_rate, 0, False]
             else:
-                frame = [parent[0], parent[1] or span, span, None, parent[4], parent[2]]
+                frame = [parent[0], parent[1] or span, span, None, parent[4], parent[2], False]
+                if marks and parent[2]:
+                    parent[6] = True
         if plan is not None and rec.capture:
             try:
                 captured = snapshot(plan, args, kwargs, rec.redactor, rec.max_chars)
@@ -154,6 +176,8 @@ def _function_wrapper(fn, agent_name, event_type, calculator, name, plan):
             raise
         latency = _perf() - start
         reset_frame(token)
+        if frame[6]:
+            pass_on(get_frame())
         if frame[4]:
             if simple:
                 try:
@@ -179,6 +203,7 @@ def _function_wrapper(fn, agent_name, event_type, calculator, name, plan):
 
 def _coroutine_wrapper(fn, agent_name, event_type, calculator, name, plan):
     simple = calculator is None and event_type != "model_call"
+    marks = event_type == "model_call"
 
     # The same inlined body as _function_wrapper's, around an await.
     async def wrapper(*args, **kwargs):
@@ -188,15 +213,17 @@ def _coroutine_wrapper(fn, agent_name, event_type, calculator, name, plan):
                 del kwargs["_trace_id"]
             return await fn(*args, **kwargs)
         if kwargs and "_trace_id" in kwargs:
-            frame = begin_frame(rec, kwargs.pop("_trace_id"))
+            frame = begin_frame(rec, kwargs.pop("_trace_id"), marks)
         else:
             parent = get_frame()
             span = rec.next_span()
             if parent is None:
                 frame = [rec.default_trace, span, span, None,
-                         rec.sample_rate >= 1.0 or _random() < rec.sample_rate, 0]
+                         rec.sample_rate >= 1.0 or _random() < rec.sample_rate, 0, False]
             else:
-                frame = [parent[0], parent[1] or span, span, None, parent[4], parent[2]]
+                frame = [parent[0], parent[1] or span, span, None, parent[4], parent[2], False]
+                if marks and parent[2]:
+                    parent[6] = True
         if plan is not None and rec.capture:
             try:
                 captured = snapshot(plan, args, kwargs, rec.redactor, rec.max_chars)
@@ -216,6 +243,8 @@ def _coroutine_wrapper(fn, agent_name, event_type, calculator, name, plan):
             raise
         latency = _perf() - start
         reset_frame(token)
+        if frame[6]:
+            pass_on(get_frame())
         if frame[4]:
             if simple:
                 try:

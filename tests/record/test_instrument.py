@@ -222,7 +222,8 @@ def test_openai_http_errors_are_recorded_and_reraised_untouched(on, openai_clien
     assert "openai" in traceback.extract_tb(caught.value.__traceback__)[-1].filename
     event = _only(on)
     assert (event.success, event.error_type) == (False, error_class.__name__)
-    assert (event.input_tokens, event.output_tokens, event.cost_usd) == (None, None, None)
+    # no usage came back: nothing was billed (not "unknown cost"); the model is the one asked for
+    assert (event.input_tokens, event.output_tokens, event.cost_usd, event.model) == (0, 0, 0.0, "gpt-4o-mini")
 
 
 def test_anthropic_rate_limit_and_overload(on, anthropic_client, llm):

@@ -256,6 +256,7 @@ ALLOWED = {
     ("dev_system/hookspecs.py", "import_module"): "BUILTIN_PLUGINS",
     ("dev_system/record/instrument/openai.py", "import_module"): "_TARGETS",
     ("dev_system/record/instrument/anthropic.py", "import_module"): "_TARGETS",
+    ("dev_system/record/instrument/google_genai.py", "import_module"): "_TARGETS",
     # the module of the command the parser chose, from the parser's fixed table of commands
     ("dev_system/cli/__init__.py", "import_module"): "COMMANDS",
 }

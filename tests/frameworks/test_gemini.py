@@ -230,6 +230,23 @@ def test_names_aliases_and_restoring(recording, gemini, gemini_client):
         instrument("gemeni")
 
 
+def test_the_sdk_and_our_module_are_imported_only_when_asked():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from dev_system.ops.instrument import instrument, instrumented, uninstrument\n"
+        "import dev_system.ops.instrument.google_genai\n"
+        "assert 'google.genai' not in sys.modules\n"
+        "instrument('openai'); uninstrument(); instrumented()\n"
+        "assert 'google.genai' not in sys.modules, 'imported without being asked'\n"
+        "assert instrument('gemini') == ['google-genai'] and 'google.genai' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 def test_with_telemetry_off_calls_pass_through_unrecorded(recording, gemini, gemini_client):
     instrument("google-genai")
     configure(enabled=False)

@@ -43,9 +43,9 @@ def provider_name(name: str) -> str:
     return canonical
 
 
-def _provider_module(name: str):
-    name = provider_name(name)
-    return importlib.import_module(f"dev_system.record.instrument.{_MODULES.get(name, (name,))[0]}")
+def _provider_module(provider: str):
+    name = _MODULES.get(provider_name(provider), (provider_name(provider),))[0]
+    return importlib.import_module(f"dev_system.record.instrument.{name}")
 
 
 def _installed(name: str) -> bool:

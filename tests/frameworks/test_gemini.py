@@ -204,6 +204,18 @@ def test_a_stream_left_early_is_recorded_once_as_closed_early(on, gemini, gemini
     assert event.model == FLASH and event.input_tokens == 31  # the usage of the chunks read
 
 
+def test_an_async_stream_left_early_is_recorded_once_as_closed_early(on, gemini, gemini_client):
+    async def main():
+        async for chunk in await gemini_client.aio.models.generate_content_stream(model=FLASH, contents="hi"):
+            return chunk.text
+
+    assert asyncio.run(main()) == "Hel"
+    gc.collect()
+    event = _only(on)
+    assert event.success and json.loads(event.metadata).get("closed_early") is True
+    assert event.model == FLASH
+
+
 def test_a_stream_never_iterated_records_nothing(on, gemini, gemini_client):
     gemini_client.models.generate_content_stream(model=FLASH, contents="hi")
     gc.collect()

@@ -24,14 +24,15 @@ from fakes.fake_llm_server import anthropic_message, chat_completion, response_o
 REQUIRED = os.environ.get("CI", "").lower() not in ("", "0", "false")
 
 
-def require(module: str) -> object:
-    """Import ``module``, or skip the calling test module; in CI, fail instead of skipping."""
+def require(module: str, install: str = "pip install -e '.[dev]'") -> object:
+    """Import ``module``, or skip the calling test module; in CI, fail instead of skipping.
+    ``install`` says how to get it."""
     try:
         return __import__(module)
     except ImportError as exc:
         if REQUIRED:
-            pytest.fail(f"{module} is not installed but CI is set: pip install -e '.[dev]' ({exc})", pytrace=False)
-        pytest.skip(f"{module} is not installed (pip install -e '.[frameworks]')", allow_module_level=True)
+            pytest.fail(f"{module} is not installed but CI is set: {install} ({exc})", pytrace=False)
+        pytest.skip(f"{module} is not installed ({install})", allow_module_level=True)
 
 
 TELEMETRY = ("--telemetry", "--telemetry-db=t.db", "--telemetry-instrument=openai,anthropic")

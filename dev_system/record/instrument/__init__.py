@@ -13,12 +13,16 @@ function name such as
 ``openai.chat.completions.create``. Instrumenting twice patches once; :func:`uninstrument`
 restores the original methods. SDK errors are recorded with their class name and re-raised
 untouched. A call made inside a decorated function joins its trace, as its child.
+
+LiteLLM (``"litellm"``) is recorded through its own callback API, not patched: see
+:mod:`dev_system.record.instrument.litellm`.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 
 from dev_system.record.instrument import _core
 
@@ -26,7 +30,7 @@ __all__ = ["instrument", "instrument_openai", "instrument_anthropic", "instrumen
            "instrumented", "provider_name", "PROVIDERS", "ALIASES"]
 
 #: The SDKs this package knows how to instrument.
-PROVIDERS = ("openai", "anthropic", "google-genai")
+PROVIDERS = ("openai", "anthropic", "google-genai", "litellm")
 
 #: Other names accepted for a provider (what users also write).
 ALIASES = {"gemini": "google-genai", "google_genai": "google-genai", "google.genai": "google-genai"}
@@ -79,7 +83,21 @@ def _instrument(name: str, agent_name: str | None) -> bool:
         return False
     _core.set_agent_name(name, agent_name)
     module.instrument()
-    return _core.patched(name)
+    return _patched(name)
+
+
+def _patched(name: str) -> bool:
+    """Instrumented now: patched by :mod:`._core`, or, for a provider hooked in another way
+    (LiteLLM's callbacks), by its module's own ``active()`` (asked only once it is loaded)."""
+    module = sys.modules.get(f"{__name__}.{_MODULES.get(name, (name,))[0]}")
+    active = getattr(module, "active", None)
+    return active() if callable(active) else _core.patched(name)
+
+
+def _unpatch(name: str) -> bool:
+    module = sys.modules.get(f"{__name__}.{_MODULES.get(name, (name,))[0]}")
+    undo = getattr(module, "uninstrument", None)
+    return undo() if callable(undo) else _core.unpatch(name)
 
 
 def instrument(*names: str, agent_name: str | None = None) -> list[str]:
@@ -103,9 +121,9 @@ def instrument(*names: str, agent_name: str | None = None) -> list[str]:
 def uninstrument(*names: str) -> list[str]:
     """Restore the original SDK methods (default: every instrumented SDK); returns those restored."""
     chosen = tuple(dict.fromkeys(provider_name(name) for name in names)) or PROVIDERS
-    return [name for name in chosen if _core.unpatch(name)]
+    return [name for name in chosen if _unpatch(name)]
 
 
 def instrumented() -> list[str]:
     """The SDKs patched now."""
-    return [name for name in PROVIDERS if _core.patched(name)]
+    return [name for name in PROVIDERS if _patched(name)]

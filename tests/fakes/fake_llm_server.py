@@ -162,7 +162,10 @@ def anthropic_message(model: str = "claude-haiku-4-5-20251001", input_tokens: in
 
 def anthropic_events(model: str = "claude-haiku-4-5-20251001", input_tokens: int = 25,
                      output_deltas: Iterable[int] = (5, 12), cache_read: int = 0, cache_write: int = 0,
-                     pieces: Iterable[str] = ("Hel", "lo!")) -> list[tuple[str, dict]]:
+                     pieces: Iterable[str] = ("Hel", "lo!"), delta_input: bool = False) -> list[tuple[str, dict]]:
+    """A message stream. ``delta_input``: each ``message_delta`` repeats the input counts beside
+    the cumulative output, as the current API does (clients such as langchain-anthropic read the
+    input from there)."""
     start = anthropic_message(model, input_tokens, 1, cache_read, cache_write)
     start["content"], start["stop_reason"] = [], None
     events: list[tuple[str, dict]] = [
@@ -177,9 +180,13 @@ def anthropic_events(model: str = "claude-haiku-4-5-20251001", input_tokens: int
     deltas = list(output_deltas)
     for number, output in enumerate(deltas):
         last = number == len(deltas) - 1
+        usage = {"output_tokens": output}
+        if delta_input:
+            usage.update(input_tokens=input_tokens, cache_read_input_tokens=cache_read,
+                         cache_creation_input_tokens=cache_write)
         events.append(("message_delta", {"type": "message_delta",
                                          "delta": {"stop_reason": "end_turn" if last else None, "stop_sequence": None},
-                                         "usage": {"output_tokens": output}}))
+                                         "usage": usage}))
     events.append(("message_stop", {"type": "message_stop"}))
     return events
 

@@ -6,7 +6,8 @@ a :class:`~dev_system.record.spans.Span` created in the caller's context (so a c
 decorated function joins that function's trace); an error raised by the SDK ends the span as
 failed and is re-raised untouched (same object, same traceback); a stream result ends its span
 when the stream ends (exhausted, failed, closed early or dropped), with the usage its chunks
-carried.
+carried; a raw response whose body the caller reads (``with_streaming_response``, a raw stream)
+ends its span when that body has been read (:mod:`._responses`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from dev_system.problems import report_problem
 from dev_system.record.instrument import _responses
 from dev_system.record.recorder import get_recorder
+from dev_system.record.replay import watch as watch_replays
 from dev_system.record.spans import Span
 
 #: Set on each wrapper: True while it is patched in, False once uninstrumented.
@@ -70,6 +72,7 @@ class _NoSpan:
 
 def _span(provider: str, function_name: str, kwargs: dict) -> Any:
     try:
+        watch_replays()  # a call answered from a vcrpy cassette is marked replayed
         rec = get_recorder()
         args = None
         if rec.capture:

@@ -2,7 +2,9 @@
 
 Patched (sync and async, ``messages`` and ``beta.messages``): ``create`` (streaming or not),
 ``parse`` and the ``stream(...)`` helper, whose request is recorded when the ``with`` block is
-entered and ends with the stream. Tokens: ``input_tokens`` counts cache reads and cache writes as
+entered and ends with the stream. ``.with_raw_response`` and ``.with_streaming_response`` calls go
+through the patched methods; a body the caller reads ends its event when it has been read (see
+``_responses``). Tokens: ``input_tokens`` counts cache reads and cache writes as
 well (Anthropic reports them apart); output is the last cumulative ``message_delta`` count.
 """
 

@@ -5,7 +5,9 @@ Patched (sync and async): ``chat.completions.create`` and ``.parse``, ``response
 helpers ``chat.completions.stream(...)`` and ``responses.stream(...)`` go through the patched
 ``create`` and are recorded by it. A ``stream=True`` call ends its event when the stream ends; its
 tokens come from the final chunk, so pass ``stream_options={"include_usage": True}`` to chat
-streams (Responses streams always carry usage).
+streams (Responses streams always carry usage). The same methods reached through
+``.with_raw_response`` (also ``client.with_raw_response.…``) and ``.with_streaming_response`` are
+recorded too: a body the caller reads ends its event when it has been read (see ``_responses``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ Definitions (also in docs/cli.md):
 - success rate: successful events / all events, in percent (``None`` for no events);
 - percentiles of ``latency_ms``: linear interpolation between closest ranks, what
   ``numpy.percentile`` does by default (:func:`percentile`);
-- total cost: the sum of known costs; events whose cost is NULL are counted separately;
+- total cost: the sum of known costs; events whose cost is NULL are counted separately, and told
+  apart: a usage whose model has no known price (per model), a usage without a model name, no
+  usage at all (a result that carried none, a stream read without its usage);
 - top agent: the agent with the most events, ties broken by name (smallest first);
 - failed calls: unsuccessful events, also counted by ``error_type`` (``"unknown"`` when NULL);
 - daily cost: the known cost of each local calendar day, counting the window's events only;
@@ -88,6 +90,12 @@ class Summary:
     p99_latency_ms: float | None = None
     total_cost_usd: float = 0.0
     unknown_cost_events: int = 0
+    #: Of the events of unknown cost: those with a usage, per model that has no known price.
+    unpriced_models: dict[str, int] = field(default_factory=dict)
+    #: Of the events of unknown cost: those with a usage but no model name.
+    unknown_cost_without_model: int = 0
+    #: Of the events of unknown cost: those without a (whole) usage.
+    unknown_cost_without_usage: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     top_agent: str | None = None
@@ -168,6 +176,16 @@ def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters =
             errors[key] = errors.get(key, 0) + count
     latencies = aggregates.sorted_latencies(conn, chosen)
     top, top_count = top_by_count(agents)
+    unpriced: dict[str, int] = {}
+    without_model = without_usage = 0
+    if unknown_cost:
+        for model, priced_usage, no_usage in aggregates.unknown_cost_models(conn, chosen):
+            without_usage += no_usage or 0
+            if priced_usage:
+                if model is None or model == "":
+                    without_model += priced_usage
+                else:
+                    unpriced[str(model)] = unpriced.get(str(model), 0) + priced_usage
     return Summary(
         window=window,
         filters=filters,
@@ -180,6 +198,9 @@ def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters =
         p99_latency_ms=percentile(latencies, 99),
         total_cost_usd=cost,
         unknown_cost_events=unknown_cost,
+        unpriced_models=dict(sorted(unpriced.items(), key=lambda kv: (-kv[1], kv[0]))),
+        unknown_cost_without_model=without_model,
+        unknown_cost_without_usage=without_usage,
         input_tokens=int(in_tokens),
         output_tokens=int(out_tokens),
         top_agent=top,

@@ -10,7 +10,8 @@ the turn's trace) calls the ``persona_runtime`` model to write a post, a search 
 ``viral_engine`` model to score it. The model calls are mocks that answer in the OpenAI and
 Anthropic response shapes with realistic token counts and latencies; about 3% of them fail with a
 rate limit and 1% with a timeout, as real providers do under load. Costs are computed by the real
-calculators from the mock's model name and usage.
+calculators from the mock's model name and usage; a failed call names the model it asked for
+(``annotate(model=...)``) and costs nothing, since no usage came back.
 
 ``--days N`` writes N days of history before now straight into the database (through
 ``insert_events``, with past timestamps): the same kinds of turns, a weekly rhythm, and a
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from dev_system.events import TelemetryEvent
+from dev_system.record.context import annotate
 from dev_system.record.pricing import default_cost
 from dev_system.record.services import orchestrator_telemetry, persona_runtime_telemetry, viral_engine_telemetry
 from dev_system.record.usage import Usage
@@ -107,6 +109,8 @@ class MockProvider:
         model, provider, _, typical_in, typical_out, median_ms = _pick_model(self.rng)
         latency = _latency_ms(self.rng, median_ms)
         roll = self.rng.random()
+        if roll < (RATE_LIMIT_RATE + TIMEOUT_RATE) * self.error_rate:
+            annotate(model=model)  # the event of a failed call keeps the model it asked for
         if roll < RATE_LIMIT_RATE * self.error_rate:
             time.sleep(min(latency, 200) / 1000 * self.time_scale)
             raise RateLimitError(f"429: rate limit reached for {model}")
@@ -234,10 +238,10 @@ def _history_turn(rng: random.Random, t: float, prices: _Prices, run_id: str,
               tokens: tuple[int, int] | None = None, error: str | None = None, usage_detail: dict | None = None,
               span: str | None = None, parent: str | None = root_span, start: float) -> TelemetryEvent:
         cost: float | None
-        if event_type == "model_call":
+        if event_type == "model_call" and error is None:
             cost = prices.cost(model, *tokens) if tokens and model else None
         else:
-            cost = 0.0
+            cost = 0.0  # a tool call; or a failed model call: no usage came back, nothing was billed
         metadata: dict[str, Any] = {"example": True}
         if usage_detail:
             metadata["usage"] = usage_detail
@@ -247,8 +251,8 @@ def _history_turn(rng: random.Random, t: float, prices: _Prices, run_id: str,
                                          "ConnectionError": "trends service unreachable"}[error]
         return TelemetryEvent(
             start, event_type, agent, function,
-            tokens[0] if tokens else (None if event_type == "model_call" else 0),
-            tokens[1] if tokens else (None if event_type == "model_call" else 0),
+            tokens[0] if tokens else (None if event_type == "model_call" and error is None else 0),
+            tokens[1] if tokens else (None if event_type == "model_call" and error is None else 0),
             latency, cost, error is None, error, trace_id, json.dumps(metadata, sort_keys=True),
             uuid.UUID(int=rng.getrandbits(128)).hex, span or f"{rng.getrandbits(32):08x}", parent, run_id, model,
         )
@@ -278,7 +282,7 @@ def _history_turn(rng: random.Random, t: float, prices: _Prices, run_id: str,
             detail = {"provider": provider}
             if rng.random() < 0.3:
                 detail["cached_input_tokens"] = tokens[0] // 2
-        children.append(event("model_call", agent, function, latency, model=model if error is None else None,
+        children.append(event("model_call", agent, function, latency, model=model,
                               tokens=tokens, error=error, usage_detail=detail, start=clock))
         clock += latency / 1000
         failed = error

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dev_system.formatting import format_int, format_ms, format_usd, plural
+from dev_system.formatting import format_int, format_ms, format_usd, plural, printable
 from dev_system.render import text as metrics_report
 from dev_system.render.compare import comparison_lines
 
@@ -134,7 +134,9 @@ def _one_line(report: Any) -> str:
     parts.append(f"p95 {_ms(summary.p95_latency_ms)}")
     parts.append(format_usd(summary.total_cost_usd))
     if summary.unknown_cost_events:
-        parts.append(f"{format_int(summary.unknown_cost_events)} of unknown cost")
+        unpriced = ", ".join(printable(model) for model in summary.unpriced_models)
+        parts.append(f"{format_int(summary.unknown_cost_events)} of unknown cost"
+                     + (f" (no price for {unpriced})" if unpriced else ""))
     if report.dropped:
         parts.append(f"{format_int(report.dropped)} dropped")
     if report.alerts:

@@ -61,8 +61,21 @@ def summary_lines(summary: Summary) -> list[tuple[str, str]]:
     ]
     if summary.unknown_cost_events:
         lines.append(("Unknown Cost", f"{plural(summary.unknown_cost_events, 'event')} (not in the total)"))
+        lines.extend(unknown_cost_lines(summary))
     lines.append(("Top Agent", "n/a" if summary.top_agent is None else printable(summary.top_agent)))
     lines.append(("Failed Calls", format_int(summary.failures)))
+    return lines
+
+
+def unknown_cost_lines(summary: Summary) -> list[tuple[str, str]]:
+    """Why costs are unknown, as indented ``(label, value)`` lines: the models without a known
+    price first, then usages without a model name, then results without a usage."""
+    lines = [(f"  no price for {printable(model)}", plural(count, "event"))
+             for model, count in summary.unpriced_models.items()]
+    if summary.unknown_cost_without_model:
+        lines.append(("  no model name", plural(summary.unknown_cost_without_model, "event")))
+    if summary.unknown_cost_without_usage:
+        lines.append(("  no usage reported", plural(summary.unknown_cost_without_usage, "event")))
     return lines
 
 
@@ -179,6 +192,9 @@ def summary_dict(summary: Summary, alerts: Sequence[Alert], thresholds: Threshol
         "cost_usd": {
             "total": summary.total_cost_usd,
             "unknown_cost_events": summary.unknown_cost_events,
+            "unpriced_models": dict(summary.unpriced_models),
+            "unknown_cost_without_model": summary.unknown_cost_without_model,
+            "unknown_cost_without_usage": summary.unknown_cost_without_usage,
             "by_day": dict(summary.daily_cost_usd),
         },
         "tokens": {"input": summary.input_tokens, "output": summary.output_tokens},
@@ -234,6 +250,7 @@ def render_csv(summary: Summary, alerts: Sequence[Alert],
         ("dropped_events", summary.dropped_events),
         ("skipped_rows", summary.skipped_rows),
     ]
+    figures.extend((f"unpriced_model:{name}", count) for name, count in summary.unpriced_models.items())
     figures.extend((f"failed_calls:{name}", count) for name, count in summary.failures_by_error_type.items())
     figures.extend((f"cost_usd:{day}", cost) for day, cost in summary.daily_cost_usd.items())
     figures.extend(("alert", alert.message) for alert in alerts)

@@ -119,6 +119,18 @@ def count_and_cost(conn: sqlite3.Connection, chosen: Selection) -> tuple[int, fl
     return count, total
 
 
+def unknown_cost_models(conn: sqlite3.Connection, chosen: Selection) -> list[tuple[Any, int, int]]:
+    """``(model, events with a usage, events without one)`` of the selected events whose cost is
+    unknown (NULL), per model (``None``: no model name). "With a usage": both token counts known,
+    so only the price was missing."""
+    model_sql = column_expr("model", chosen.present)
+    return conn.execute(
+        f"SELECT {model_sql}, SUM(input_tokens IS NOT NULL AND output_tokens IS NOT NULL),"
+        " SUM(input_tokens IS NULL OR output_tokens IS NULL)"
+        f" FROM telemetry_events{and_where(chosen.where, 'cost_usd IS NULL')} GROUP BY 1 ORDER BY 1",
+        chosen.params).fetchall()
+
+
 def dropped_count(conn: sqlite3.Connection, window: Any, run_id: str | None = None) -> int:
     """How many events were recorded as dropped in ``window`` (of run ``run_id`` when given)."""
     present = table_columns(conn, "dropped_events")

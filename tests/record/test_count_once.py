@@ -226,6 +226,26 @@ def test_an_async_decorated_call_around_async_instrumented_calls(on, async_opena
     assert totals(events) == (3 * 42, 3 * 7, pytest.approx(3 * OPENAI_COST), 0)
 
 
+def test_instrumented_calls_in_threads_of_a_decorated_call(on, openai_client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dev_system.ops.telemetry import propagate
+
+    def ask():
+        return openai_client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+    @telemetry_decorator(agent_name="agent", event_type="model_call")
+    def fan_out():
+        with ThreadPoolExecutor(2) as pool:
+            return [f.result() for f in [pool.submit(propagate(ask)) for _ in range(2)]]
+
+    fan_out()
+    events = on.events()
+    [outer] = [e for e in events if e.agent_name == "agent"]
+    assert_counted_in_children(outer)
+    assert totals(events) == (2 * 42, 2 * 7, pytest.approx(2 * OPENAI_COST), 0)
+
+
 # --- the pytest plugin: summary, JSON, JUnit, budgets, the fixture ------------------------------
 
 APP = '''

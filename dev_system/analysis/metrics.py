@@ -12,6 +12,9 @@ Definitions (also in docs/cli.md):
 - total cost: the sum of known costs; events whose cost is NULL are counted separately, and told
   apart: a usage whose model has no known price (per model), a usage without a model name, no
   usage at all (a result that carried none, a stream read without its usage);
+- replayed cost: the known cost of the calls answered from a recording (a vcrpy cassette,
+  ``"replayed": true`` in their metadata): notional, never paid; it is part of the total cost
+  (so budgets and regressions work offline) and shown apart; spent = total cost - replayed cost;
 - top agent: the agent with the most events, ties broken by name (smallest first);
 - failed calls: unsuccessful events, also counted by ``error_type`` (``"unknown"`` when NULL);
 - daily cost: the known cost of each local calendar day, counting the window's events only;
@@ -106,11 +109,19 @@ class Summary:
     skipped_rows: int = 0
     first_timestamp: float | None = None
     last_timestamp: float | None = None
+    #: events answered from a recording, and their known (notional, unpaid) cost, in the total
+    replayed_events: int = 0
+    replayed_cost_usd: float = 0.0
 
     @property
     def empty(self) -> bool:
         """True when no event is in the window."""
         return self.events == 0
+
+    @property
+    def spent_cost_usd(self) -> float:
+        """The known cost of the calls that were really made (the total less the replayed cost)."""
+        return max(self.total_cost_usd - self.replayed_cost_usd, 0.0)
 
 
 @struct
@@ -186,6 +197,7 @@ def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters =
                     without_model += priced_usage
                 else:
                     unpriced[str(model)] = unpriced.get(str(model), 0) + priced_usage
+    replayed, replayed_cost = aggregates.replayed_count_and_cost(conn, chosen)
     return Summary(
         window=window,
         filters=filters,
@@ -211,6 +223,8 @@ def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters =
         skipped_rows=skipped,
         first_timestamp=first,
         last_timestamp=last,
+        replayed_events=replayed,
+        replayed_cost_usd=replayed_cost,
     )
 
 

@@ -59,6 +59,10 @@ def summary_lines(summary: Summary) -> list[tuple[str, str]]:
         ("P95 Latency", _opt(summary.p95_latency_ms, format_ms)),
         ("Total Cost", format_usd(summary.total_cost_usd)),
     ]
+    if summary.replayed_events:  # answered from a recording: notional, never paid
+        lines.append(("Spent", format_usd(summary.spent_cost_usd)))
+        lines.append(("Replayed", f"{plural(summary.replayed_events, 'event')}, "
+                                  f"{format_usd(summary.replayed_cost_usd)} notional (not spent; in the total)"))
     if summary.unknown_cost_events:
         lines.append(("Unknown Cost", f"{plural(summary.unknown_cost_events, 'event')} (not in the total)"))
         lines.extend(unknown_cost_lines(summary))
@@ -191,6 +195,9 @@ def summary_dict(summary: Summary, alerts: Sequence[Alert], thresholds: Threshol
         "latency_ms": {"p50": summary.p50_latency_ms, "p95": summary.p95_latency_ms, "p99": summary.p99_latency_ms},
         "cost_usd": {
             "total": summary.total_cost_usd,
+            "spent": summary.spent_cost_usd,
+            "replayed": summary.replayed_cost_usd,
+            "replayed_events": summary.replayed_events,
             "unknown_cost_events": summary.unknown_cost_events,
             "unpriced_models": dict(summary.unpriced_models),
             "unknown_cost_without_model": summary.unknown_cost_without_model,

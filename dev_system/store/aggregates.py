@@ -119,6 +119,20 @@ def count_and_cost(conn: sqlite3.Connection, chosen: Selection) -> tuple[int, fl
     return count, total
 
 
+#: The events answered from a recording (``"replayed": true`` in their metadata, see
+#: ``dev_system.record.replay``); the LIKE keeps the JSON functions off every other row.
+REPLAYED = ("metadata LIKE '%\"replayed\"%' AND json_valid(metadata)"
+            " AND json_extract(metadata, '$.replayed') = 1")
+
+
+def replayed_count_and_cost(conn: sqlite3.Connection, chosen: Selection) -> tuple[int, float]:
+    """How many of the selected events were answered from a recording, and their known cost."""
+    count, total = conn.execute(
+        f"SELECT COUNT(*), TOTAL(cost_usd) FROM telemetry_events{and_where(chosen.where, REPLAYED)}", chosen.params
+    ).fetchone()
+    return count, total
+
+
 def unknown_cost_models(conn: sqlite3.Connection, chosen: Selection) -> list[tuple[Any, int, int]]:
     """``(model, events with a usage, events without one)`` of the selected events whose cost is
     unknown (NULL), per model (``None``: no model name). "With a usage": both token counts known,

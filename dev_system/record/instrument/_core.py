@@ -23,6 +23,7 @@ from typing import Any
 from dev_system.problems import report_problem
 from dev_system.record.instrument import _responses
 from dev_system.record.recorder import get_recorder
+from dev_system.record.replay import watch as watch_replays
 from dev_system.record.spans import Span
 
 #: Set on each wrapper: True while it is patched in, False once uninstrumented.
@@ -71,6 +72,7 @@ class _NoSpan:
 
 def _span(provider: str, function_name: str, kwargs: dict) -> Any:
     try:
+        watch_replays()  # a call answered from a vcrpy cassette is marked replayed
         rec = get_recorder()
         args = None
         if rec.capture:

@@ -203,6 +203,9 @@ def _cards(summary: Summary, thresholds: Thresholds, alerts: Sequence[Alert]) ->
     cost_note = None
     if summary.unknown_cost_events:
         cost_note = f"+ {plural(summary.unknown_cost_events, 'call')} of unknown cost"
+    if summary.replayed_events:
+        replayed = f"spent {format_usd(summary.spent_cost_usd)}; {format_usd(summary.replayed_cost_usd)} replayed (not spent)"
+        cost_note = replayed if cost_note is None else f"{replayed}; {cost_note}"
     return [
         {"id": "success_rate", "label": "Success rate", "value": _opt(summary.success_rate, format_percent),
          "note": None if thresholds.success_rate_min is None else f"threshold {format_percent(thresholds.success_rate_min)}",
@@ -259,6 +262,11 @@ def page_data(dashboard: Dashboard, *, title: str | None = None, now: float | No
         unknown = summary.unknown_cost_events
         data["notes"].append(f"{plural(unknown, 'call')} of unknown cost {'is' if unknown == 1 else 'are'} not in the "
                              "cost figures.")
+    if summary.replayed_events:
+        replayed = summary.replayed_events
+        data["notes"].append(f"{plural(replayed, 'call')} {'was' if replayed == 1 else 'were'} answered from a "
+                             f"recording (a cassette): their {format_usd(summary.replayed_cost_usd)} is notional, "
+                             f"in the total cost but not spent; spent: {format_usd(summary.spent_cost_usd)}.")
     if summary.dropped_events:
         dropped = summary.dropped_events
         data["notes"].append(f"{plural(dropped, 'event')} {'was' if dropped == 1 else 'were'} dropped (never stored).")

@@ -92,7 +92,7 @@ def error_message(exc: BaseException) -> str:
 
 
 def valid_cost(value: Any, source: str) -> float | None:
-    """``value`` if it is a usable cost in USD, else None with one warning."""
+    """``value`` if it is a usable cost in USD, else None, the problem reported once."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
         return float(value)
     if value is not None:

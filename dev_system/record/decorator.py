@@ -51,7 +51,7 @@ def telemetry_decorator(agent_name: str, event_type: str = "tool_call",
         For ``model_call`` events, tokens, model and cost are read from the result's usage.
     :param cost_calculator: ``calc(result) -> float`` giving the call's cost in USD (for a
         generator, ``calc`` receives the stream's usage). If it raises or returns no number,
-        the cost is stored as unknown and one warning is shown.
+        the cost is stored as unknown and the problem is reported once (the ``dev_system`` logger).
     :param function_name: the name stored for the function (default: its ``__name__``).
     :param capture_args: store the call's arguments in the metadata (secrets redacted).
 

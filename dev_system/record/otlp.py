@@ -146,7 +146,7 @@ class OtlpSink:
 
     ``write`` (called by the recorder's writer) only appends to a bounded queue; a daemon thread
     sends batches to the collector. A batch the collector does not take (unreachable, slow beyond
-    the timeout, refusing) is dropped and counted, with one warning; the queue overflowing drops
+    the timeout, refusing) is dropped and counted, reported once; the queue overflowing drops
     and counts too. ``close`` waits at most ``close_timeout`` seconds, then counts what is left as
     dropped. Nothing here raises into the caller.
     """
@@ -332,7 +332,7 @@ def _reachable(endpoint: str, timeout: float = 0.25) -> bool:
 def sink_for(settings: Any, environ: Mapping[str, str] | None = None) -> OtlpSink | None:
     """The OTLP sink ``settings`` (and the environment) ask for, or None.
 
-    Without the ``otel`` extra: one warning when the endpoint was set in dev-system's own
+    Without the ``otel`` extra: one reported problem when the endpoint was set in dev-system's own
     settings, silence when it only comes from the general ``OTEL_*`` variables.
     """
     setting = getattr(settings, "otlp_endpoint", None)

@@ -10,8 +10,10 @@ real pytest runs.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import math
+import os
 import re
 import sqlite3
 import subprocess
@@ -244,6 +246,49 @@ def test_instrumented_calls_in_threads_of_a_decorated_call(on, openai_client):
     [outer] = [e for e in events if e.agent_name == "agent"]
     assert_counted_in_children(outer)
     assert totals(events) == (2 * 42, 2 * 7, pytest.approx(2 * OPENAI_COST), 0)
+
+
+def framework(module: str):
+    """Import a framework the frameworks extra installs; skip without it, but fail in CI (CI=true)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(f"{module} is not installed but CI is set: pip install -e '.[dev]' ({exc})", pytrace=False)
+        pytest.skip(f"{module} is not installed (pip install -e '.[dev]')")
+
+
+def test_a_decorated_call_around_langchain(on, llm):
+    langchain_openai = framework("langchain_openai")
+    model = langchain_openai.ChatOpenAI(model="gpt-4o-mini", base_url=llm.url + "/v1", api_key="sk-test",
+                                        max_retries=0)
+
+    @telemetry_decorator(agent_name="agent", event_type="model_call")
+    def answer(prompt: str):
+        return model.invoke(prompt)
+
+    assert answer("hi").content == "Hello!"
+    events = on.events()
+    [outer] = [e for e in events if e.agent_name == "agent"]
+    assert_counted_in_children(outer)  # not "unknown cost" either: an AIMessage has no usage we read
+    assert len(events) == 2 and totals(events) == (42, 7, pytest.approx(OPENAI_COST), 0)
+
+
+def test_a_decorated_call_around_litellm(on, llm):
+    litellm = framework("litellm")
+    instrument("litellm")
+
+    @telemetry_decorator(agent_name="agent", event_type="model_call")
+    def answer(prompt: str):
+        return litellm.completion(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": prompt}],
+                                  api_base=llm.url + "/v1", api_key="sk-test", max_retries=0)
+
+    response = answer("hi")
+    assert response.usage.prompt_tokens == 42  # the same usage the decorated call returns
+    events = on.events()
+    [outer] = [e for e in events if e.agent_name == "agent"]
+    assert_counted_in_children(outer)
+    assert len(events) == 2 and totals(events) == (42, 7, pytest.approx(OPENAI_COST), 0)
 
 
 # --- the pytest plugin: summary, JSON, JUnit, budgets, the fixture ------------------------------

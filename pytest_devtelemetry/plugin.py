@@ -70,7 +70,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(against the baseline run when there is one); implies --telemetry")
     group.addoption("--telemetry-instrument", metavar="SDKS", dest="telemetry_instrument", default=None,
                     help="also record the calls of these provider SDKs with no decorator: 'openai', "
-                         "'anthropic', 'openai,anthropic' or 'all' (the installed ones); ini: telemetry_instrument")
+                         "'anthropic', 'google-genai' (or 'gemini'), 'litellm', several with commas, or 'all' "
+                         "(the installed ones); ini: telemetry_instrument")
     group.addoption("--telemetry-compare", metavar="RUN", dest="telemetry_compare", nargs="?", const="auto",
                     default=None,
                     help="compare this run with RUN (an id, a unique prefix of one, latest, latest~N) or, "
@@ -90,7 +91,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("telemetry_cost_usd_max", default="", help="threshold of a run's total cost in USD ('off': none)")
     parser.addini("telemetry_top", default="", help="how many most expensive / slowest tests to list")
     parser.addini("telemetry_instrument", type="args", default=[],
-                  help="provider SDKs to instrument in runs with telemetry (openai, anthropic, all)")
+                  help="provider SDKs to instrument in runs with telemetry (openai, anthropic, google-genai, "
+                       "litellm, all)")
     parser.addini("telemetry_compare", type="bool", default=False,
                   help="compare every run with telemetry with its baseline (as --telemetry-compare)")
     parser.addini("telemetry_compare_fail", default="",

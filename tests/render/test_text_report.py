@@ -116,7 +116,8 @@ def test_json_is_complete_and_agrees_with_the_text():
     assert doc["period"] == {"spec": "1d", "label": "Last 1 day", "start": 1000.0, "end": None}
     assert doc["success_rate"] == 92.5 and doc["latency_ms"]["p95"] == 1245.0
     assert doc["cost_usd"] == {"total": 3.47, "spent": 3.47, "replayed": 0.0, "replayed_events": 0,
-                               "unknown_cost_events": 0, "by_day": {"2026-11-28": 3.47}}
+                               "unknown_cost_events": 0, "unpriced_models": {}, "unknown_cost_without_model": 0,
+                               "unknown_cost_without_usage": 0, "by_day": {"2026-11-28": 3.47}}
     assert doc["top_agent"] == {"name": "persona_runtime", "events": 80}
     assert doc["failed_calls"] == 12 and doc["failures_by_error_type"] == {"TimeoutError": 12}
     assert doc["alerts"] == [{"rule": "success_rate", "message": "Low success rate: 92.5% (threshold 95.0%)",

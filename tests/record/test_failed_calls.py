@@ -93,6 +93,17 @@ def test_failed_instrumented_calls_keep_the_model_and_cost_nothing(on, openai_cl
     assert rows[CLAUDE]["success_rate"] == 0.0
 
 
+def test_a_failed_instrumented_call_keeps_the_model_without_argument_capture(recording, openai_client, llm):
+    """The model comes from the call's own ``model`` argument, not from the captured arguments."""
+    configure(enabled=True, db_path=recording.db_path, sync=True, capture_args=False)
+    instrument()
+    llm.push(status=429, body=openai_error())
+    with pytest.raises(openai.RateLimitError):
+        openai_client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    [event] = recording.events()
+    assert (event.success, event.model, event.metadata and "args" in event.metadata) == (False, "gpt-4o-mini", False)
+
+
 def test_a_failed_anthropic_stream_helper_keeps_the_model(on, anthropic_client, llm):
     llm.push(status=529, body=anthropic_error("Overloaded", "overloaded_error"))
     with pytest.raises(anthropic.APIStatusError):

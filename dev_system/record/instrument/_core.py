@@ -77,7 +77,9 @@ def _span(provider: str, function_name: str, kwargs: dict) -> Any:
         args = None
         if rec.capture:
             args = {key: kwargs[key] for key in _KEPT_PARAMS if key in kwargs and _plain(kwargs[key])}
-        span = Span(agent_name(provider), "model_call", function_name, args=args or None)
+        model = kwargs.get("model")
+        span = Span(agent_name(provider), "model_call", function_name, args=args or None,
+                    model=model if isinstance(model, str) else None)
         span.annotate(provider=provider, instrumented=True)
         return span
     except Exception as exc:

@@ -27,7 +27,7 @@ from genai_prices import calc_price
 
 from dev_system.formatting import format_usd
 from dev_system.ops.telemetry import configure, telemetry_decorator
-from dev_system.record.instrument import instrument, uninstrument
+from dev_system.record.instrument import instrument
 from dev_system.record.pricing import openai_cost_calculator
 from fakes.fake_llm_server import (  # noqa: F401  (fixtures)
     anthropic_client,
@@ -51,13 +51,6 @@ def price(model: str, provider: str, input_tokens: int, output_tokens: int) -> f
 #: The fake server's default answers: gpt-4o-mini 42 in / 7 out; Claude Haiku 4.5 25 in / 12 out.
 OPENAI_COST = price("gpt-4o-mini", "openai", 42, 7)
 CLAUDE_COST = price("claude-haiku-4-5-20251001", "anthropic", 25, 12)
-
-
-@pytest.fixture(autouse=True)
-def _uninstrumented():
-    uninstrument()
-    yield
-    uninstrument()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import openai
 import pytest
 
 from dev_system.ops.telemetry import annotate, configure, telemetry_decorator
-from dev_system.record.instrument import instrument, uninstrument
+from dev_system.record.instrument import instrument
 from fakes.fake_llm_server import (  # noqa: F401  (fixtures)
     anthropic_client,
     anthropic_error,
@@ -33,13 +33,6 @@ from fakes.fake_llm_server import (  # noqa: F401  (fixtures)
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 CLAUDE = "claude-haiku-4-5"
 UNPRICED = "my-private-model-x7"
-
-
-@pytest.fixture(autouse=True)
-def _uninstrumented():
-    uninstrument()
-    yield
-    uninstrument()
 
 
 @pytest.fixture

@@ -40,13 +40,6 @@ MESSAGES = [{"role": "user", "content": "Say hello"}]
 CLAUDE = "claude-haiku-4-5"
 
 
-@pytest.fixture(autouse=True)
-def _uninstrumented():
-    uninstrument()
-    yield
-    uninstrument()
-
-
 @pytest.fixture
 def on(recording):
     """Telemetry on (synchronously stored) and both SDKs instrumented."""

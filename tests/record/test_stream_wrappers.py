@@ -22,7 +22,7 @@ from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
 
 from dev_system.ops.telemetry import configure
-from dev_system.record.instrument import instrument, uninstrument
+from dev_system.record.instrument import instrument
 from fakes.fake_llm_server import (  # noqa: F401  (fixtures)
     anthropic_client,
     async_anthropic_client,
@@ -42,13 +42,6 @@ USAGE = {"include_usage": True}
 CHAT = (GPT, "openai", 42, 7)
 RESPONSES = (GPT_RESPONSES, "openai", 36, 87)
 MESSAGE = (CLAUDE, "anthropic", 25, 12)
-
-
-@pytest.fixture(autouse=True)
-def _uninstrumented():
-    uninstrument()
-    yield
-    uninstrument()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 # If you change the schema: add a step here, increment SCHEMA_VERSION and say below what it changed.
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Schema versions:
 # 0: The documented ``telemetry_events`` columns only (``id`` ... ``created_at``); no version set.
@@ -32,6 +32,9 @@ SCHEMA_VERSION = 3
 #    with the database's history); with the run first, a run's entries are adjacent. A trace is
 #    found through it run by run (:func:`dev_system.store.queries.where_clause`).
 # 3: Table ``run_parts`` (the job sessions of a run split across CI jobs, kept by ``combine``).
+# 4: Table ``scores`` (quality scores a test or traced code records, ``score_id`` unique so that
+#    merged databases count each once) and table ``meta`` (settings owned by the database itself,
+#    such as the random key that salts the digests of redacted node ids).
 
 EVENTS_TABLE = """
 CREATE TABLE IF NOT EXISTS telemetry_events (
@@ -112,12 +115,31 @@ TABLES = (
     part_id TEXT NOT NULL,{_RUN_COLUMNS},
     PRIMARY KEY (run_id, part_id)
 )""",
+    # A row per score recorded (``telemetry.score(...)`` in a test, ``score(...)`` in traced code).
+    """CREATE TABLE IF NOT EXISTS scores (
+    id INTEGER PRIMARY KEY,
+    score_id TEXT NOT NULL,
+    timestamp REAL NOT NULL,
+    run_id TEXT,
+    nodeid TEXT,
+    trace_id TEXT,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    comment TEXT
+)""",
+    # Key/value settings that belong to this database (never to a run or an event).
+    """CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)""",
 )
 
 INDEXES = (
     "CREATE UNIQUE INDEX IF NOT EXISTS ix_events_event_id ON telemetry_events(event_id)",
     "CREATE INDEX IF NOT EXISTS ix_events_timestamp ON telemetry_events(timestamp)",
     "CREATE INDEX IF NOT EXISTS ix_events_run_trace ON telemetry_events(run_id, trace_id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS ix_scores_score_id ON scores(score_id)",
+    "CREATE INDEX IF NOT EXISTS ix_scores_run_node ON scores(run_id, nodeid)",
 )
 #: Indexes of earlier versions, dropped when a database is migrated.
 DROPPED_INDEXES = ("ix_events_trace", "ix_events_run")

@@ -16,6 +16,7 @@ import pytest
 
 from dev_system.events import EVENT_COLUMNS
 from dev_system.store import db as store
+from dev_system.store import schema as store_schema
 from dev_system.store.combine import CombineError, combine, expand_inputs
 from dev_system.store.events import record_dropped
 
@@ -375,20 +376,21 @@ def tables(db: Path) -> set[str]:
         conn.close()
 
 
-def test_a_version_2_database_is_migrated_to_3_and_keeps_its_rows(tmp_path: Path) -> None:
+def test_a_version_2_database_is_migrated_to_the_current_version_and_keeps_its_rows(tmp_path: Path) -> None:
     old = version_2_database(tmp_path / "v2.db")
     before = snapshot(old)
-    assert store.SCHEMA_VERSION == 3 and "run_parts" not in tables(old)
+    assert "run_parts" not in tables(old) and "scores" not in tables(old)
     store.connect(old, readonly=True).close()  # read as it is: not migrated
     assert count(old, "PRAGMA user_version") == 2 and "run_parts" not in tables(old)
     store.connect(old).close()
-    assert count(old, "PRAGMA user_version") == 3
-    assert "run_parts" in tables(old) and count(old, "SELECT COUNT(*) FROM run_parts") == 0
+    assert count(old, "PRAGMA user_version") == store.SCHEMA_VERSION == 4
+    assert {"run_parts", "scores", "meta"} <= tables(old)
+    assert count(old, "SELECT COUNT(*) FROM run_parts") == 0 and count(old, "SELECT COUNT(*) FROM scores") == 0
     assert snapshot(old) == before
 
 
-@pytest.mark.parametrize("version", [0, 1, 2])
-def test_every_older_version_opened_for_writing_gets_run_parts(version: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [0, 1, 2, 3])
+def test_every_older_version_opened_for_writing_gets_the_newer_tables(version: int, tmp_path: Path) -> None:
     path = version_2_database(tmp_path / "old.db") if version else reference_database(tmp_path / "old.db", 3)
     if version == 1:
         conn = sqlite3.connect(path)
@@ -398,10 +400,16 @@ def test_every_older_version_opened_for_writing_gets_run_parts(version: int, tmp
         conn.execute("PRAGMA user_version = 1")
         conn.commit()
         conn.close()
+    if version == 3:
+        conn = sqlite3.connect(path)
+        conn.execute(next(ddl for ddl in store_schema.TABLES if "run_parts" in ddl))
+        conn.execute("PRAGMA user_version = 3")
+        conn.commit()
+        conn.close()
     before = snapshot(path) if version else None
     store.connect(path).close()
     assert count(path, "PRAGMA user_version") == store.SCHEMA_VERSION
-    assert "run_parts" in tables(path)
+    assert {"run_parts", "scores", "meta"} <= tables(path)
     if before is not None:
         assert snapshot(path) == before
 
@@ -413,7 +421,7 @@ def test_combine_reads_a_version_2_input_as_it_is(shards: list[Path], tmp_path: 
     combine([old, shards[0]], merged)
     combine([old], merged)  # nothing twice
     assert digest(old) == before and count(old, "PRAGMA user_version") == 2
-    assert count(merged, "PRAGMA user_version") == 3
+    assert count(merged, "PRAGMA user_version") == store.SCHEMA_VERSION
     assert count(merged, "SELECT COUNT(*) FROM telemetry_events WHERE agent_name = 'v2-agent'") == 5
     assert count(merged, "SELECT COUNT(*) FROM runs WHERE run_id = 'v2-run'") == 1
     assert count(merged, "SELECT COUNT(*) FROM run_parts WHERE run_id = 'v2-run'") == 1
@@ -437,7 +445,7 @@ def test_combine_into_a_version_2_output_migrates_it(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     combine([job], output)
-    assert count(output, "PRAGMA user_version") == 3
+    assert count(output, "PRAGMA user_version") == store.SCHEMA_VERSION
     assert count(output, "SELECT COUNT(*) FROM run_parts WHERE run_id = 'ci-7'") == 2
     assert count(output, "SELECT COUNT(*) FROM telemetry_events") == len(before["events"]) + 5
     conn = sqlite3.connect(output)

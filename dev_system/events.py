@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
+from dev_system.json_fields import load_object
+
 #: The documented columns of the events table, in their documented order (none may be removed or renamed).
 DOCUMENTED_COLUMNS = (
     "timestamp",
@@ -56,14 +58,10 @@ class TelemetryEvent(NamedTuple):
 
     @property
     def metadata_dict(self) -> dict[str, Any]:
-        """The metadata decoded from JSON (an empty dict when there is none or it is not valid)."""
-        if not self.metadata:
-            return {}
-        try:
-            value = json.loads(self.metadata)
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
+        """The metadata decoded from JSON (an empty dict when there is none or it is not valid; a
+        one-key object saying why when it is too long or too deep to read: see
+        :func:`dev_system.json_fields.load_object`)."""
+        return load_object(self.metadata)
 
     @property
     def total_tokens(self) -> int:

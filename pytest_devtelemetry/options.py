@@ -167,6 +167,13 @@ def resolve(config: pytest.Config, run_id: str) -> tuple[config_module.Settings,
     except config_module.ConfigError as exc:
         raise pytest.UsageError(f"telemetry: {exc}") from None
     settings = replace(settings, db_path=Path(settings.db_path).resolve() if settings.db_path else None)
+    if settings.enabled and settings.db_path is not None:
+        from dev_system.store.db import StoreError, check_ours
+
+        try:  # someone else's database: refused before anything writes to it
+            check_ours(settings.db_path)
+        except StoreError as exc:
+            raise pytest.UsageError(f"telemetry: {exc}") from None
 
     compare = config.getoption("telemetry_compare", None)
     if compare not in (None, "auto") and ("::" in compare or (config.invocation_params.dir / compare).exists()):

@@ -33,7 +33,8 @@ PACKAGES = ("dev_system", "pytest_devtelemetry")
 # module or a package with everything below it).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("leaves", ("dev_system.__init__", "dev_system.events", "dev_system.problems", "dev_system.hookspecs",
-                "dev_system.config", "dev_system.structs", "dev_system.messages", "dev_system.formatting")),
+                "dev_system.config", "dev_system.structs", "dev_system.messages", "dev_system.formatting",
+                "dev_system.json_fields")),
     ("record", ("dev_system.record",)),
     ("store", ("dev_system.store",)),
     ("analysis", ("dev_system.analysis",)),

@@ -43,7 +43,7 @@ from dev_system.messages import shown
 from dev_system.store import db as store
 from dev_system.store.db import transaction
 from dev_system.store.run_parts import parts_of, rebuild_runs, store_parts
-from dev_system.store.schema import has_table, table_columns
+from dev_system.store.schema import has_table, not_ours, table_columns
 from dev_system.structs import struct
 
 __all__ = ["CombineError", "CombineResult", "InputReport", "combine", "expand_inputs"]
@@ -294,6 +294,9 @@ def combine(inputs: Iterable[str | os.PathLike[str]], into: str | os.PathLike[st
                 continue
             conn.execute("ATTACH DATABASE ? AS src", (_uri(path, "ro"),))
             try:
+                reason = not_ours(conn, schema="src")  # checked before, but the file may have been replaced since
+                if reason is not None:
+                    raise CombineError(f"{shown(path)} is not a telemetry database: {reason}")
                 report = InputReport(path, "combined")
                 with transaction(conn):
                     report.events = _merge_events(conn)

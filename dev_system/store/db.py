@@ -3,8 +3,9 @@ and the errors a database that cannot be used raises.
 
 Opening for writing creates the file (private) and its folder, and migrates an older schema in
 place, in one transaction (:mod:`dev_system.store.schema`); opening read-only changes nothing, so
-an older database is read as it is. A database written by a newer version is refused either way,
-before anything touches the file.
+an older database is read as it is. A database written by a newer version, and a database that is
+not a telemetry database (an application's, or one with a view where a table belongs), are
+refused either way, before anything touches the file.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dev_system.messages import shown
-from dev_system.store.schema import SCHEMA_VERSION, migrate, schema_version, table_columns
+from dev_system.store.schema import SCHEMA_VERSION, migrate, not_ours, schema_version, table_columns
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -31,7 +32,8 @@ class DatabaseMissing(StoreError):
 
 
 class NotATelemetryDatabase(StoreError):
-    """The file is not SQLite, is corrupt, or has no ``telemetry_events`` table."""
+    """The file is not SQLite, is corrupt, or is someone else's database (see
+    :func:`dev_system.store.schema.not_ours`); it is neither read nor written."""
 
 
 class NewerSchema(StoreError):
@@ -127,7 +129,38 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
         migrate(conn)
 
 
+def _check_ours(conn: sqlite3.Connection, path: Path, *, writing: bool) -> None:
+    reason = not_ours(conn)
+    if reason is None:
+        return
+    conn.close()
+    advice = "; it is left as it is: give the path of a telemetry database or of a new file" if writing else ""
+    raise NotATelemetryDatabase(f"{shown(path)} is not a telemetry database: {reason}{advice}")
+
+
+def check_ours(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`NotATelemetryDatabase` when the file at ``path`` exists and is not a
+    telemetry database (see :func:`dev_system.store.schema.not_ours`); read-only, changes nothing.
+    For a front end that wants to refuse such a file before anything starts writing to it."""
+    path = Path(path)
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return
+        conn = _connect_readonly(path)
+    except (OSError, sqlite3.Error):
+        return  # the writer reports what is wrong with it, as for any file it cannot open
+    try:
+        _check_ours(conn, path, writing=True)
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return
+        raise NotATelemetryDatabase(f"{shown(path)} is not a usable telemetry database: {exc}") from None
+    finally:
+        conn.close()
+
+
 def _check_readable(conn: sqlite3.Connection, path: Path) -> None:
+    _check_ours(conn, path, writing=False)
     version = schema_version(conn)
     if version > SCHEMA_VERSION:
         raise newer_schema(path, version)
@@ -187,6 +220,7 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
             path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _check_ours(conn, path, writing=True)  # someone else's database is never written to
         version = schema_version(conn)
         if version > SCHEMA_VERSION:  # before anything changes the file (even its journal mode)
             conn.close()

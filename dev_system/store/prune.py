@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from dev_system.json_fields import load_object
 from dev_system.store.db import transaction
 from dev_system.store.schema import has_table, table_columns
 from dev_system.structs import struct
@@ -89,13 +90,7 @@ def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
 
 def _mark(conn: sqlite3.Connection, run_id: str, lost: int) -> None:
     row = conn.execute("SELECT metadata FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-    meta: dict = {}
-    if row is not None and row[0]:
-        try:
-            loaded = json.loads(row[0])
-            meta = loaded if isinstance(loaded, dict) else {}
-        except ValueError:
-            meta = {}
+    meta = load_object(row[0]) if row is not None else {}
     before = meta.get(PRUNED_EVENTS)
     meta[PRUNED_EVENTS] = (before if isinstance(before, int) else 0) + lost
     conn.execute("UPDATE runs SET metadata = ? WHERE run_id = ?", (json.dumps(meta, default=str), run_id))

@@ -17,6 +17,7 @@ from dataclasses import fields
 from typing import Any, NamedTuple, Protocol
 
 from dev_system.events import DOCUMENTED_COLUMNS, EVENT_COLUMNS, EXTRA_COLUMNS, TelemetryEvent
+from dev_system.json_fields import MAX_CHARS, NOT_READ
 from dev_system.store.events import row_to_event
 from dev_system.store.schema import table_columns
 from dev_system.structs import struct
@@ -73,10 +74,40 @@ def column_expr(name: str, present: set[str]) -> str:
     return "NULL"
 
 
+#: The longest name, id or error type read from a row (longer ones are cut, with a marker).
+MAX_TEXT_CHARS = 10_000
+#: Columns read as they are (numbers, and the metadata, bounded by :func:`bounded_json_sql`).
+_NOT_CUT = {"id", "timestamp", "input_tokens", "output_tokens", "latency_ms", "cost_usd", "success",
+            "created_at", "metadata"}
+
+
+def bounded_json_sql(column: str, limit: int = MAX_CHARS) -> str:
+    """SQL reading the JSON text of ``column``, or, when it is longer than ``limit``, the short
+    object that says it was not read (:func:`dev_system.json_fields.not_read`): a row of hundreds
+    of megabytes never reaches Python."""
+    marker = f'{{"{NOT_READ}": "%,d characters, more than the %,d read"}}'
+    return f"CASE WHEN length({column}) > {limit} THEN printf('{marker}', length({column}), {limit}) ELSE {column} END"
+
+
+def read_expr(name: str, present: set[str]) -> str:
+    """SQL reading column ``name`` of a row for a listing: :func:`column_expr`, with the metadata
+    and the text columns bounded (a database is untrusted input)."""
+    expr = column_expr(name, present)
+    if name not in present:
+        return expr
+    if name == "metadata":
+        return bounded_json_sql(name)
+    if name in _NOT_CUT:
+        return expr
+    return (f"CASE WHEN length({name}) > {MAX_TEXT_CHARS} THEN substr({name}, 1, {MAX_TEXT_CHARS}) || "
+            f"printf('…[%,d more characters not read]', length({name}) - {MAX_TEXT_CHARS}) ELSE {name} END")
+
+
 def select_events_sql(conn: sqlite3.Connection) -> str:
-    """``SELECT <every event column> FROM telemetry_events`` that works on old databases too."""
+    """``SELECT <every event column> FROM telemetry_events`` that works on old databases too,
+    each value bounded (:func:`read_expr`)."""
     present = table_columns(conn)
-    return "SELECT {} FROM telemetry_events".format(", ".join(column_expr(c, present) for c in EVENT_COLUMNS))
+    return "SELECT {} FROM telemetry_events".format(", ".join(read_expr(c, present) for c in EVENT_COLUMNS))
 
 
 #: Largest timestamp a report can show as a local date (9999-12-30).
@@ -176,10 +207,11 @@ TABLE_COLUMNS = ("id", *DOCUMENTED_COLUMNS, "created_at", *EXTRA_COLUMNS)
 
 def iter_table_rows(conn: sqlite3.Connection, window: TimeRange, filters: Filters = Filters()) -> Iterator[tuple]:
     """The matching rows as stored, every column of :data:`TABLE_COLUMNS` in its order, oldest
-    first, streamed (an old database's missing columns read as :func:`column_expr` says)."""
+    first, streamed (an old database's missing columns read as :func:`column_expr` says; values
+    too long to read bounded as :func:`read_expr` says)."""
     present = table_columns(conn)
     where, params = where_clause(window, filters, present)
-    columns = ", ".join(column_expr(c, present) for c in TABLE_COLUMNS)
+    columns = ", ".join(read_expr(c, present) for c in TABLE_COLUMNS)
     yield from conn.execute(f"SELECT {columns} FROM telemetry_events{where} ORDER BY timestamp, id", params)
 
 

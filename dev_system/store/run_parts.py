@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from dev_system.json_fields import NOT_READ, load_object
 from dev_system.store.schema import has_table, table_columns
 
 if TYPE_CHECKING:
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 #: The columns of ``runs`` (``run_parts`` has them too, after its ``part_id``).
 RUN_COLUMNS = ("run_id", "started_at", "ended_at", "status", "command", "git_commit", "git_branch",
                "host", "passed", "failed", "skipped", "errors", "exit_status", "metadata")
+
+#: The key of a ``runs`` row's metadata that says how many parts it was built from.
+COMBINED_PARTS = "combined_parts"
 
 #: Run statuses from best to worst (those of dev_system.store.runs); any other status (interrupted,
 #: internal error, usage error, exit N) counts as the worst.
@@ -34,20 +38,41 @@ def _part_id(row: dict[str, Any]) -> str:
     return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
 
-def _part_key(row: dict[str, Any]) -> str:
-    """Between two snapshots of one job session, the later (finished) one wins."""
-    return json.dumps([row["ended_at"] is not None, row["ended_at"] or 0.0, row["status"] != "running",
-                       [row[name] for name in RUN_COLUMNS]], default=str)
+def _part_key(row: dict[str, Any]) -> tuple:
+    """Between two snapshots of one job session, the later one wins: a finished one over one still
+    running (never the other way round), the later end between two finished ones; ties are broken
+    on the other columns, so the choice does not depend on the order the snapshots came in."""
+    ended = _as_number(row["ended_at"], float)
+    return (ended is not None, ended or 0.0, row["status"] not in (None, "running"),
+            json.dumps([row[name] for name in RUN_COLUMNS], default=str))
 
 
-def _run_rows(conn: sqlite3.Connection, schema: str, table: str) -> list[dict[str, Any]]:
+def _is_aggregate(row: dict[str, Any]) -> bool:
+    """True for a ``runs`` row built from several parts (:func:`rebuild_runs`)."""
+    return COMBINED_PARTS in load_object(row["metadata"])
+
+
+def _own_snapshot(row: dict[str, Any], part_ids: set[str]) -> dict[str, Any] | None:
+    """The ``runs`` row of a run that has parts, as a part, when it is a snapshot of one of them
+    (not the row built from them): a run still running when its database was combined into
+    (or combined from) keeps writing its own row, which then holds that part's newer state."""
+    if _is_aggregate(row):
+        return None
+    part_id = _part_id(row)
+    if part_id not in part_ids:
+        return None
+    return {**row, "part_id": part_id}
+
+
+def _run_rows(conn: sqlite3.Connection, schema: str, table: str, run_id: str | None = None) -> list[dict[str, Any]]:
     if not has_table(conn, table, schema=schema):
         return []
     present = table_columns(conn, table, schema=schema)
     if not {"run_id", "started_at"} <= present:
         return []
     names = [name for name in RUN_COLUMNS if name in present]
-    rows = conn.execute(f"SELECT {', '.join(names)} FROM {schema}.{table}").fetchall()
+    where, params = ("", ()) if run_id is None else (" WHERE run_id = ?", (run_id,))
+    rows = conn.execute(f"SELECT {', '.join(names)} FROM {schema}.{table}{where}", params).fetchall()
     out = []
     for row in rows:
         values = dict.fromkeys(RUN_COLUMNS)
@@ -69,11 +94,17 @@ def parts_of(conn: sqlite3.Connection, schema: str) -> list[dict[str, Any]]:
             values = dict.fromkeys(RUN_COLUMNS)
             values.update(zip(names, row))
             parts.append(values)
-    with_parts = {part["run_id"] for part in parts}
+    part_ids: dict[Any, set[str]] = {}
+    for part in parts:
+        part_ids.setdefault(part["run_id"], set()).add(part["part_id"])
     for row in _run_rows(conn, schema, "runs"):
-        if row["run_id"] not in with_parts:
+        if row["run_id"] not in part_ids:
             row["part_id"] = _part_id(row)
             parts.append(row)
+            continue
+        snapshot = _own_snapshot(row, part_ids[row["run_id"]])
+        if snapshot is not None:
+            parts.append(snapshot)
     return [_typed(part) for part in parts if part["run_id"] is not None]
 
 
@@ -154,15 +185,10 @@ def _aggregate(parts: list[dict[str, Any]]) -> dict[str, Any]:
     statuses = sorted({part["status"] for part in parts},
                       key=lambda status: (_STATUS_RANK.get(status, 4), status))
     exits = [part["exit_status"] for part in parts if part["exit_status"] is not None]
-    metas = []
-    for part in parts:
-        try:
-            value = json.loads(part["metadata"]) if part["metadata"] else {}
-        except ValueError:
-            value = {}
-        metas.append(value if isinstance(value, dict) else {})
-    common = {key: value for key, value in metas[0].items() if all(meta.get(key) == value for meta in metas[1:])}
-    common["combined_parts"] = len(parts)
+    metas = [load_object(part["metadata"]) for part in parts]
+    common = {key: value for key, value in metas[0].items()
+              if key != NOT_READ and all(meta.get(key) == value for meta in metas[1:])}
+    common[COMBINED_PARTS] = len(parts)
     return {
         "run_id": parts[0]["run_id"],
         "started_at": parts[0]["started_at"],
@@ -182,10 +208,16 @@ def _aggregate(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def rebuild_runs(conn: sqlite3.Connection, run_ids: Iterable[str]) -> None:
+    """Build the ``runs`` row of each of ``run_ids`` from its parts, after taking in the newer
+    state of a part that a run still running wrote to its own row since (:func:`_own_snapshot`)."""
     columns = ", ".join(RUN_COLUMNS)
     for run_id in sorted(run_ids):
         rows = conn.execute(f"SELECT part_id, {columns} FROM main.run_parts WHERE run_id = ?", (run_id,)).fetchall()
         parts = [dict(zip(("part_id", *RUN_COLUMNS), row)) for row in rows]
+        own = _run_rows(conn, "main", "runs", run_id)
+        snapshot = _own_snapshot(own[0], {part["part_id"] for part in parts}) if own else None
+        if snapshot is not None and store_parts(conn, [_typed(snapshot)])[1]:
+            parts = [part for part in parts if part["part_id"] != snapshot["part_id"]] + [snapshot]
         row = _aggregate(parts)
         conn.execute(f"INSERT OR REPLACE INTO main.runs ({columns}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
                      [row[name] for name in RUN_COLUMNS])

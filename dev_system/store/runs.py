@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dev_system.formatting import plural
+from dev_system.json_fields import load_object
 from dev_system.store.batch import insert_rows, rows_per_statement, values_sql
 from dev_system.store.db import transaction
-from dev_system.store.queries import USABLE, Between, Filters, and_where, where_clause
+from dev_system.store.queries import USABLE, Between, Filters, and_where, bounded_json_sql, read_expr, where_clause
 from dev_system.store.schema import has_table, table_columns
 from dev_system.structs import struct
 
@@ -218,20 +219,16 @@ def write_test_results(conn: sqlite3.Connection, run_id: str, results: Iterable[
     return len(rows)
 
 
-_RUN_COLUMNS = ("run_id, started_at, ended_at, status, command, git_commit, git_branch, host, passed, failed,"
-                " skipped, errors, exit_status, metadata")
+#: The columns of a run as read: texts and metadata bounded (a database is untrusted input).
+_RUN_COLUMNS = ", ".join((
+    "run_id", "started_at", "ended_at",
+    *(read_expr(name, {name}) for name in ("status", "command", "git_commit", "git_branch", "host")),
+    "passed", "failed", "skipped", "errors", "exit_status", bounded_json_sql("metadata")))
 
 
 def _run_from_row(row: tuple) -> Run:
     values = list(row)
-    meta: dict[str, Any] = {}
-    if values[13]:
-        try:
-            loaded = json.loads(values[13])
-            meta = loaded if isinstance(loaded, dict) else {}
-        except ValueError:
-            meta = {}
-    values[13] = meta
+    values[13] = load_object(values[13])
     return Run(*values)
 
 

@@ -1,5 +1,6 @@
-"""The telemetry database's schema: every table, its version, the migrations, and the two
-questions asked of a database's schema ("which columns has this table", "does it exist").
+"""The telemetry database's schema: every table, its version, the migrations, and the questions
+asked of a database's schema ("which columns has this table", "does it exist", "is this a
+telemetry database at all": :func:`not_ours`).
 
 No other module writes DDL. ``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`. :func:`migrate`
 brings a database of any earlier version to the current one; it runs inside the caller's
@@ -145,22 +146,68 @@ INDEXES = (
 DROPPED_INDEXES = ("ix_events_trace", "ix_events_run")
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
-    """The schema version the database says it has (0 for a database this project never wrote)."""
-    return conn.execute("PRAGMA user_version").fetchone()[0]
+def schema_version(conn: sqlite3.Connection, *, schema: str | None = None) -> int:
+    """The schema version the database (``schema``: an attached one) says it has (0 for a
+    database this project never wrote)."""
+    return conn.execute("PRAGMA user_version" if schema is None else f"PRAGMA {schema}.user_version").fetchone()[0]
+
+
+def _master(schema: str | None) -> str:
+    return "sqlite_master" if schema is None else f"{schema}.sqlite_master"
 
 
 def table_columns(conn: sqlite3.Connection, table: str = "telemetry_events", *, schema: str | None = None) -> set[str]:
-    """The names of the columns ``table`` has (empty when there is no such table); ``schema``
-    names an attached database (``None``: the main one)."""
+    """The names of the columns ``table`` has (empty when there is no such table, or when that
+    name is a view: only tables are read); ``schema`` names an attached database (``None``: the
+    main one)."""
+    if not has_table(conn, table, schema=schema):
+        return set()
     pragma = "PRAGMA table_info" if schema is None else f"PRAGMA {schema}.table_info"
     return {row[1] for row in conn.execute(f"{pragma}({table})")}
 
 
 def has_table(conn: sqlite3.Connection, table: str, *, schema: str | None = None) -> bool:
-    """True when the database (``schema``: an attached one) has a table named ``table``."""
-    pragma = "PRAGMA table_info" if schema is None else f"PRAGMA {schema}.table_info"
-    return conn.execute(f"{pragma}({table})").fetchone() is not None
+    """True when the database (``schema``: an attached one) has a table named ``table`` (a view
+    of that name does not count: a database is untrusted input, and a view can run for ever)."""
+    row = conn.execute(f"SELECT 1 FROM {_master(schema)} WHERE type = 'table' AND name = ? COLLATE NOCASE",
+                       (table,)).fetchone()
+    return row is not None
+
+
+#: The names this project's tables have (:data:`EVENTS_TABLE` and :data:`TABLES`).
+OUR_TABLES = ("telemetry_events", "runs", "test_results", "dropped_events", "run_parts", "scores", "meta")
+#: The columns a table must have to be a ``telemetry_events`` table: ``id`` and the documented ones.
+REQUIRED_EVENT_COLUMNS = ("id", "timestamp", "event_type", "agent_name", "function_name", "input_tokens",
+                          "output_tokens", "latency_ms", "cost_usd", "success", "error_type", "trace_id", "metadata")
+
+
+def not_ours(conn: sqlite3.Connection, *, schema: str | None = None) -> str | None:
+    """Why the database is not a telemetry database, in a few words; ``None`` when it is one.
+
+    A *telemetry database* is either empty (no table, view, index or trigger at all: a new file)
+    or one whose ``telemetry_events`` is a table with ``id`` and the documented columns
+    (:data:`REQUIRED_EVENT_COLUMNS`; a database of a newer schema version only needs the table),
+    and where each other name of :data:`OUR_TABLES` is a table if it exists. Anything else is
+    someone else's database (an application's, a view where a table belongs), which this project
+    neither writes nor reads. Raises :class:`sqlite3.DatabaseError` for a file that is not SQLite."""
+    objects = conn.execute(f"SELECT type, name FROM {_master(schema)}").fetchall()
+    if not objects:
+        return None
+    kinds = {str(name).lower(): kind for kind, name in objects if str(name).lower() in OUR_TABLES}
+    if kinds.get("telemetry_events") is None:
+        tables = sorted(str(name) for kind, name in objects if kind == "table" and not str(name).startswith("sqlite_"))
+        shown = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
+        return f"it has no telemetry_events table{f' (its tables: {shown})' if tables else ''}"
+    for name in OUR_TABLES:
+        kind = kinds.get(name, "table")
+        if kind != "table":
+            return f"its {name} is a {kind}, not a table"
+    if schema_version(conn, schema=schema) > SCHEMA_VERSION:
+        return None
+    missing = [name for name in REQUIRED_EVENT_COLUMNS if name not in table_columns(conn, schema=schema)]
+    if missing:
+        return f"its telemetry_events table lacks {', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}"
+    return None
 
 
 def migrate(conn: sqlite3.Connection) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from dev_system.events import TelemetryEvent
 from dev_system.json_fields import NOT_READ
 from dev_system.store import db as store
 from dev_system.store.events import insert_events
-from dev_system.store.runs import Run, finish_run, start_run
+from dev_system.store.runs import Run, finish_run
 
 DEEP = "[" * 100_000 + "]" * 100_000
 
@@ -375,7 +374,6 @@ def test_combine_of_a_database_whose_run_is_still_running(tmp_path):
     assert finished(run_row(merged, "live-run"))
     answered(dev_system("combine", str(stale), "--into", str(merged), cwd=tmp_path))  # older: changes nothing
     assert finished(run_row(merged, "live-run"))
-    shutil.copy(merged, tmp_path / "copy.db")
     answered(dev_system("combine", str(stale), str(live), "--into", str(tmp_path / "fresh.db"), cwd=tmp_path))
     assert finished(run_row(tmp_path / "fresh.db", "live-run"))
     note_fault("combine of a database whose run is still running", count=2)

@@ -17,8 +17,8 @@ from typing import Any
 
 #: The key of the object that stands for a value not read, and says why.
 NOT_READ = "metadata_not_read"
-#: The longest text read as JSON (what the recorder stores is far shorter).
-MAX_CHARS = 1_000_000
+#: The longest text read as JSON (the recorder stores at most about 2.2 million characters).
+MAX_CHARS = 4_000_000
 #: The deepest nesting read (what the recorder stores is a few levels deep).
 MAX_DEPTH = 64
 

@@ -187,10 +187,13 @@ def not_ours(conn: sqlite3.Connection, *, schema: str | None = None) -> str | No
     A *telemetry database* is either empty (no table, view, index or trigger at all: a new file)
     or one whose ``telemetry_events`` is a table with ``id`` and the documented columns
     (:data:`REQUIRED_EVENT_COLUMNS`; a database of a newer schema version only needs the table),
-    and where each other name of :data:`OUR_TABLES` is a table if it exists. Anything else is
+    and where each other name of :data:`OUR_TABLES` is a table if it exists (a plain table: not a
+    view, not a virtual table). Anything else is
     someone else's database (an application's, a view where a table belongs), which this project
     neither writes nor reads. Raises :class:`sqlite3.DatabaseError` for a file that is not SQLite."""
-    objects = conn.execute(f"SELECT type, name FROM {_master(schema)}").fetchall()
+    objects = conn.execute(
+        f"SELECT CASE WHEN type = 'table' AND sql LIKE 'CREATE VIRTUAL%' THEN 'virtual table' ELSE type END, name"
+        f" FROM {_master(schema)}").fetchall()
     if not objects:
         return None
     kinds = {str(name).lower(): kind for kind, name in objects if str(name).lower() in OUR_TABLES}

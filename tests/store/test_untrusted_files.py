@@ -43,6 +43,9 @@ NOT_OURS = {
                                                "lacks timestamp, event_type, agent_name, ..."),
     "a view where the events table belongs": (("CREATE VIEW telemetry_events AS SELECT 1 AS id",),
                                               "telemetry_events is a view, not a table"),
+    "a virtual table where the events table belongs": (
+        ("CREATE VIRTUAL TABLE telemetry_events USING fts5(id, timestamp, event_type)",),
+        "telemetry_events is a virtual table, not a table"),
     "a view where another table of ours belongs": ((EVENTS_TABLE, "CREATE VIEW runs AS SELECT 1 AS run_id"),
                                                    "runs is a view, not a table"),
 }

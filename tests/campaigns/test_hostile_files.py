@@ -110,7 +110,7 @@ def test_combine_into_an_applications_database_is_refused(tmp_path):
 RECORDS_INTO = """
     import json, logging, sys
     from dev_system.ops.telemetry import configure, flush, stats, telemetry_decorator
-    configure(enabled=True, db_path={db!r})
+    configure(enabled=True, db_path={db!r}, sync={sync})
 
     @telemetry_decorator(agent_name="app")
     def call(i):
@@ -122,10 +122,12 @@ RECORDS_INTO = """
 """
 
 
-def test_the_recorder_never_writes_to_an_applications_database(tmp_path):
+@pytest.mark.parametrize("sync", [False, True], ids=["buffered", "sync"])
+def test_the_recorder_never_writes_to_an_applications_database(tmp_path, sync):
     app = app_db(tmp_path / "app.db")
     before = app.read_bytes()
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(RECORDS_INTO.format(db=str(app)))], cwd=tmp_path,
+    code = textwrap.dedent(RECORDS_INTO.format(db=str(app), sync=sync))
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path,
                           env=child_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
     out = json.loads(done.stdout)

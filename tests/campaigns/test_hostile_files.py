@@ -307,9 +307,15 @@ BLOCKED_TEST = """
 
 
 def run_row(db: Path, run_id: str) -> dict:
-    with sqlite3.connect(db) as conn:
+    """The run's row; ``{}`` while the run has not made its database yet."""
+    with sqlite3.connect(db, timeout=30) as conn:
         conn.row_factory = sqlite3.Row
-        row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        try:
+            row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            row = None
     return dict(row) if row is not None else {}
 
 

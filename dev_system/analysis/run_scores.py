@@ -1,16 +1,17 @@
-"""The scores of a run, aggregated: per name, the mean over the tests that recorded it (each
-test's own mean first), the lowest test mean and its test, and how many tests.
+"""The scores of one run as ``dev-system scores`` shows them: per name (the figures of
+:func:`dev_system.analysis.scores.run_score_stats`, the same as the run's summary), and per test
+and name.
 
-Reads through :mod:`dev_system.store.score_queries`; formats nothing.
+Reads through :mod:`dev_system.store.scores`; formats nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
-from dev_system.store.score_queries import TestScore, run_test_scores
+from dev_system.analysis.scores import ScoreStat, run_score_stats, test_means
+from dev_system.store import scores as stored
 from dev_system.structs import struct
 
 if TYPE_CHECKING:
@@ -20,49 +21,35 @@ if TYPE_CHECKING:
 
 
 @struct
-class ScoreStat:
-    """One score name over a run's tests: the mean of the test means, the lowest test mean and
-    the test that gave it (the first by node id on a tie), and the number of tests."""
+class TestScore:
+    """One test's value of one score name in a run: the mean of its ``count`` values."""
 
+    __test__ = False  # not a pytest test class
+
+    nodeid: str | None
     name: str
     mean: float
-    min: float
-    min_nodeid: str
-    tests: int
+    count: int
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {"name": self.name, "mean": self.mean, "min": self.min, "min_nodeid": self.min_nodeid,
-                "tests": self.tests}
-
-
-def score_stats(test_scores: Iterable[TestScore]) -> list[ScoreStat]:
-    """A :class:`ScoreStat` per name of ``test_scores`` (one entry per test and name), by name."""
-    by_name: dict[str, list[tuple[str, float]]] = {}
-    for score in test_scores:
-        by_name.setdefault(score.name, []).append((score.nodeid, score.mean))
-    out = []
-    for name in sorted(by_name):
-        means = sorted(by_name[name])
-        lowest = min(means, key=lambda item: item[1])  # the first of equal lows: node ids are sorted
-        out.append(ScoreStat(name, sum(m for _, m in means) / len(means), lowest[1], lowest[0], len(means)))
-    return out
+        return {"nodeid": self.nodeid, "name": self.name, "mean": self.mean, "count": self.count}
 
 
 @struct
 class RunScores:
-    """A run's scores: per name (:class:`ScoreStat`) and per test and name (``TestScore``)."""
+    """A run's scores: per name (:class:`ScoreStat`) and per test and name (:class:`TestScore`,
+    by node id, then name)."""
 
     run: Run
     stats: list[ScoreStat] = field(default_factory=list)
     by_test: list[TestScore] = field(default_factory=list)
 
     def as_dict(self, *, by_test: bool = False) -> dict[str, Any]:
-        """A JSON-ready dict: the run, and the scores per name, or per test and name."""
+        """A JSON-ready dict: the run, and its scores per name, or per test and name."""
         out: dict[str, Any] = {"run_id": self.run.run_id, "started_at": self.run.started_at}
         if by_test:
-            out["by_test"] = [{"nodeid": s.nodeid, "name": s.name, "mean": s.mean, "count": s.count}
-                              for s in self.by_test]
+            out["by_test"] = [score.as_dict() for score in self.by_test]
         else:
             out["scores"] = [stat.as_dict() for stat in self.stats]
         return out
@@ -70,5 +57,7 @@ class RunScores:
 
 def run_scores(conn: sqlite3.Connection, run: Run) -> RunScores:
     """The :class:`RunScores` of a stored run."""
-    per_test = run_test_scores(conn, [run.run_id])
-    return RunScores(run, score_stats(per_test), per_test)
+    scores = stored.run_scores(conn, run.run_id)
+    per_test = [TestScore(unit, name, mean, count) for (unit, name), (mean, count) in test_means(scores).items()]
+    per_test.sort(key=lambda s: (s.nodeid or "", s.name))
+    return RunScores(run, run_score_stats(scores), per_test)

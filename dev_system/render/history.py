@@ -95,12 +95,12 @@ def render_scores(scores: RunScores, fmt: str, *, by_test: bool = False) -> str:
     if by_test:
         headers = ("test", "score", "mean", "values")
         exact = [[s.nodeid, s.name, s.mean, s.count] for s in scores.by_test]
-        shown = [[printable(s.nodeid), printable(s.name), format_score(s.mean), str(s.count)] for s in scores.by_test]
+        shown = [[printable(s.nodeid or ""), printable(s.name), format_score(s.mean), str(s.count)] for s in scores.by_test]
     else:
         headers = ("score", "mean", "min", "lowest test", "tests")
         exact = [[s.name, s.mean, s.min, s.min_nodeid, s.tests] for s in scores.stats]
-        shown = [[printable(s.name), format_score(s.mean), format_score(s.min), printable(s.min_nodeid), str(s.tests)]
-                 for s in scores.stats]
+        shown = [[printable(s.name), format_score(s.mean), format_score(s.min), printable(s.min_nodeid or ""),
+                  str(s.tests)] for s in scores.stats]
     if fmt == "csv":
         return _csv(("run_id", *headers), [[scores.run.run_id, *row] for row in exact])
     markdown = fmt == "markdown"

@@ -1,4 +1,5 @@
-"""Reading stored scores (the ``scores`` table of :mod:`dev_system.store.schema`).
+"""Reading stored scores grouped by run, test and name (the ``scores`` table of
+:mod:`dev_system.store.schema`), for a test followed across runs.
 
 Every read groups the rows of a run by test and name and returns each group's mean and count, so
 a test that recorded one name several times counts once with its mean. Reads go through the
@@ -19,10 +20,8 @@ if TYPE_CHECKING:
 _CHUNK = 500
 
 
-class TestScore(NamedTuple):
+class ScoreMean(NamedTuple):
     """The scores one test recorded under one name in one run: their mean and how many."""
-
-    __test__ = False  # not a pytest test class
 
     run_id: str
     nodeid: str
@@ -36,13 +35,13 @@ def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
         yield list(ids[start:start + _CHUNK])
 
 
-def run_test_scores(conn: sqlite3.Connection, run_ids: Iterable[str], nodeid: str | None = None) -> list[TestScore]:
-    """The :class:`TestScore` of every test (only ``nodeid``, when given) and name in the runs
+def run_test_scores(conn: sqlite3.Connection, run_ids: Iterable[str], nodeid: str | None = None) -> list[ScoreMean]:
+    """The :class:`ScoreMean` of every test (only ``nodeid``, when given) and name in the runs
     ``run_ids``, by run, node id and name. Scores recorded outside a test (no node id) are left out."""
     ids = list(dict.fromkeys(run_ids))
     if not ids or not has_table(conn, "scores"):
         return []
-    out: list[TestScore] = []
+    out: list[ScoreMean] = []
     for chunk in _chunks(ids):
         marks = ", ".join("?" * len(chunk))
         if nodeid is None:
@@ -53,5 +52,5 @@ def run_test_scores(conn: sqlite3.Connection, run_ids: Iterable[str], nodeid: st
             f"SELECT run_id, nodeid, name, AVG(value), COUNT(*) FROM scores WHERE {where}"
             " AND typeof(value) IN ('real', 'integer') GROUP BY run_id, nodeid, name"
             " ORDER BY run_id, nodeid, name", params)
-        out.extend(TestScore(*row) for row in rows)
+        out.extend(ScoreMean(*row) for row in rows)
     return out

@@ -47,7 +47,7 @@ SCORES = [
     (0, ANSWER, "correctness", 0.9), (0, ANSWER, "correctness", 1.0), (0, CHEAP, "correctness", 0.8),
     (1, ANSWER, "correctness", 0.9), (1, CHEAP, "correctness", 0.7),
     (2, ANSWER, "correctness", 0.8), (2, ANSWER, "tone", 0.5), (2, CHEAP, "correctness", 0.7),
-    (2, CHEAP, "correctness", 0.5), (2, None, "correctness", 0.0),  # outside a test: not a test's score
+    (2, CHEAP, "correctness", 0.5),
 ]
 
 
@@ -101,12 +101,12 @@ def test_scores_of_the_latest_run_per_name(db):
     report = json.loads(ok("scores", "--format", "json", db=path))
     assert report["run_id"] == run_ids[2]
     by_name = {s["name"]: s for s in report["scores"]}
-    # per-test means first: answer 0.8, cheap (0.7 + 0.5) / 2 = 0.6; the score outside a test is left out
+    # per-test means first: answer 0.8, cheap (0.7 + 0.5) / 2 = 0.6
     assert by_name["correctness"]["mean"] == pytest.approx(0.7)
     assert by_name["correctness"]["min"] == pytest.approx(0.6)
-    assert by_name["correctness"]["min_nodeid"] == CHEAP
+    assert by_name["correctness"]["min_test"] == CHEAP
     assert by_name["correctness"]["tests"] == 2
-    assert by_name["tone"] == {"name": "tone", "mean": 0.5, "min": 0.5, "min_nodeid": ANSWER, "tests": 1}
+    assert by_name["tone"] == {"name": "tone", "mean": 0.5, "min": 0.5, "min_test": ANSWER, "tests": 1, "values": 1}
     text = ok("scores", db=path)
     assert f"Scores of run {run_ids[2]}" in text
     line = next(line for line in text.splitlines() if line.startswith("correctness"))
@@ -120,7 +120,7 @@ def test_scores_of_a_named_run(db, name):
     report = json.loads(ok("scores", "--run", name, "--format", "json", db=path))
     assert report["run_id"] == run_ids[0]
     [stat] = report["scores"]
-    assert stat["mean"] == pytest.approx((0.95 + 0.8) / 2) and stat["min_nodeid"] == CHEAP
+    assert stat["mean"] == pytest.approx((0.95 + 0.8) / 2) and stat["min_test"] == CHEAP
 
 
 def test_scores_by_test_in_every_format(db):

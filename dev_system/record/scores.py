@@ -9,6 +9,9 @@ without a database) and to the recorder, which hands it to every sink that has a
 
 A score belongs to the running test (the plugin names it with :func:`set_current_test`) and to the
 trace it was recorded in: ``trace()``'s id, the decorated call's trace, or the test's.
+
+The store reads this module for :class:`Score`: it imports the recorder only when a score is
+recorded, so that a command reading scores does not switch the recorder on.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ import os
 import time
 from typing import Any, NamedTuple
 
+from dev_system.config import SCORE_NAME_MAX, is_score_name
 from dev_system.problems import report_problem
 from dev_system.record.context import get_frame
-from dev_system.record.recorder import get_recorder
 
 #: The longest score name accepted.
-MAX_NAME = 64
+MAX_NAME = SCORE_NAME_MAX
 #: Characters of a comment kept (longer ones are cut, with "…").
 MAX_COMMENT = 1000
 
@@ -60,16 +63,16 @@ def check_name(name: object) -> str:
     """``name`` when it is a short identifier (letters, digits and ``_``, not starting with a digit,
     at most :data:`MAX_NAME` characters), else :class:`ScoreError`."""
     __tracebackhide__ = True
+    if is_score_name(name):
+        return name  # type: ignore[return-value]
     if not isinstance(name, str):
         raise ScoreError(f"a score name must be a string, not {type(name).__name__}")
     if not name:
         raise ScoreError("a score name must not be empty")
     if len(name) > MAX_NAME:
         raise ScoreError(f"a score name must be at most {MAX_NAME} characters, not {len(name)}")
-    if not (name.isascii() and name.isidentifier()):
-        raise ScoreError(f"a score name must be an identifier (letters, digits and _, not starting with a digit): "
-                         f"{name!r}")
-    return name
+    raise ScoreError(f"a score name must be an identifier (letters, digits and _, not starting with a digit): "
+                     f"{name!r}")
 
 
 def _check_value(name: str, value: object) -> float:
@@ -126,6 +129,8 @@ def new_score(name: object, value: object, comment: object = None, *, nodeid: st
     """A checked :class:`Score` recorded now, here (the running test's, unless ``nodeid`` names
     one; the current trace's). Raises :class:`ScoreError` for a bad name or value."""
     __tracebackhide__ = True
+    from dev_system.record.recorder import get_recorder
+
     checked_name = check_name(name)
     number = _check_value(checked_name, value)
     text = _check_comment(comment)
@@ -137,6 +142,8 @@ def new_score(name: object, value: object, comment: object = None, *, nodeid: st
 def record(item: Score) -> None:
     """Deliver a checked score: to the running test's list when it is that test's, and to the
     recorder's sinks when telemetry is on."""
+    from dev_system.record.recorder import get_recorder
+
     nodeid, scores = _current
     if scores is not None and item.nodeid == nodeid:
         scores.append(item)
@@ -160,6 +167,8 @@ def score(name: str, value: float, comment: str | None = None) -> bool:
         report_problem("score:failed", f"a score was not recorded: {exc!r}")
         return False
     try:
+        from dev_system.record.recorder import get_recorder
+
         if not get_recorder().on and _current[1] is None:
             return False
         record(item)

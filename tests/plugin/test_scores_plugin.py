@@ -5,6 +5,8 @@ a test runs, stored with the run and the test, visible to the test itself with o
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,159 @@ def test_name(telemetry):
     ])
     result.stdout.fnmatch_lines(["E *ScoreError: a score name must be an identifier*'not a name'"])
     assert "scores.py" not in result.stdout.str()  # the traceback ends at the test's own line
+
+
+def test_the_summary_has_a_scores_block(project: pytest.Pytester) -> None:
+    project.makepyfile(test_app=TESTS)
+    result = project.runpytest("--telemetry", "--telemetry-db=t.db")
+    result.assert_outcomes(passed=3)
+    # correctness: test_one 0.8 (mean of 0.9 and 0.7), test_two 0.5; faithfulness 1.0, 0.5, 1.0
+    result.stdout.fnmatch_lines([
+        "Scores (mean over tests):",
+        "  correctness   0.65  2 tests, min 0.50 (test_app.py::test_two)",
+        "  faithfulness  0.83  3 tests, min 0.50 (test_app.py::test_two)",
+    ])
+
+
+def test_the_quiet_summary_keeps_the_scores_on_its_one_line(project: pytest.Pytester) -> None:
+    project.makepyfile(test_app=TESTS)
+    result = project.runpytest("--telemetry", "--telemetry-db=t.db", "-q")
+    result.stdout.fnmatch_lines(["telemetry: 3 events, *, correctness 0.65, faithfulness 0.83 (run *"])
+    assert "Scores (mean over tests):" not in result.stdout.str()
+
+
+def test_the_json_report_has_the_scores(project: pytest.Pytester) -> None:
+    import json
+
+    project.makepyfile(test_app=TESTS)
+    project.runpytest("--telemetry-db=t.db", "--telemetry-json=run.json").assert_outcomes(passed=3)
+    document = json.loads((project.path / "run.json").read_text())
+    assert document["scores"] == [
+        {"name": "correctness", "mean": pytest.approx(0.65), "min": 0.5, "min_test": "test_app.py::test_two",
+         "tests": 2, "values": 3},
+        {"name": "faithfulness", "mean": pytest.approx(2.5 / 3), "min": 0.5, "min_test": "test_app.py::test_two",
+         "tests": 3, "values": 3},
+    ]
+    assert document["summary"]["scores"] == document["scores"]
+
+
+def test_junit_has_each_tests_score_means(project: pytest.Pytester) -> None:
+    import xml.etree.ElementTree as ET
+
+    project.makepyfile(test_app=TESTS)
+    project.runpytest("--telemetry", "--telemetry-db=t.db", "--junitxml=junit.xml").assert_outcomes(passed=3)
+    cases = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+             for case in ET.parse(project.path / "junit.xml").iter("testcase")}
+    assert float(cases["test_one"]["telemetry_score_correctness"]) == pytest.approx(0.8)
+    assert float(cases["test_one"]["telemetry_score_faithfulness"]) == 1.0
+    assert float(cases["test_two"]["telemetry_score_correctness"]) == 0.5
+    assert "telemetry_score_correctness" not in cases["test_none"]
+    assert cases["test_none"]["telemetry_calls"] == "1"
+
+
+@pytest.mark.parametrize("how", ["pyproject", "ini", "option"])
+def test_a_run_mean_below_its_minimum_is_an_alert_and_fails_the_gate(project: pytest.Pytester, how: str) -> None:
+    project.makepyfile(test_app=TESTS)
+    args = ["--telemetry-db=t.db", "--telemetry-gate"]
+    if how == "pyproject":
+        project.makefile(".toml", pyproject="[tool.dev-system.scores]\ncorrectness = 0.7\nfaithfulness = 0.5\n")
+    elif how == "ini":
+        project.makeini("[pytest]\ntelemetry_score_min = correctness:0.7 faithfulness:0.5\n")
+    else:
+        args += ["--telemetry-score-min=correctness:0.7", "--telemetry-score-min=faithfulness:0.5"]
+    result = project.runpytest(*args)
+    result.assert_outcomes(passed=3)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["  - Low score correctness: mean 0.65 (threshold 0.70)",
+                                 "FAIL telemetry gate: Low score correctness: mean 0.65 (threshold 0.70)"])
+    assert "Low score faithfulness" not in result.stdout.str()
+
+
+def test_a_run_above_its_minimums_passes_the_gate(project: pytest.Pytester) -> None:
+    project.makepyfile(test_app=TESTS)
+    result = project.runpytest("--telemetry-db=t.db", "--telemetry-gate", "--telemetry-score-min=correctness:0.6")
+    result.assert_outcomes(passed=3)
+    assert result.ret == 0
+    assert "Low score" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("correctness", "'correctness'"),
+    ("correctness:high", "'correctness:high'"),
+    ("bad-name:0.5", "'bad-name:0.5'"),
+    ("correctness:nan", "'correctness:nan'"),
+])
+def test_a_bad_score_minimum_is_one_usage_error(project: pytest.Pytester, value: str, shown: str) -> None:
+    project.makepyfile(test_app=TESTS)
+    for args in (["--telemetry", f"--telemetry-score-min={value}"], [f"--telemetry-score-min={value}"]):
+        result = project.runpytest(*args)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([f"ERROR: telemetry: invalid value {shown} for --telemetry-score-min (score names*"])
+        assert "Traceback" not in result.stderr.str()
+
+
+MARKED = '''
+import pytest
+from dev_system.ops.telemetry import score
+
+@pytest.mark.telemetry_budget(min_scores={"correctness": 0.7})
+def test_low(telemetry):
+    telemetry.score("correctness", 0.9)
+    telemetry.score("correctness", 0.4)
+
+@pytest.mark.telemetry_budget(min_scores={"correctness": 0.7})
+def test_high():
+    score("correctness", 0.75)
+
+@pytest.mark.telemetry_budget(min_scores={"correctness": 0.7})
+def test_missing():
+    pass
+'''
+
+
+@pytest.mark.parametrize("args", [(), ("--telemetry", "--telemetry-db=t.db")])
+def test_min_scores_fails_a_test_whose_mean_is_below(project: pytest.Pytester, args: tuple[str, ...]) -> None:
+    project.makepyfile(test_marked=MARKED)
+    result = project.runpytest(*args)
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines([
+        "*_ test_low _*", "telemetry budget exceeded: score correctness 0.65 < min_scores 0.70",
+        "*_ test_missing _*", "telemetry budget exceeded: score correctness was not recorded (min_scores 0.70)",
+    ])
+
+
+def test_a_bad_min_scores_is_one_clear_failure(project: pytest.Pytester) -> None:
+    project.makepyfile(test_marked='''
+import pytest
+
+@pytest.mark.telemetry_budget(min_scores={"correctness": "high"})
+def test_bad():
+    pass
+''')
+    result = project.runpytest()
+    result.assert_outcomes(failed=1)
+    assert "telemetry_budget: min_scores['correctness'] must be a finite number, not 'high'" in result.stdout.lines
+
+
+def dev_system(project: pytest.Pytester, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dev_system", *args], cwd=project.path, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_metrics_of_a_run_shows_its_scores_and_their_alerts(project: pytest.Pytester) -> None:
+    import json
+
+    project.makepyfile(test_app=TESTS)
+    project.makefile(".toml", pyproject="[tool.dev-system.scores]\ncorrectness = 0.7\n")
+    project.runpytest("--telemetry", "--telemetry-db=t.db").assert_outcomes(passed=3)
+    text = dev_system(project, "metrics", "--db", "t.db", "--run", "latest", "--period", "all")
+    assert text.returncode == 0, text.stderr
+    assert "Scores (mean over tests):" in text.stdout
+    assert "  correctness   0.65  2 tests, min 0.50 (test_app.py::test_two)" in text.stdout
+    assert "  - Low score correctness: mean 0.65 (threshold 0.70)" in text.stdout
+    document = json.loads(dev_system(project, "metrics", "--db", "t.db", "--run", "latest", "--period", "all",
+                                     "--format", "json").stdout)
+    assert [(s["name"], s["tests"]) for s in document["scores"]] == [("correctness", 2), ("faithfulness", 3)]
+    assert document["thresholds"]["score_min"] == {"correctness": 0.7}
+    window = dev_system(project, "metrics", "--db", "t.db", "--period", "all")
+    assert "Scores" not in window.stdout  # a window of several runs has no score figures

@@ -149,12 +149,19 @@ def test_the_test_run_demo_shows_a_cheaper_but_worse_change(tmp_path):
     assert refund == {runs[0]: 1.0, runs[1]: 0.5}
     # what the newcomer reads: two summaries, the diff, the comparison, the scores and the history
     assert out.count("-- telemetry --") == 2
+    # the baseline is over the run's cost budget; the change is under it, but below the quality bar
+    baseline, changed = out.split("# a change to the agent")
+    assert "  - High cost: $" in baseline and "(threshold $0.0045)" in baseline and "FAIL" not in baseline
+    assert "High cost" not in changed
+    assert "FAIL telemetry gate: Low score correctness: mean 0.90 (threshold 0.95)" in changed
+    assert "(exit status 1: the gate failed the run)" in changed
+    assert "correctness  0.90  5 tests, min 0.50 (test_support_agent.py::test_answers_hold_the_facts[refund])" in changed
     assert "-FACT refund: Refunds are possible within 30 days of purchase, to the original payment method." in out
     assert f"Compared with run {runs[0]}" in out and "  cost: $" in out
     assert "test_support_agent.py::test_answers_hold_the_facts[refund]" in out
     scores_line = next(line for line in out.splitlines() if line.startswith("correctness "))
-    assert scores_line.split()[:3] == ["correctness", "0.9", "0.5"]
-    assert "  correctness: 1 -> 0.5 (-50.0%)" in out
+    assert scores_line.split()[:3] == ["correctness", "0.90", "0.50"]
+    assert "  correctness: 1.00 -> 0.50 (-50.0%)" in out
 
 
 def test_the_fake_provider_answers_from_the_prompt_only():

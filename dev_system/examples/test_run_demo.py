@@ -21,9 +21,13 @@ from pathlib import Path
 
 #: The project's files: name in the package -> name in the project folder.
 FILES = {"agent.py": "support_agent.py", "test_agent.py": "test_support_agent.py"}
-#: The project's settings: the minimum mean of each score that the gate checks.
+#: The project's settings: the run's cost budget (in a run, the cost threshold is the run's total)
+#: and the lowest mean of each score; the gate fails the run on either.
 PYPROJECT = """[tool.dev-system]
+daily-cost-usd-max = 0.0045
 
+[tool.dev-system.scores]
+correctness = 0.95
 """
 #: The change: the system prompt's instructions shortened, and the refund fact cut to its first part.
 CHANGE = {
@@ -65,7 +69,7 @@ def run_pytest(folder: Path, db_path: Path, base_url: str, *extra: str) -> int:
     env = {**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "demo-key-not-used"}
     env = {k: v for k, v in env.items() if not k.startswith("DEV_SYSTEM_")}
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--telemetry",
-               "--telemetry-instrument=all", f"--telemetry-db={db_path}", *extra]
+               "--telemetry-instrument=all", f"--telemetry-db={db_path}", "--telemetry-top=3", *extra]
     sys.stdout.flush()
     return subprocess.run(command, cwd=folder, env=env, stdin=subprocess.DEVNULL, timeout=600).returncode
 
@@ -85,8 +89,14 @@ def run(db_path: Path, folder: Path, command: Callable[[list[str]], int]) -> int
     from dev_system.examples.support_agent.provider import FakeProvider
 
     write_project(folder)
-    print(f"\nAn example project: a support agent and its tests, in {folder}.\nIts model calls go to a fake"
-          " OpenAI-compatible provider on 127.0.0.1 that the demo started (no key, no network).", flush=True)
+    print(f"\nThe main job: a test run. An example project is in {folder}:\n"
+          "  support_agent.py       a support agent: one model call per question (openai SDK)\n"
+          "  test_support_agent.py  6 tests; each records a correctness score with telemetry.score(), one has\n"
+          "                         a budget: @pytest.mark.telemetry_budget(max_calls=1, max_cost_usd=0.01)\n"
+          "  pyproject.toml         the run's cost budget and the lowest mean correctness:\n"
+          + "".join(f"                           {line}\n" for line in PYPROJECT.splitlines() if line)
+          + "Its model calls go to a fake OpenAI-compatible provider on 127.0.0.1 that the demo started"
+          " (no key, no network).", flush=True)
     with FakeProvider() as provider:
         _section("pytest --telemetry --telemetry-instrument=all             # the baseline")
         if run_pytest(folder, db_path, provider.base_url) != 0:

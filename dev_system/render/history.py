@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dev_system.analysis.compare import format_value
-from dev_system.formatting import exact_digits, format_usd, printable
+from dev_system.formatting import exact_digits, format_score, format_usd, printable
 
 if TYPE_CHECKING:
     from dev_system.analysis.compare import Change
@@ -29,12 +29,9 @@ _KINDS = {"cost": "usd", "latency": "ms", "tokens": "int", "calls": "int"}
 _LABELS = {"cost": "cost", "latency": "slowest call", "tokens": "tokens", "calls": "calls"}
 
 
-def format_score(value: float | None) -> str:
-    """A score for people: at most three decimals (``0.917``, ``12.5``)."""
-    if value is None:
-        return "n/a"
-    text = f"{value:,.3f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+def _score(value: float | None) -> str:
+    """A score for people, as the run summary writes it (``0.92``)."""
+    return "n/a" if value is None else format_score(value)
 
 
 def _usd(value: float | None) -> str:
@@ -44,7 +41,7 @@ def _usd(value: float | None) -> str:
 
 def _figure(name: str, value: float | None) -> str:
     if name.startswith("score."):
-        return format_score(value)
+        return _score(value)
     return _usd(value) if name == "cost" else format_value(_KINDS[name], value)
 
 
@@ -95,11 +92,11 @@ def render_scores(scores: RunScores, fmt: str, *, by_test: bool = False) -> str:
     if by_test:
         headers = ("test", "score", "mean", "values")
         exact = [[s.nodeid, s.name, s.mean, s.count] for s in scores.by_test]
-        shown = [[printable(s.nodeid or ""), printable(s.name), format_score(s.mean), str(s.count)] for s in scores.by_test]
+        shown = [[printable(s.nodeid or ""), printable(s.name), _score(s.mean), str(s.count)] for s in scores.by_test]
     else:
         headers = ("score", "mean", "min", "lowest test", "tests")
         exact = [[s.name, s.mean, s.min, s.min_nodeid, s.tests] for s in scores.stats]
-        shown = [[printable(s.name), format_score(s.mean), format_score(s.min), printable(s.min_nodeid or ""),
+        shown = [[printable(s.name), _score(s.mean), _score(s.min), printable(s.min_nodeid or ""),
                   str(s.tests)] for s in scores.stats]
     if fmt == "csv":
         return _csv(("run_id", *headers), [[scores.run.run_id, *row] for row in exact])
@@ -125,7 +122,7 @@ def _history_rows(history: TestHistory, names: list[str], *, exact: bool) -> lis
             cost = _usd(r.cost_usd) + (f" (+{r.unknown_cost} unknown)" if r.unknown_cost else "")
             rows.append([printable(row.run.run_id), _started(row.run.started_at), printable(r.outcome),
                          format_value("int", r.events), format_value("int", r.tokens), cost,
-                         format_value("ms", r.max_latency_ms), *(format_score(row.scores.get(n)) for n in names)])
+                         format_value("ms", r.max_latency_ms), *(_score(row.scores.get(n)) for n in names)])
     return rows
 
 

@@ -110,7 +110,7 @@ def test_scores_of_the_latest_run_per_name(db):
     text = ok("scores", db=path)
     assert f"Scores of run {run_ids[2]}" in text
     line = next(line for line in text.splitlines() if line.startswith("correctness"))
-    assert line.split()[:5] == ["correctness", "0.7", "0.6", CHEAP, "2"]
+    assert line.split()[:5] == ["correctness", "0.70", "0.60", CHEAP, "2"]
 
 
 @pytest.mark.parametrize("name", ["latest~2", "RUN0", "PREFIX0"])
@@ -134,7 +134,7 @@ def test_scores_by_test_in_every_format(db):
         (run_ids[2], CHEAP, "correctness", pytest.approx(0.6), "2")]
     markdown = ok("scores", "--by", "test", "--format", "markdown", db=path)
     assert markdown.startswith(f"## Scores of run {run_ids[2]}")
-    assert [CHEAP, "correctness", "0.6", "2"] in md_rows(markdown)
+    assert [CHEAP, "correctness", "0.60", "2"] in md_rows(markdown)
 
 
 def test_scores_csv_and_markdown_per_name(db):
@@ -142,7 +142,7 @@ def test_scores_csv_and_markdown_per_name(db):
     rows = list(csv.DictReader(io.StringIO(ok("scores", "--format", "csv", db=path))))
     assert [(r["score"], float(r["mean"]), float(r["min"]), r["lowest test"], r["tests"]) for r in rows] == [
         ("correctness", pytest.approx(0.7), pytest.approx(0.6), CHEAP, "2"), ("tone", 0.5, 0.5, ANSWER, "1")]
-    assert ["correctness", "0.7", "0.6", CHEAP, "2"] in md_rows(ok("scores", "--format", "markdown", db=path))
+    assert ["correctness", "0.70", "0.60", CHEAP, "2"] in md_rows(ok("scores", "--format", "markdown", db=path))
 
 
 def test_a_run_without_scores_says_so(db):
@@ -181,7 +181,7 @@ def test_history_of_a_test_newest_first_with_its_trend(db):
     assert lines[0] == f"History of {ANSWER}: the last 3 runs, newest first:"
     assert [line.split()[0] for line in lines[3:6]] == run_ids[::-1]
     assert "  cost: $0.02 -> $0.01 (-50.0%)" in lines
-    assert "  correctness: 0.95 -> 0.8 (-15.8%)" in lines
+    assert "  correctness: 0.95 -> 0.80 (-15.8%)" in lines
 
 
 def test_history_runs_limits_to_the_newest(db):
@@ -199,7 +199,7 @@ def test_history_csv_and_markdown(db):
     assert [float(r["cost_usd"]) for r in rows] == [pytest.approx(p) for p in PRICES[::-1]]
     markdown = ok("history", CHEAP, "--format", "markdown", db=path)
     assert markdown.startswith(f"## History of {CHEAP}")
-    assert "- correctness: 0.8 -> 0.6 (-25.0%)" in markdown
+    assert "- correctness: 0.80 -> 0.60 (-25.0%)" in markdown
 
 
 # --- history --tests ---------------------------------------------------------------------------

@@ -504,7 +504,7 @@ def test_a_run_report_shows_its_scores_and_a_test_s_history(browser, run_page, t
     assert cards[cards.index("total_cost") + 1] == "scores"  # next to the cost
     card = browser.evaluate("document.querySelector('[data-card=scores]').innerText")
     # tone 0.5 is the lowest mean; correctness: (0.7 + 0.9) / 2 = 0.8
-    assert "tone" in card and "0.5" in card and "correctness 0.8" in card
+    assert "tone" in card and "0.50" in card and "correctness 0.80" in card
     points = browser.evaluate(DRAWN)
     assert points["scores"] == expected_points(data)["scores"] and sum(points["scores"]) >= 2
     assert points["baseline-scores"] == [2, 2]

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from dev_system.formatting import format_score
+
 if TYPE_CHECKING:
     from dev_system.analysis.alerts import Alert
     from dev_system.analysis.dashboard import Limits
@@ -32,11 +34,8 @@ def _num(value: float | None) -> float | None:
 
 
 def score_text(value: float | None) -> str:
-    """A score for people: at most three decimals (``0.917``)."""
-    if value is None:
-        return "n/a"
-    text = f"{value:,.3f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    """A score for people, as the run summary writes it (``0.92``)."""
+    return "n/a" if value is None else format_score(value)
 
 
 def _card(scores: PageScores, alerts: Sequence[Alert], clip: int) -> dict[str, Any] | None:

@@ -149,7 +149,7 @@
 
   // --- scores -------------------------------------------------------------------------------
   var scores = data.scores;
-  function fmtScore(v) { return v == null ? "n/a" : String(Math.round(v * 1000) / 1000); }
+  function fmtScore(v) { return v == null ? "n/a" : v.toFixed(2); }
   function scoreLines(names, rows, radius) {
     return names.map(function (name, i) {
       var colour = data.palette[i % data.palette.length];

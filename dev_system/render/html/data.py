@@ -19,7 +19,6 @@ from dev_system.analysis.alerts import Alert, Thresholds
 from dev_system.analysis.dashboard import Dashboard, Limits, RunSection, Series, Trace
 from dev_system.analysis.metrics import BreakdownRow, Summary
 from dev_system.formatting import format_int, format_ms, format_percent, format_usd, plural
-from dev_system.render.html.score_data import add_scores
 
 #: The ``format`` field of the embedded data.
 HTML_FORMAT = "dev-system-html/1"
@@ -287,5 +286,4 @@ def page_data(dashboard: Dashboard, *, title: str | None = None, now: float | No
     if dashboard.run is not None:
         data["run"] = _run(dashboard.run, limits)
     data["traces"] = [_trace(trace, clip) for trace in dashboard.traces]
-    add_scores(data, dashboard.scores, dashboard.alerts, limits)
     return data

@@ -7,30 +7,17 @@ rest of the page's text, numbers that JSON cannot hold become ``null``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dev_system.formatting import format_score
+from dev_system.render.html.data import _clip, _num
 
 if TYPE_CHECKING:
     from dev_system.analysis.alerts import Alert
     from dev_system.analysis.dashboard import Limits
     from dev_system.analysis.dashboard_scores import PageScores
-
-
-def _clip(text: Any, limit: int) -> str | None:
-    """``text`` cut to ``limit`` characters with "…", as the page clips every name."""
-    if text is None:
-        return None
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _num(value: float | None) -> float | None:
-    """A finite number for JSON (``None`` for NaN, infinities and ``None``)."""
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def score_text(value: float | None) -> str:

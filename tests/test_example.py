@@ -162,6 +162,8 @@ def test_the_test_run_demo_shows_a_cheaper_but_worse_change(tmp_path):
     scores_line = next(line for line in out.splitlines() if line.startswith("correctness "))
     assert scores_line.split()[:3] == ["correctness", "0.90", "0.50"]
     assert "  correctness: 1.00 -> 0.50 (-50.0%)" in out
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert '"id":"scores"' in page and "test_answers_hold_the_facts[refund]" in page
 
 
 def test_the_fake_provider_answers_from_the_prompt_only():
@@ -182,4 +184,4 @@ def test_just_demo_ends_with_the_test_run(tmp_path):
     assert "$ dev-system metrics --period today" in done.stdout
     assert done.stdout.index("$ dev-system trace") < done.stdout.index("# the baseline")
     assert (tmp_path / ".dev-system" / "demo" / "support-agent" / "test_support_agent.py").is_file()
-    assert "$ dev-system history test_support_agent.py::test_answers_hold_the_facts[refund]" in done.stdout
+    assert "$ dev-system history 'test_support_agent.py::test_answers_hold_the_facts[refund]'" in done.stdout

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -103,14 +104,17 @@ def run(db_path: Path, folder: Path, command: Callable[[list[str]], int]) -> int
             return 1
         _section("# a change to the agent: a shorter system prompt")
         print("\n".join(change_prompt(folder)), flush=True)
-        _section("pytest --telemetry --telemetry-instrument=all --telemetry-compare --telemetry-gate")
-        status = run_pytest(folder, db_path, provider.base_url, "--telemetry-compare", "--telemetry-gate")
+        _section("pytest --telemetry --telemetry-instrument=all --telemetry-compare --telemetry-gate"
+                 " --telemetry-html=report.html")
+        status = run_pytest(folder, db_path, provider.base_url, "--telemetry-compare", "--telemetry-gate",
+                            "--telemetry-html=report.html")
         print(f"(exit status {status}: {'the gate failed the run' if status == 1 else 'the run passed'})",
               flush=True)
     for args in (["scores"], ["history", HISTORY_TEST, "--runs", "2"]):
-        _section("dev-system " + " ".join(args))
+        _section("dev-system " + shlex.join(args))
         if command([*args, "--db", str(db_path)]) != 0:
             return 1
+    print(f"\nThe run's HTML report, with its scores and each test's history: {folder / 'report.html'}", flush=True)
     return 0 if status in (0, 1) else 1
 
 

@@ -84,7 +84,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--telemetry-compare-fail", metavar="LIMITS", dest="telemetry_compare_fail", default=None,
                     help="fail the run when it regressed beyond LIMITS against the baseline, e.g. "
                          "cost:10%%,p95:20%%,calls:0 (metrics: cost, tokens, calls, failures, p50, p95, "
-                         "p99); implies --telemetry-compare (ini: telemetry_compare_fail)")
+                         "p99; score.NAME:5%% or score.NAME:0.05 fails when the run's mean of score NAME "
+                         "falls by more); implies --telemetry-compare (ini: telemetry_compare_fail)")
 
     parser.addini("telemetry", type="bool", default=False, help="record telemetry for every run (as --telemetry)")
     parser.addini("telemetry_db", default="", help="the telemetry database, relative to the ini file's folder")

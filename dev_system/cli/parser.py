@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(runs)
 
     compare = commands.add_parser(
-        "compare", help="compare two pytest runs: cost, tokens, calls, latency",
+        "compare", help="compare two pytest runs: cost, tokens, calls, latency, scores",
         description=f"Compare run NEW with run BASE: the totals and the tests that changed. A run is {RUN_NAMES}.")
     compare.add_argument("base", metavar="BASE", type=_text, help="the baseline run")
     compare.add_argument("new", metavar="NEW", nargs="?", default="latest", type=_text,

@@ -153,6 +153,7 @@ def test_the_test_run_demo_shows_a_cheaper_but_worse_change(tmp_path):
     baseline, changed = out.split("# a change to the agent")
     assert "  - High cost: $" in baseline and "(threshold $0.0045)" in baseline and "FAIL" not in baseline
     assert "High cost" not in changed
+    assert "correctness: 1.00 -> 0.90" in changed  # the comparison: cost down, a score down
     assert "FAIL telemetry gate: Low score correctness: mean 0.90 (threshold 0.95)" in changed
     assert "(exit status 1: the gate failed the run)" in changed
     assert "correctness  0.90  5 tests, min 0.50 (test_support_agent.py::test_answers_hold_the_facts[refund])" in changed

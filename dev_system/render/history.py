@@ -176,6 +176,8 @@ def render_drift(report: DriftReport, fmt: str) -> str:
     count = len(report.run_ids)
     title = (f"Tests that changed most by {printable(report.sort)} over the last {count} run{'s' * (count != 1)}"
              f" (first -> last)")
+    if not report.run_ids:
+        return "No pytest runs recorded: run 'pytest --telemetry' first.\n"
     if not report.tests:
         return f"{title}: none ran twice with that figure.\n"
     headers = ("test", "runs", *(_label(name) for name in columns))

@@ -249,7 +249,16 @@ def test_bad_input_is_one_line_and_exit_2(db, args, message):
 
 
 def test_a_database_without_runs(tmp_path):
-    done = run("scores", "--db", str(tmp_path / "none.db"), cwd=tmp_path)
-    assert done.returncode == 2 and done.stderr.count("\n") == 1
-    done = run("history", "--tests", "--db", str(tmp_path / "none.db"), "--format", "json", cwd=tmp_path)
-    assert done.returncode in (0, 2) and "Traceback" not in done.stderr
+    from dev_system.store import db as store
+
+    path = tmp_path / "empty.db"
+    store.connect(path).close()
+    done = run("scores", "--db", str(path), cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (2, "dev-system: error: no run 'latest': the database holds 0 runs\n")
+    done = run("history", "--tests", "--db", str(path), cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "No pytest runs recorded: run 'pytest --telemetry' first.\n")
+    done = run("history", "--tests", "--db", str(path), "--format", "json", cwd=tmp_path)
+    assert json.loads(done.stdout) == {"format": "dev-system-drift/1", "sort": "cost", "runs": [], "candidates": 0,
+                                       "tests": []}
+    done = run("history", "t::a", "--db", str(tmp_path / "missing.db"), cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith("dev-system: error: no telemetry database at ")

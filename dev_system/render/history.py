@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from dev_system.analysis.history import DriftReport, TestHistory
     from dev_system.analysis.run_scores import RunScores
 
-FORMATS = ("text", "json", "markdown", "csv")
 _KINDS = {"cost": "usd", "latency": "ms", "tokens": "int", "calls": "int"}
 _LABELS = {"cost": "cost", "latency": "slowest call", "tokens": "tokens", "calls": "calls"}
 
@@ -86,7 +85,7 @@ def _started(timestamp: float) -> str:
 
 
 def render_scores(scores: RunScores, fmt: str, *, by_test: bool = False) -> str:
-    """A run's scores in ``fmt`` (:data:`FORMATS`): per name, or per test and name (``by_test``)."""
+    """A run's scores in ``fmt`` (``text``, ``json``, ``markdown``, ``csv``): per name, or per test and name (``by_test``)."""
     if fmt == "json":
         return _json({"format": "dev-system-scores/1", **scores.as_dict(by_test=by_test)})
     if by_test:
@@ -127,7 +126,7 @@ def _history_rows(history: TestHistory, names: list[str], *, exact: bool) -> lis
 
 
 def render_test_history(history: TestHistory, fmt: str) -> str:
-    """One test over its runs (newest first) and its trend, in ``fmt`` (:data:`FORMATS`)."""
+    """One test over its runs (newest first) and its trend, in ``fmt`` (``text``, ``json``, ``markdown``, ``csv``)."""
     if fmt == "json":
         return _json({"format": "dev-system-history/1", **history.as_dict()})
     names = history.score_names
@@ -151,7 +150,7 @@ def render_test_history(history: TestHistory, fmt: str) -> str:
 
 
 def render_drift(report: DriftReport, fmt: str) -> str:
-    """The tests that changed most over the last runs, in ``fmt`` (:data:`FORMATS`)."""
+    """The tests that changed most over the last runs, in ``fmt`` (``text``, ``json``, ``markdown``, ``csv``)."""
     if fmt == "json":
         return _json({"format": "dev-system-drift/1", **report.as_dict()})
     names = sorted({name for drift in report.tests for name in drift.trends if name.startswith("score.")})

@@ -96,3 +96,30 @@ def test_history_reads_use_the_primary_key_and_the_index(tmp_path: Path) -> None
     for plan in plans:
         assert "SCAN t" not in plan.replace("SCAN r", "") and "SCAN scores" not in plan, plan
         assert "sqlite_autoindex_test_results_1" in plan or "ix_scores_run_node" in plan, plan
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(result_rows=results, runs=st.sampled_from([None, 2, 4]))
+def test_drifting_tests_rank_as_a_reference_does(tmp_path: Path, result_rows, runs):
+    conn = _fill(tmp_path / f"{os.urandom(4).hex()}.db", result_rows, [])
+    try:
+        report = drifting_tests(conn, runs=runs, sort="cost", limit=None)
+    finally:
+        conn.close()
+    stored: dict[tuple[str, str], float] = {}
+    for run_id, node, cost, _ in result_rows:
+        stored[(run_id, node)] = cost
+    recent = list(reversed(RUNS))[:runs]  # newest first
+    expected = {}
+    for node in NODES:
+        costs = [stored[(r, node)] for r in recent if (r, node) in stored]  # newest first
+        if len(costs) >= 2:
+            first, last = costs[-1], costs[0]
+            rel = float("inf") if first == 0 and last != 0 else 0.0 if first == 0 else abs(last - first) / first * 100
+            expected[node] = (first, last, rel, abs(last - first))
+    assert report.run_ids == recent and report.candidates == len(expected)
+    assert {d.nodeid: (d.trends["cost"].base, d.trends["cost"].new) for d in report.tests} == {
+        node: values[:2] for node, values in expected.items()}
+    sizes = [(expected[d.nodeid][2], expected[d.nodeid][3]) for d in report.tests]
+    for (rel_a, abs_a), (rel_b, abs_b) in zip(sizes, sizes[1:]):  # most changed first: relative, then absolute
+        assert rel_a > rel_b or (rel_a == pytest.approx(rel_b) and abs_a >= abs_b - 1e-12)

@@ -255,3 +255,30 @@ def test_metrics_of_a_run_shows_its_scores_and_their_alerts(project: pytest.Pyte
     assert document["thresholds"]["score_min"] == {"correctness": 0.7}
     window = dev_system(project, "metrics", "--db", "t.db", "--period", "all")
     assert "Scores" not in window.stdout  # a window of several runs has no score figures
+
+
+def test_a_run_exports_its_scores_as_evaluation_spans_of_their_test(project: pytest.Pytester,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("opentelemetry.proto")
+    from fakes.otlp_receiver import OtlpReceiver
+
+    project.makepyfile(test_app=TESTS)
+    with OtlpReceiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+        result = project.runpytest_subprocess("--telemetry", "--telemetry-db=t.db")
+        result.assert_outcomes(passed=3)
+        spans = receiver.wait_for(9)  # 3 calls, 6 scores
+    evaluations = [span for span in spans if span.name.startswith("evaluation ")]
+    assert sorted((s.attributes["test.case.name"], s.name, s.attributes["gen_ai.evaluation.score.value"])
+                  for s in evaluations) == [
+        ("test_app.py::test_none", "evaluation faithfulness", 1.0),
+        ("test_app.py::test_one", "evaluation correctness", 0.7),
+        ("test_app.py::test_one", "evaluation correctness", 0.9),
+        ("test_app.py::test_one", "evaluation faithfulness", 1.0),
+        ("test_app.py::test_two", "evaluation correctness", 0.5),
+        ("test_app.py::test_two", "evaluation faithfulness", 0.5),
+    ]
+    calls = {span.attributes["test.case.name"]: span for span in spans if not span.name.startswith("evaluation ")}
+    for span in evaluations:  # in the trace of the test that recorded it, with the GenAI event
+        assert span.trace_id == calls[span.attributes["test.case.name"]].trace_id
+        assert [event[0] for event in span.events] == ["gen_ai.evaluation.result"]

@@ -282,3 +282,17 @@ def test_a_run_exports_its_scores_as_evaluation_spans_of_their_test(project: pyt
     for span in evaluations:  # in the trace of the test that recorded it, with the GenAI event
         assert span.trace_id == calls[span.attributes["test.case.name"]].trace_id
         assert [event[0] for event in span.events] == ["gen_ai.evaluation.result"]
+
+
+def test_scores_of_xdist_workers_reach_the_summary_and_junit(project: pytest.Pytester) -> None:
+    import xml.etree.ElementTree as ET
+
+    pytest.importorskip("xdist")
+    project.makepyfile(test_app=TESTS)
+    result = project.runpytest_subprocess("--telemetry", "--telemetry-db=t.db", "-n", "2", "--junitxml=junit.xml")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["  correctness   0.65  2 tests, min 0.50 (test_app.py::test_two)"])
+    cases = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+             for case in ET.parse(project.path / "junit.xml").iter("testcase")}
+    assert float(cases["test_one"]["telemetry_score_correctness"]) == pytest.approx(0.8)
+    assert len(score_rows(project.path / "t.db")) == 6

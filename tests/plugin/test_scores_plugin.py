@@ -149,11 +149,14 @@ def test_junit_has_each_tests_score_means(project: pytest.Pytester) -> None:
     assert cases["test_none"]["telemetry_calls"] == "1"
 
 
-@pytest.mark.parametrize("how", ["pyproject", "ini", "option"])
-def test_a_run_mean_below_its_minimum_is_an_alert_and_fails_the_gate(project: pytest.Pytester, how: str) -> None:
+@pytest.mark.parametrize("how", ["pyproject", "ini", "env", "option"])
+def test_a_run_mean_below_its_minimum_is_an_alert_and_fails_the_gate(project: pytest.Pytester, how: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     project.makepyfile(test_app=TESTS)
     args = ["--telemetry-db=t.db", "--telemetry-gate"]
-    if how == "pyproject":
+    if how == "env":
+        monkeypatch.setenv("DEV_SYSTEM_SCORE_MIN", "correctness:0.7,faithfulness:0.5")
+    elif how == "pyproject":
         project.makefile(".toml", pyproject="[tool.dev-system.scores]\ncorrectness = 0.7\nfaithfulness = 0.5\n")
     elif how == "ini":
         project.makeini("[pytest]\ntelemetry_score_min = correctness:0.7 faithfulness:0.5\n")

@@ -183,14 +183,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(trace)
 
     export = commands.add_parser("export", help="the events of a period as JSON lines, CSV or OTLP spans",
-                                 description="Write the events of a period, oldest first, as JSON lines or CSV, "
-                                             "or send them to an OTLP/HTTP endpoint as OpenTelemetry spans.")
+                                 description="Write the events of a period, oldest first, as JSON lines or CSV "
+                                             "(the quality scores instead with --scores), or send them to an "
+                                             "OTLP/HTTP endpoint as OpenTelemetry spans (the scores with them).")
     export.add_argument("--format", choices=("jsonl", "csv", "otlp"), default="jsonl",
                         help="output format (default: jsonl); otlp sends the events as OpenTelemetry spans")
     export.add_argument("--endpoint", metavar="URL", type=_url,
                         help="with --format otlp: the OTLP/HTTP endpoint (default: otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT)")
     export.add_argument("--period", type=_period, default="all", help=f"{PERIOD_HELP} (default: all)")
     export.add_argument("--output", "-o", type=Path, metavar="FILE", help="write to FILE instead of standard output")
+    export.add_argument("--scores", action="store_true",
+                        help="export the quality scores instead of the events (jsonl, csv; --run and --trace "
+                             "filter them)")
     _add_filters(export)
     _add_db(export)
 

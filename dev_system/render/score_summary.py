@@ -25,7 +25,7 @@ def score_block(stats: Sequence[ScoreStat]) -> list[str]:
     lines = ["Scores (mean over tests):"]
     for stat in stats:
         lowest = f"min {format_score(stat.min)}"
-        if stat.tests > 1 and stat.min_nodeid:
+        if stat.min < stat.mean and stat.min_nodeid:  # the test that pulled the mean down
             lowest += f" ({printable(stat.min_nodeid)})"
         lines.append(f"  {printable(stat.name):<{width}}  {format_score(stat.mean)}  "
                      f"{plural(stat.tests, 'test')}, {lowest}")

@@ -67,9 +67,9 @@ def run_scores(conn: sqlite3.Connection, run_id: str) -> list[Score]:
 
 
 def scores_between(conn: sqlite3.Connection, since: float | None = None, until: float | None = None,
-                   *, run_id: str | None = None) -> list[Score]:
-    """The scores recorded in ``[since, until)`` (either open), of run ``run_id`` when given,
-    oldest first."""
+                   *, run_id: str | None = None, trace_id: str | None = None) -> list[Score]:
+    """The scores recorded in ``[since, until)`` (either open), of run ``run_id`` and trace
+    ``trace_id`` when given, oldest first."""
     if not has_table(conn, "scores"):
         return []
     clauses, params = [], []
@@ -82,6 +82,9 @@ def scores_between(conn: sqlite3.Connection, since: float | None = None, until: 
     if run_id is not None:
         clauses.append("run_id = ?")
         params.append(run_id)
+    if trace_id is not None:
+        clauses.append("trace_id = ?")
+        params.append(trace_id)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     return [Score(*row) for row in conn.execute(f"{SELECT_SCORES}{where} ORDER BY timestamp, id", params)]
 

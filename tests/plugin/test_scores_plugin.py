@@ -149,11 +149,14 @@ def test_junit_has_each_tests_score_means(project: pytest.Pytester) -> None:
     assert cases["test_none"]["telemetry_calls"] == "1"
 
 
-@pytest.mark.parametrize("how", ["pyproject", "ini", "option"])
-def test_a_run_mean_below_its_minimum_is_an_alert_and_fails_the_gate(project: pytest.Pytester, how: str) -> None:
+@pytest.mark.parametrize("how", ["pyproject", "ini", "env", "option"])
+def test_a_run_mean_below_its_minimum_is_an_alert_and_fails_the_gate(project: pytest.Pytester, how: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     project.makepyfile(test_app=TESTS)
     args = ["--telemetry-db=t.db", "--telemetry-gate"]
-    if how == "pyproject":
+    if how == "env":
+        monkeypatch.setenv("DEV_SYSTEM_SCORE_MIN", "correctness:0.7,faithfulness:0.5")
+    elif how == "pyproject":
         project.makefile(".toml", pyproject="[tool.dev-system.scores]\ncorrectness = 0.7\nfaithfulness = 0.5\n")
     elif how == "ini":
         project.makeini("[pytest]\ntelemetry_score_min = correctness:0.7 faithfulness:0.5\n")
@@ -255,3 +258,44 @@ def test_metrics_of_a_run_shows_its_scores_and_their_alerts(project: pytest.Pyte
     assert document["thresholds"]["score_min"] == {"correctness": 0.7}
     window = dev_system(project, "metrics", "--db", "t.db", "--period", "all")
     assert "Scores" not in window.stdout  # a window of several runs has no score figures
+
+
+def test_a_run_exports_its_scores_as_evaluation_spans_of_their_test(project: pytest.Pytester,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("opentelemetry.proto")
+    from fakes.otlp_receiver import OtlpReceiver
+
+    project.makepyfile(test_app=TESTS)
+    with OtlpReceiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+        result = project.runpytest_subprocess("--telemetry", "--telemetry-db=t.db")
+        result.assert_outcomes(passed=3)
+        spans = receiver.wait_for(9)  # 3 calls, 6 scores
+    evaluations = [span for span in spans if span.name.startswith("evaluation ")]
+    assert sorted((s.attributes["test.case.name"], s.name, s.attributes["gen_ai.evaluation.score.value"])
+                  for s in evaluations) == [
+        ("test_app.py::test_none", "evaluation faithfulness", 1.0),
+        ("test_app.py::test_one", "evaluation correctness", 0.7),
+        ("test_app.py::test_one", "evaluation correctness", 0.9),
+        ("test_app.py::test_one", "evaluation faithfulness", 1.0),
+        ("test_app.py::test_two", "evaluation correctness", 0.5),
+        ("test_app.py::test_two", "evaluation faithfulness", 0.5),
+    ]
+    calls = {span.attributes["test.case.name"]: span for span in spans if not span.name.startswith("evaluation ")}
+    for span in evaluations:  # in the trace of the test that recorded it, with the GenAI event
+        assert span.trace_id == calls[span.attributes["test.case.name"]].trace_id
+        assert [event[0] for event in span.events] == ["gen_ai.evaluation.result"]
+
+
+def test_scores_of_xdist_workers_reach_the_summary_and_junit(project: pytest.Pytester) -> None:
+    import xml.etree.ElementTree as ET
+
+    pytest.importorskip("xdist")
+    project.makepyfile(test_app=TESTS)
+    result = project.runpytest_subprocess("--telemetry", "--telemetry-db=t.db", "-n", "2", "--junitxml=junit.xml")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["  correctness   0.65  2 tests, min 0.50 (test_app.py::test_two)"])
+    cases = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+             for case in ET.parse(project.path / "junit.xml").iter("testcase")}
+    assert float(cases["test_one"]["telemetry_score_correctness"]) == pytest.approx(0.8)
+    assert len(score_rows(project.path / "t.db")) == 6

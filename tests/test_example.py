@@ -186,3 +186,6 @@ def test_just_demo_ends_with_the_test_run(tmp_path):
     assert done.stdout.index("$ dev-system trace") < done.stdout.index("# the baseline")
     assert (tmp_path / ".dev-system" / "demo" / "support-agent" / "test_support_agent.py").is_file()
     assert "$ dev-system history 'test_support_agent.py::test_answers_hold_the_facts[refund]'" in done.stdout
+    # the example project's own settings apply, not those of the project the demo runs in
+    assert "FAIL telemetry gate: Low score correctness: mean 0.90 (threshold 0.95)" in done.stdout
+    assert "(threshold $0.0045)" in done.stdout

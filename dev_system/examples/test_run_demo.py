@@ -51,6 +51,8 @@ def write_project(folder: Path) -> None:
     for source, target in FILES.items():
         (folder / target).write_text(package.joinpath(source).read_text(encoding="utf-8"), encoding="utf-8")
     (folder / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    # A project of its own, even inside another project's .dev-system/: its settings are its pyproject's.
+    (folder / ".dev-system").mkdir(exist_ok=True)
 
 
 def change_prompt(folder: Path) -> list[str]:

@@ -125,7 +125,7 @@ def _demo_env() -> dict[str, str]:
 @needs_openai
 def test_the_test_run_demo_shows_a_cheaper_but_worse_change(tmp_path):
     db, folder = tmp_path / "t.db", tmp_path / "project"
-    done = subprocess.run([sys.executable, "-m", "dev_system.examples.test_run_demo", "--db", str(db),
+    done = subprocess.run([sys.executable, "-m", "dev_system.examples.testrun_demo", "--db", str(db),
                            "--folder", str(folder)], cwd=tmp_path, env=_demo_env(), capture_output=True,
                           text=True, encoding="utf-8", timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -5,7 +5,7 @@ call cheaper and a few answers slightly worse: the run summary with its scores, 
 with the baseline, the budget and what ``--telemetry-gate`` says, then ``dev-system scores`` and
 ``dev-system history`` over the two runs.
 
-    python -m dev_system.examples.test_run_demo [--db PATH] [--folder PATH]
+    python -m dev_system.examples.testrun_demo [--db PATH] [--folder PATH]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 #: The project's files: name in the package -> name in the project folder.
-FILES = {"agent.py": "support_agent.py", "test_agent.py": "test_support_agent.py"}
+FILES = {"agent.py": "support_agent.py", "agent_tests.py": "test_support_agent.py"}
 #: The project's settings: the run's cost budget (in a run, the cost threshold is the run's total)
 #: and the lowest mean of each score; the gate fails the run on either.
 PYPROJECT = """[tool.dev-system]
@@ -123,7 +123,7 @@ def run(db_path: Path, folder: Path, command: Callable[[list[str]], int]) -> int
 def main(argv: Sequence[str] | None = None) -> int:
     from dev_system import cli, config
 
-    parser = argparse.ArgumentParser(prog="python -m dev_system.examples.test_run_demo",
+    parser = argparse.ArgumentParser(prog="python -m dev_system.examples.testrun_demo",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, help="the telemetry database (default: the project's)")
     parser.add_argument("--folder", type=Path, help="where to write the example project "

@@ -1,7 +1,7 @@
 """The demo's main part: a test run. The example support agent and its suite are copied to a
 folder of their own and run under ``pytest --telemetry --telemetry-instrument=all`` against a
 local fake provider, first as a baseline, then after a change to the prompt that makes every
-call cheaper and a few answers slightly worse: the run summary with its scores, the comparison
+call cheaper and one answer worse: the run summary with its scores, the comparison
 with the baseline, the budget and what ``--telemetry-gate`` says, then ``dev-system scores`` and
 ``dev-system history`` over the two runs.
 

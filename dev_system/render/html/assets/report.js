@@ -371,7 +371,8 @@
           var row = [traceButton(t.trace, t.nodeid), el("span", { cls: t.outcome === "failed" || t.outcome === "error" ? "status-bad" : null, text: t.outcome }),
             t.duration, t.calls, t.tokens, t.cost];
           if (histories) row.push(histories[t.nodeid] ? el("button", { type: "button", cls: "trace-link history-link",
-            "data-test": t.nodeid, "aria-controls": "test-history", text: "history" }) : "");
+            "data-test": t.nodeid, "aria-controls": "test-history", "aria-label": "History of " + t.nodeid,
+            text: "history" }) : "");
           return row;
         }), run.tests.more ? run.tests.more + " more tests not shown." : null));
     }

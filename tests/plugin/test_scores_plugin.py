@@ -256,6 +256,14 @@ def test_metrics_of_a_run_shows_its_scores_and_their_alerts(project: pytest.Pyte
                                      "--format", "json").stdout)
     assert [(s["name"], s["tests"]) for s in document["scores"]] == [("correctness", 2), ("faithfulness", 3)]
     assert document["thresholds"]["score_min"] == {"correctness": 0.7}
+    markdown = dev_system(project, "metrics", "--db", "t.db", "--run", "latest", "--period", "all",
+                          "--format", "markdown").stdout
+    assert "### Scores" in markdown
+    assert [line.split("|")[1:6] for line in markdown.splitlines() if line.startswith("| correctness")] == [
+        [" correctness  ", " 0.65   ", " 0.50  ", " test_app.py::test_two ", " 2       "]]
+    rows = dev_system(project, "metrics", "--db", "t.db", "--run", "latest", "--period", "all",
+                      "--format", "csv").stdout.splitlines()
+    assert "score:correctness,0.65" in rows and "alert,Low score correctness: mean 0.65 (threshold 0.70)" in rows
     window = dev_system(project, "metrics", "--db", "t.db", "--period", "all")
     assert "Scores" not in window.stdout  # a window of several runs has no score figures
 

@@ -115,3 +115,47 @@ def test_a_score_stored_twice_is_one_row(tmp_path: Path) -> None:
         assert run_scores(conn, "r") == [item]
     finally:
         conn.close()
+
+
+def test_a_score_inside_a_decorated_call_joins_that_calls_trace(tmp_path: Path) -> None:
+    from dev_system.ops.telemetry import telemetry_decorator
+
+    @telemetry_decorator(agent_name="judge", event_type="tool_call")
+    def judge(answer: str) -> None:
+        score("correctness", 1.0 if "refund" in answer else 0.0)
+
+    db = tmp_path / "t.db"
+    configure(enabled=True, db_path=db)
+    judge("refund in 14 days")
+    flush()
+    with sqlite3.connect(db) as conn:
+        (event_trace,) = conn.execute("SELECT trace_id FROM telemetry_events").fetchone()
+    assert stored(db) == [(None, None, event_trace, "correctness", 1.0, None)]
+
+
+def test_with_sync_a_score_is_stored_before_the_call_returns(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    configure(enabled=True, db_path=db, sync=True)
+    score("correctness", 0.5)
+    assert [row[3:5] for row in stored(db)] == [("correctness", 0.5)]
+
+
+class BrokenScores(MemorySink):
+    def write_scores(self, scores: list) -> None:
+        raise OSError("disk full")
+
+
+def test_a_sink_that_fails_on_scores_is_one_problem_and_the_others_get_them(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    configure(enabled=True, db_path=db)
+    broken = BrokenScores()
+    add_sink(broken)
+    try:
+        assert score("correctness", 0.5) is True
+        flush()
+    finally:
+        remove_sink(broken)
+    assert [key for key in problem_counts() if key.startswith("sink:BrokenScores:scores")] == [
+        "sink:BrokenScores:scores:OSError"]
+    assert "disk full" in problem_messages()["sink:BrokenScores:scores:OSError"]
+    assert [row[3:5] for row in stored(db)] == [("correctness", 0.5)]

@@ -49,6 +49,16 @@ DEFAULT_REDACT_KEYS = (
 )
 
 
+#: The longest quality-score name (``score("correctness", 0.9)``).
+SCORE_NAME_MAX = 64
+
+
+def is_score_name(name: object) -> bool:
+    """Whether ``name`` can name a quality score: a short identifier (ASCII letters, digits and
+    ``_``, not starting with a digit, at most :data:`SCORE_NAME_MAX` characters)."""
+    return isinstance(name, str) and 0 < len(name) <= SCORE_NAME_MAX and name.isascii() and name.isidentifier()
+
+
 class ConfigError(ValueError):
     """A configuration value that cannot be used; the message is one line for a person."""
 
@@ -91,6 +101,9 @@ class Settings:
     #: OTLP/HTTP base URL to export events to as OpenTelemetry spans (``off``: never; unset: the
     #: standard ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` variables decide). See docs/otel.md.
     otlp_endpoint: str | None = None
+    #: The lowest mean a run's quality score may have (name -> minimum; ``[tool.dev-system.scores]``):
+    #: an alert below it. Each layer adds its names to those of the layers below.
+    score_min: Mapping[str, float] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (None values are ignored)."""
@@ -101,7 +114,7 @@ _FLOAT_KEYS = {"sample_rate", "flush_interval_s", "success_rate_min", "p95_laten
 _INT_KEYS = {"max_value_chars", "buffer_size"}
 _BOOL_KEYS = {"enabled", "sync", "capture_args"}
 _TUPLE_KEYS = {"redact_keys", "auto_integrate_patterns"}
-_ALIASES = {"telemetry": "enabled", "db": "db_path", "flush_interval": "flush_interval_s"}
+_ALIASES = {"telemetry": "enabled", "db": "db_path", "flush_interval": "flush_interval_s", "scores": "score_min"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 #: The values of ``otlp-endpoint`` that switch export off.
@@ -135,6 +148,7 @@ EXPECTED = {
     "db_path": "a path",
     "prices": "a table of models, each with 'input' and 'output' (USD per million tokens)",
     "otlp_endpoint": "an http:// or https:// URL, or 'off'",
+    "score_min": "score names with the lowest mean each may have, such as 'correctness:0.8 faithfulness:0.7'",
 }
 
 
@@ -251,7 +265,41 @@ def _convert(key: str, value: Any) -> Any:
         return Path(value).expanduser()
     if key == "otlp_endpoint":
         return value.strip() if isinstance(value, str) and value.strip().lower() in OTLP_OFF else http_url(value)
+    if key == "score_min":
+        return parse_score_min(value)
     return str(value)
+
+
+def parse_score_min(value: Any) -> dict[str, float]:
+    """Score minimums: a table (``{"correctness": 0.8}``), or text of ``NAME:NUMBER`` pairs
+    separated by spaces or commas (``"correctness:0.8 faithfulness:0.7"``), or a list of such
+    texts (a repeated option). Raises :class:`ValueError` for a bad name or number."""
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        texts = [value] if isinstance(value, str) else list(value)
+        pairs = []
+        for text in texts:
+            for part in str(text).replace(",", " ").split():
+                name, sep, number = part.partition(":")
+                if not sep:
+                    raise ValueError(part)
+                pairs.append((name, number))
+    out = {}
+    for name, number in pairs:
+        if not is_score_name(name):
+            raise ValueError(name)
+        out[str(name)] = _finite(number)
+    return out
+
+
+def _finite(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(value)
+    return number
 
 
 def convert(key: str, value: Any, *, source: str = "", name: str | None = None, also: str = "") -> Any:
@@ -402,11 +450,14 @@ def load(overrides: Mapping[str, Any] | None = None, *, cwd: Path | None = None,
     """
     root = find_project_root(cwd)
     values: dict[str, Any] = {}
-    values.update(from_pyproject(root, on_problem))
-    env_values = from_environment(environ, on_problem)
-    values.update(env_values)
+    score_min: dict[str, float] = {}
     explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
-    values.update(_normalise(explicit, "configure()") if explicit else {})
+    env_values = from_environment(environ, on_problem)
+    for layer in (from_pyproject(root, on_problem), env_values,
+                  _normalise(explicit, "configure()") if explicit else {}):
+        score_min.update(layer.pop("score_min", {}))
+        values.update(layer)
+    values["score_min"] = score_min
     if env_values.get("enabled") is False:
         values["enabled"] = False
     elif values.get("enabled") is None:

@@ -32,6 +32,11 @@ def format_usd(value: float, digits: int = 2) -> str:
     return f"{sign}${abs(value):,.{digits}f}"
 
 
+def format_score(value: float, digits: int = 2) -> str:
+    """``0.92``: a quality score, two decimals unless more are asked for."""
+    return f"{value:.{digits}f}"
+
+
 def format_int(value: int) -> str:
     """``12,345``."""
     return f"{value:,}"

@@ -48,7 +48,9 @@ class DevSystemSpecs:
         """Return the extra sinks to record into with ``settings``: one sink, a list, or None.
 
         A sink is an object with ``write(events: list[TelemetryEvent])`` and ``close()``;
-        ``write`` is called from the recorder's writer thread and must not block for long.
+        ``write`` is called from the recorder's writer thread and must not block for long. A sink
+        that also has ``write_scores(scores: list[Score])`` receives the quality scores recorded
+        with ``score(...)`` (:class:`dev_system.record.scores.Score`), the same way.
         Called each time telemetry is switched on (the sinks of the previous call are closed);
         the built-in OTLP exporter (:mod:`dev_system.record.otlp`) is one implementation.
         """

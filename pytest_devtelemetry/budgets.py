@@ -1,8 +1,10 @@
 """Budgets: the ``telemetry_budget`` marker read and checked, and the failure it gives a test.
 
 A test with the marker fails, once, after the phase (call or teardown) in which its events
-exceed its budget. The objects that check are registered only when a collected test has the
-marker (``plugin.pytest_collection_modifyitems``): a run without budgets pays nothing for them.
+exceed its budget, or in which its mean of a quality score is below its ``min_scores`` (a score
+the test has not recorded by the end of its call fails it then). The objects that check are
+registered only when a collected test has the marker (``plugin.pytest_collection_modifyitems``):
+a run without budgets pays nothing for them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pytest_devtelemetry.figures import TestFigures
 from pytest_devtelemetry.names import BUDGET_DONE_KEY, BUDGET_MARKER, CAPTURE_KEY, any_budget_marker
 from pytest_devtelemetry.running_test import TestTelemetry, running_capture
 
-_BUDGET_KEYS = ("max_cost_usd", "max_calls", "max_tokens", "max_latency_ms")
+_BUDGET_KEYS = ("max_cost_usd", "max_calls", "max_tokens", "max_latency_ms", "min_scores")
 
 
 class BudgetError(ValueError):
@@ -32,6 +34,8 @@ class Budget:
     max_calls: int | None = None
     max_tokens: int | None = None
     max_latency_ms: float | None = None
+    #: ``(name, minimum)`` pairs: the lowest mean the test may have of each quality score.
+    min_scores: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def from_marker(cls, marker: Any) -> Budget:
@@ -42,9 +46,12 @@ class Budget:
         unknown = sorted(set(marker.kwargs) - set(_BUDGET_KEYS))
         if unknown:
             raise BudgetError(f"telemetry_budget: unknown argument {unknown[0]!r}; use {', '.join(_BUDGET_KEYS)}")
-        values = {}
+        values: dict[str, Any] = {}
         for key, value in marker.kwargs.items():
             if value is None:
+                continue
+            if key == "min_scores":
+                values[key] = _min_scores(value)
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise BudgetError(f"telemetry_budget: {key} must be a number >= 0, not {value!r}")
@@ -53,11 +60,19 @@ class Budget:
             raise BudgetError(f"telemetry_budget: give at least one of {', '.join(_BUDGET_KEYS)}")
         return cls(**values)
 
-    def exceeded(self, figures: TestFigures) -> list[str]:
-        """One message per limit that ``figures`` exceed."""
-        from dev_system.formatting import format_crossing, format_int, format_ms, format_usd
+    def exceeded(self, figures: TestFigures, score_means: dict[str, float] | None = None) -> list[str]:
+        """One message per limit that ``figures`` exceed, and per score whose mean in
+        ``score_means`` is below its minimum or missing."""
+        from dev_system.formatting import format_crossing, format_int, format_ms, format_score, format_usd
 
         out = []
+        for name, low in self.min_scores:
+            mean = (score_means or {}).get(name)
+            if mean is None:
+                out.append(f"score {name} was not recorded (min_scores {format_score(low, _exact_digits(low))})")
+            elif mean < low:
+                shown, limit = format_crossing(format_score, mean, low, 2)
+                out.append(f"score {name} {shown} < min_scores {limit}")
         if self.max_cost_usd is not None and figures.cost_usd > self.max_cost_usd:
             digits = _exact_digits(self.max_cost_usd)
             shown, limit = format_crossing(format_usd, figures.cost_usd, self.max_cost_usd, digits)
@@ -77,6 +92,23 @@ class Budget:
             out.append(f"slowest call {shown} > max_latency_ms {limit}"
                        f" (over by {format_ms(over, 0 if over >= 10 else 3)})")
         return out
+
+
+def _min_scores(value: Any) -> tuple[tuple[str, float], ...]:
+    """``min_scores={"correctness": 0.7}`` checked; raises :class:`BudgetError`."""
+    from dev_system.config import is_score_name
+
+    if not isinstance(value, dict) or not value:
+        raise BudgetError(f"telemetry_budget: min_scores must be a dict of score names and minimums, "
+                          f"such as {{'correctness': 0.7}}, not {value!r}")
+    out = []
+    for name, low in value.items():
+        if not is_score_name(name):
+            raise BudgetError(f"telemetry_budget: min_scores: {name!r} is not a score name (an identifier)")
+        if isinstance(low, bool) or not isinstance(low, (int, float)) or not math.isfinite(low):
+            raise BudgetError(f"telemetry_budget: min_scores[{name!r}] must be a finite number, not {low!r}")
+        out.append((name, float(low)))
+    return tuple(out)
 
 
 def _exact_digits(value: float) -> int:
@@ -114,7 +146,7 @@ def check_budget(item: pytest.Item) -> None:
         item.stash[BUDGET_DONE_KEY] = True
         pytest.fail(problem or "telemetry_budget: unusable", pytrace=False)
     figures = captured.totals()
-    problems = budget.exceeded(figures)
+    problems = budget.exceeded(figures, captured.score_means if budget.min_scores else None)
     if problems:
         item.stash[BUDGET_DONE_KEY] = True
         pytest.fail(budget_message(problems, figures), pytrace=False)

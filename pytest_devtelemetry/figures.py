@@ -121,6 +121,17 @@ def figures_of_rows(rows: Iterable[tuple], latency_scale: float = 1.0) -> TestFi
                               None if slowest is None else slowest * latency_scale))
 
 
+#: The prefix of a test's score properties: ``telemetry_score_<name>`` is the test's mean of ``name``.
+SCORE_PROPERTY_PREFIX = "telemetry_score_"
+
+
+def score_properties(scores: Iterable[Any]) -> list[tuple[str, Any]]:
+    """A test's scores as ``(telemetry_score_<name>, its mean)`` pairs for ``user_properties``."""
+    from dev_system.analysis.scores import means_by_name
+
+    return [(SCORE_PROPERTY_PREFIX + name, round(mean, 10)) for name, mean in means_by_name(scores).items()]
+
+
 def stored_nodeid(nodeid: str) -> str:
     """The id a test is stored under: the trace id of its events and its ``test_results.nodeid``.
 

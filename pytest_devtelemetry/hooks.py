@@ -51,8 +51,9 @@ def pytest_devtelemetry_summary(config: pytest.Config, report: RunReport) -> Non
     """Receive the run's report once it is complete and stored.
 
     ``report`` is a :class:`pytest_devtelemetry.runreport.RunReport`: ``run_id``, ``summary``,
-    ``alerts``, ``agents`` (per-agent breakdown rows), ``tests`` (per-test results),
-    ``comparison`` and ``regressions`` (with ``--telemetry-compare``), ``failures`` (the ``FAIL``
-    lines of the gate), ``exit_status`` (the final one) and ``as_dict()`` (the JSON report).
+    ``alerts``, ``agents`` (per-agent breakdown rows), ``tests`` (per-test results), ``scores``
+    (the run's :class:`dev_system.analysis.scores.ScoreStat` per score name), ``comparison`` and
+    ``regressions`` (with ``--telemetry-compare``), ``failures`` (the ``FAIL`` lines of the gate),
+    ``exit_status`` (the final one) and ``as_dict()`` (the JSON report).
     Called before the terminal summary is written.
     """

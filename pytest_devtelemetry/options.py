@@ -74,6 +74,18 @@ def _thresholds(config: pytest.Config, env: dict[str, Any]) -> tuple[dict[str, A
     return values, off
 
 
+def _score_min(config: pytest.Config, env: dict[str, Any]) -> dict[str, float]:
+    """The score minimums of the ini key (unless the environment sets them) and of the options
+    (repeatable, beating the ini key name by name), checked."""
+    values: dict[str, float] = {}
+    ini = _ini(config, "telemetry_score_min")
+    if ini and "score_min" not in env:
+        values.update(config_module.convert("score_min", ini, source=_ini_source(config), name="telemetry_score_min"))
+    for given in config.getoption("telemetry_score_min", None) or ():
+        values.update(config_module.convert("score_min", given, name="--telemetry-score-min"))
+    return values
+
+
 def _top(config: pytest.Config) -> int:
     value, source, name = _value(config, "telemetry_top")
     if value in (None, ""):
@@ -127,6 +139,7 @@ def _settings(config: pytest.Config, run_id: str | None) -> tuple[config_module.
     and the thresholds switched off."""
     env = config_module.from_environment()
     overrides, off = _thresholds(config, env)
+    overrides["score_min"] = _score_min(config, env) or None
     db = config.getoption("telemetry_db", None)
     if db:
         overrides["db_path"] = config.invocation_params.dir / Path(db).expanduser()
@@ -149,6 +162,7 @@ def check(config: pytest.Config, *, settings: bool = False) -> None:
             _settings(config, None)
         else:
             _thresholds(config, {})
+            _score_min(config, {})
         _top(config)
         _limits(config)
         _instrument(config)  # last: it imports the instrumentation, and with it the recorder

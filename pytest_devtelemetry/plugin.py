@@ -32,7 +32,7 @@ _PATH_OPTIONS = ("--telemetry-db", "--telemetry-json", "--telemetry-html")
 #: Options that take a value checked by ``options.check`` (each has an ini key of the same name):
 #: checked also in a run without telemetry, so that a typo is found on the day it is written.
 _CHECKED_OPTIONS = ("telemetry_top", "telemetry_instrument", "telemetry_compare_fail", "telemetry_success_rate_min",
-                    "telemetry_p95_latency_ms_max", "telemetry_cost_usd_max")
+                    "telemetry_p95_latency_ms_max", "telemetry_cost_usd_max", "telemetry_score_min")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -60,6 +60,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     default=None, help="alert when the run's p95 latency is above MS ('off': never)")
     group.addoption("--telemetry-cost-usd-max", metavar="USD", dest="telemetry_cost_usd_max", default=None,
                     help="alert when the run's total cost is above USD ('off': never)")
+    group.addoption("--telemetry-score-min", metavar="NAME:MIN", dest="telemetry_score_min", action="append",
+                    default=None,
+                    help="alert when the run's mean of score NAME is below MIN, e.g. correctness:0.8 "
+                         "(repeatable; ini: telemetry_score_min; pyproject: [tool.dev-system.scores])")
     group.addoption("--telemetry-top", metavar="N", dest="telemetry_top", default=None,
                     help="how many of the most expensive and the slowest tests to list (default 5; "
                          "0: none; ini: telemetry_top)")
@@ -80,7 +84,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--telemetry-compare-fail", metavar="LIMITS", dest="telemetry_compare_fail", default=None,
                     help="fail the run when it regressed beyond LIMITS against the baseline, e.g. "
                          "cost:10%%,p95:20%%,calls:0 (metrics: cost, tokens, calls, failures, p50, p95, "
-                         "p99); implies --telemetry-compare (ini: telemetry_compare_fail)")
+                         "p99; score.NAME:5%% or score.NAME:0.05 fails when the run's mean of score NAME "
+                         "falls by more); implies --telemetry-compare (ini: telemetry_compare_fail)")
 
     parser.addini("telemetry", type="bool", default=False, help="record telemetry for every run (as --telemetry)")
     parser.addini("telemetry_db", default="", help="the telemetry database, relative to the ini file's folder")
@@ -89,6 +94,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("telemetry_success_rate_min", default="", help="success rate threshold in percent ('off': none)")
     parser.addini("telemetry_p95_latency_ms_max", default="", help="p95 latency threshold in ms ('off': none)")
     parser.addini("telemetry_cost_usd_max", default="", help="threshold of a run's total cost in USD ('off': none)")
+    parser.addini("telemetry_score_min", default="",
+                  help="score minimums over a run's mean, e.g. correctness:0.8 faithfulness:0.7")
     parser.addini("telemetry_top", default="", help="how many most expensive / slowest tests to list")
     parser.addini("telemetry_instrument", type="args", default=[],
                   help="provider SDKs to instrument in runs with telemetry (openai, anthropic, google-genai, "
@@ -113,8 +120,9 @@ def telemetry_requested(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{BUDGET_MARKER}(max_cost_usd=None, max_calls=None, max_tokens=None, max_latency_ms=None): "
-        "fail the test when the telemetry events it records exceed this budget (pytest-devtelemetry)",
+        f"{BUDGET_MARKER}(max_cost_usd=None, max_calls=None, max_tokens=None, max_latency_ms=None, "
+        "min_scores=None): fail the test when the telemetry events it records exceed this budget, or "
+        "its mean of a score is below min_scores[name] (pytest-devtelemetry)",
     )
     _warn_of_separate_paths(config)
     if telemetry_requested(config) and not config.getoption("collectonly", False):

@@ -18,7 +18,8 @@ import pytest
 from dev_system import config as config_module
 from dev_system.record.context import get_frame, reset_frame, set_frame
 from dev_system.record.recorder import get_recorder
-from pytest_devtelemetry.figures import TestFigures, figures_of_raw_records, stored_nodeid
+from dev_system.record.scores import set_current_test
+from pytest_devtelemetry.figures import TestFigures, figures_of_raw_records, score_properties, stored_nodeid
 from pytest_devtelemetry.names import CAPTURE_KEY, PROPERTIES_PLUGIN, TESTS_PLUGIN
 from pytest_devtelemetry.running_test import SessionWatcher, TestTelemetry, unwatch, watch
 
@@ -110,6 +111,8 @@ class TestRecording:
         #: the running test's node id and the list its raw records go to (None between tests)
         self._test_nodeid: str | None = None
         self._test_raws: list[tuple] | None = None
+        #: the running test's scores (``record.scores.Score``), for the fixture, budgets and JUnit
+        self._test_scores: list[Any] | None = None
 
     def begin(self) -> None:
         with self.rec.lock:
@@ -139,12 +142,16 @@ class TestRecording:
         # What ``with trace(test_id)`` does, without a context manager's cost for every test.
         parent = get_frame()
         token = set_frame([test_id, 0, 0, None, parent[4] if parent is not None else True, 0])
+        scores: list[Any] = []
+        self._test_scores = scores
+        outer_test = set_current_test(test_id, scores)
         try:
             return (yield)
         finally:
             reset_frame(token)
+            set_current_test(*outer_test)
             rec.default_trace = outer
-            self._test_raws = None
+            self._test_raws = self._test_scores = None
             captured = item.stash.get(CAPTURE_KEY, None)
             if captured is not None:
                 del item.stash[CAPTURE_KEY]
@@ -159,7 +166,7 @@ class TestRecording:
         captured = item.stash.get(CAPTURE_KEY, None)
         if captured is None and self._test_raws is not None and item.nodeid == self._test_nodeid:
             captured = item.stash[CAPTURE_KEY] = TestTelemetry(item.nodeid, self.session_watcher,
-                                                              self._test_raws).start()
+                                                              self._test_raws, self._test_scores).start()
         return captured
 
     def attach_figures(self, report: pytest.TestReport) -> None:
@@ -174,6 +181,8 @@ class TestRecording:
                 rec.set_aside()  # the watcher hands them to raws
         figures = self.test_figures[nodeid] = figures_of_raw_records(raws)
         report.user_properties += figures.properties()
+        if self._test_scores:
+            report.user_properties += score_properties(self._test_scores)
 
 
 class TeardownProperties:

@@ -176,6 +176,7 @@ class RunReporting:
                 if options.gate:
                     report.failures.append(f"telemetry gate: {failure.name} failed, the alerts are incomplete")
             report.alerts = evaluation.alerts
+            report.scores = evaluation.scores
             if options.gate:
                 report.failures.extend(f"telemetry gate: {alert.message}" for alert in report.alerts)
             if options.compare is not None:

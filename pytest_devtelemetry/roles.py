@@ -198,7 +198,7 @@ class Worker:
         """The test is over: store its events now, so that they outlive a crash of this worker
         (killed, a segfault) in a later test; its figures are on its teardown report already."""
         rec = self.recorder.rec
-        if rec.buffer or rec.aside or rec.unstored:
+        if rec.buffer or rec.aside or rec.unstored or rec.scores or rec.unstored_scores:
             rec.flush()
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from dev_system.record.recorder import get_recorder
+from dev_system.record.scores import Score, current_test, new_score, set_current_test
 from dev_system.record.sinks import MemorySink
 from pytest_devtelemetry.figures import TestFigures, figures_of_events, figures_of_raw_records
 from pytest_devtelemetry.names import CAPTURE_KEY, TESTS_PLUGIN
@@ -113,14 +114,21 @@ class TestTelemetry:
             agent.answer("hi")
             assert telemetry.count(agent="persona_runtime", event_type="model_call") <= 3
             assert telemetry.total_cost_usd < 0.01
+
+    It also records the test's quality scores (:meth:`score`) and gives them back (:attr:`scores`,
+    :attr:`score_means`), with or without ``--telemetry``.
     """
 
     __test__ = False  # not a test class
-    __slots__ = ("nodeid", "_sink", "_open", "_session_watcher", "_raws", "_finished")
+    __slots__ = ("nodeid", "_sink", "_open", "_session_watcher", "_raws", "_finished", "_scores", "_outer_test")
 
     def __init__(self, nodeid: str, session_watcher: SessionWatcher | None = None,
-                 raws: list[tuple] | None = None) -> None:
+                 raws: list[tuple] | None = None, scores: list[Score] | None = None) -> None:
         self.nodeid = nodeid
+        # The test's scores: the run's list for the running test (``scores``), else one of its own
+        # that is the running test's while this capture is open.
+        self._scores: list[Score] = [] if scores is None else scores
+        self._outer_test: tuple[str | None, list[Score] | None] | None = None
         self._sink = MemorySink() if session_watcher is None else None
         self._open = False
         # With the session's watcher (already added) instead of a sink of its own: the test's raw
@@ -142,6 +150,8 @@ class TestTelemetry:
                 get_recorder().add_sink(self._sink)
             else:
                 watch(shared, self._raws)
+            if current_test()[1] is not self._scores:
+                self._outer_test = set_current_test(self.nodeid, self._scores)
             self._open = True
         return self
 
@@ -149,6 +159,9 @@ class TestTelemetry:
         """Stop receiving events (those still buffered are received first)."""
         if self._open:
             self._open = False
+            if self._outer_test is not None:
+                set_current_test(*self._outer_test)
+                self._outer_test = None
             shared = self._session_watcher
             if shared is None:
                 try:
@@ -220,6 +233,33 @@ class TestTelemetry:
             self._sink.events.clear()
         self._raws.clear()
         self._finished = 0
+
+    # -- scores -----------------------------------------------------------------------------
+
+    def score(self, name: str, value: float, comment: str | None = None) -> None:
+        """Record a quality score of this test: ``telemetry.score("correctness", 0.92)``.
+
+        ``name`` is a short identifier, ``value`` a finite real number; a test may record several
+        names and several values of one name (the test's value is their mean). Bad input raises
+        :class:`dev_system.record.scores.ScoreError` (a ``ValueError``) here, at the call."""
+        __tracebackhide__ = True
+        nodeid, scores = current_test()
+        item = new_score(name, value, comment, nodeid=nodeid if scores is self._scores else self.nodeid)
+        self._scores.append(item)
+        get_recorder().add_score(item)
+
+    @property
+    def scores(self) -> list[Score]:
+        """The scores this test recorded so far (through the fixture or ``score(...)`` in code it
+        ran), oldest first (a copy)."""
+        return list(self._scores)
+
+    @property
+    def score_means(self) -> dict[str, float]:
+        """The test's value of each score name: the mean of the values recorded under it."""
+        from dev_system.analysis.scores import means_by_name
+
+        return means_by_name(self._scores)
 
     # -- totals -----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dev_system.analysis.alerts import Alert, Thresholds
     from dev_system.analysis.compare import Comparison, Regression
     from dev_system.analysis.metrics import BreakdownRow, Summary
+    from dev_system.analysis.scores import ScoreStat
     from dev_system.store.runs import Run, TestResult
 
 JSON_FORMAT = "pytest-devtelemetry-run/1"
@@ -41,6 +42,8 @@ class RunReport:
     event_types: list[BreakdownRow] = field(default_factory=list)
     models: list[BreakdownRow] = field(default_factory=list)
     tests: list[TestResult] = field(default_factory=list)
+    #: The run's quality scores by name (mean over the tests that recorded each, lowest, count).
+    scores: list[ScoreStat] = field(default_factory=list)
     comparison: Comparison | None = None
     regressions: list[Regression] = field(default_factory=list)
     compare_note: str | None = None
@@ -65,7 +68,8 @@ class RunReport:
         """The JSON report (format ``pytest-devtelemetry-run/1``)."""
         summary = None
         if self.summary is not None:
-            summary = metrics_report.summary_dict(self.summary, self.alerts, self.thresholds, ("agent", self.agents))
+            summary = metrics_report.summary_dict(self.summary, self.alerts, self.thresholds, ("agent", self.agents),
+                                                   scores=self.scores)
         return {
             "format": JSON_FORMAT,
             "run_id": self.run_id,
@@ -76,6 +80,7 @@ class RunReport:
             "summary": summary,
             "alerts": [alert.as_dict() for alert in self.alerts],
             "tests": [test.as_dict() for test in self.tests],
+            "scores": [stat.as_dict() for stat in self.scores],
             "comparison": None if self.comparison is None else self.comparison.as_dict(self.regressions),
             "compare_note": self.compare_note,
             "gate": {"enabled": self.gate, "failures": list(self.failures)},

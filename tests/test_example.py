@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sqlite3
 import subprocess
 import sys
@@ -105,3 +106,86 @@ def test_runs_as_a_module_and_rejects_bad_options(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "dev_system.examples.example_integration", "--calls", "-3"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+# --- the demo's test run -------------------------------------------------------------------------
+
+needs_openai = pytest.mark.skipif(importlib.util.find_spec("openai") is None,
+                                  reason="the example agent calls its provider through the openai SDK")
+
+
+def _demo_env() -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEV_SYSTEM_", "OPENAI_"))}
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+@needs_openai
+def test_the_test_run_demo_shows_a_cheaper_but_worse_change(tmp_path):
+    db, folder = tmp_path / "t.db", tmp_path / "project"
+    done = subprocess.run([sys.executable, "-m", "dev_system.examples.testrun_demo", "--db", str(db),
+                           "--folder", str(folder)], cwd=tmp_path, env=_demo_env(), capture_output=True,
+                          text=True, encoding="utf-8", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "Traceback" not in out + done.stderr
+    # the project was written and changed: the prompt is shorter, the refund fact cut
+    agent = (folder / "support_agent.py").read_text()
+    assert "original payment method" not in agent and "MODEL = " in agent
+    with sqlite3.connect(db) as conn:
+        runs = [row[0] for row in conn.execute("SELECT run_id FROM runs ORDER BY started_at")]
+        assert len(runs) == 2
+        cost = dict(conn.execute("SELECT run_id, TOTAL(cost_usd) FROM telemetry_events GROUP BY run_id"))
+        calls = dict(conn.execute("SELECT run_id, COUNT(*) FROM telemetry_events"
+                                  " WHERE function_name LIKE 'openai.%' GROUP BY run_id"))
+        means = dict(conn.execute("SELECT run_id, AVG(value) FROM scores WHERE name = 'correctness' GROUP BY run_id"))
+        refund = dict(conn.execute("SELECT run_id, value FROM scores WHERE nodeid LIKE '%[refund]'"))
+    # every model call went through the instrumented SDK to the local fake provider, and was priced
+    assert calls == {runs[0]: 6, runs[1]: 6}
+    assert 0 < cost[runs[1]] < 0.8 * cost[runs[0]]
+    assert means[runs[0]] == 1.0 and means[runs[1]] == pytest.approx(0.9)
+    assert refund == {runs[0]: 1.0, runs[1]: 0.5}
+    # what the newcomer reads: two summaries, the diff, the comparison, the scores and the history
+    assert out.count("-- telemetry --") == 2
+    # the baseline is over the run's cost budget; the change is under it, but below the quality bar
+    baseline, changed = out.split("# a change to the agent")
+    assert "  - High cost: $" in baseline and "(threshold $0.0045)" in baseline and "FAIL" not in baseline
+    assert "High cost" not in changed
+    assert "correctness: 1.00 -> 0.90" in changed  # the comparison: cost down, a score down
+    assert "FAIL telemetry gate: Low score correctness: mean 0.90 (threshold 0.95)" in changed
+    assert "(exit status 1: the gate failed the run)" in changed
+    assert "correctness  0.90  5 tests, min 0.50 (test_support_agent.py::test_answers_hold_the_facts[refund])" in changed
+    assert "-FACT refund: Refunds are possible within 30 days of purchase, to the original payment method." in out
+    assert f"Compared with run {runs[0]}" in out and "  cost: $" in out
+    assert "test_support_agent.py::test_answers_hold_the_facts[refund]" in out
+    scores_line = next(line for line in out.splitlines() if line.startswith("correctness "))
+    assert scores_line.split()[:3] == ["correctness", "0.90", "0.50"]
+    assert "  correctness: 1.00 -> 0.50 (-50.0%)" in out
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert '"id":"scores"' in page and "test_answers_hold_the_facts[refund]" in page
+
+
+def test_the_fake_provider_answers_from_the_prompt_only():
+    from dev_system.examples.support_agent.provider import HANDOVER, reply_to
+
+    system = {"role": "system", "content": "Be nice.\nFACT refund: Refunds within 30 days.\n"}
+    assert reply_to([system, {"role": "user", "content": "I want my money back"}]) == "Refunds within 30 days."
+    assert reply_to([system, {"role": "user", "content": "How much is it?"}]) == HANDOVER
+
+
+@needs_openai
+def test_just_demo_ends_with_the_test_run(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.dev-system]\n")
+    done = subprocess.run([sys.executable, "-m", "dev_system.examples.demo", "--calls", "2", "--days", "1"],
+                          cwd=tmp_path, env=_demo_env(), capture_output=True, text=True, encoding="utf-8",
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "$ dev-system metrics --period today" in done.stdout
+    assert done.stdout.index("$ dev-system trace") < done.stdout.index("# the baseline")
+    assert (tmp_path / ".dev-system" / "demo" / "support-agent" / "test_support_agent.py").is_file()
+    assert "$ dev-system history 'test_support_agent.py::test_answers_hold_the_facts[refund]'" in done.stdout
+    # the example project's own settings apply, not those of the project the demo runs in
+    assert "FAIL telemetry gate: Low score correctness: mean 0.90 (threshold 0.95)" in done.stdout
+    assert "(threshold $0.0045)" in done.stdout

@@ -6,7 +6,10 @@ Built-in rules, each firing only when its threshold is actually crossed (strictl
 - ``p95_latency``: p95 latency above ``p95_latency_ms_max``;
 - ``daily_cost``: the known cost of one local calendar day above ``daily_cost_usd_max``, one alert
   per such day (``cost_scope="day"``), or the window's total cost above it (``cost_scope="total"``,
-  what a pytest run uses as its budget).
+  what a pytest run uses as its budget);
+- ``score.NAME``: a run's mean of quality score NAME below its minimum (``score_min``), checked
+  by :func:`score_alerts` over the run's :class:`~dev_system.analysis.scores.ScoreStat` (a window
+  that is not one run has no score figures).
 
 An empty window raises no alert. A threshold set to ``None`` switches its rule off. More rules:
 ``extra_rules`` callables, or plugins implementing the ``dev_system_alerts`` hook
@@ -15,15 +18,17 @@ An empty window raises no alert. A threshold set to ``None`` switches its rule o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from dev_system.analysis.metrics import Summary
-from dev_system.formatting import format_crossing, format_ms, format_percent, format_usd
+from dev_system.formatting import format_crossing, format_ms, format_percent, format_score, format_usd
 from dev_system.structs import struct
 
 if TYPE_CHECKING:
     import pluggy
+
+    from dev_system.analysis.scores import ScoreStat
 
 CostScope = Literal["day", "total"]
 
@@ -35,11 +40,14 @@ class Thresholds:
     success_rate_min: float | None = 90.0
     p95_latency_ms_max: float | None = 3000.0
     daily_cost_usd_max: float | None = 10.0
+    #: ``(name, minimum)`` pairs: the lowest mean each quality score may have over a run, by name.
+    score_min: tuple[tuple[str, float], ...] | None = ()
 
     @classmethod
     def from_settings(cls, settings: Any) -> Thresholds:
         """The thresholds of a :class:`dev_system.config.Settings`."""
-        return cls(settings.success_rate_min, settings.p95_latency_ms_max, settings.daily_cost_usd_max)
+        return cls(settings.success_rate_min, settings.p95_latency_ms_max, settings.daily_cost_usd_max,
+                   tuple(sorted(dict(getattr(settings, "score_min", None) or {}).items())))
 
 
 @struct
@@ -88,6 +96,19 @@ def builtin_alerts(summary: Summary, thresholds: Thresholds, cost_scope: CostSco
                                         cost, budget, day))
         else:
             raise ValueError(f"cost_scope must be 'day' or 'total', not {cost_scope!r}")
+    return alerts
+
+
+def score_alerts(stats: Sequence[ScoreStat], thresholds: Thresholds) -> list[Alert]:
+    """One alert per score whose mean over the run is below its minimum (``score_min``); a score
+    the run did not record raises none."""
+    means = {stat.name: stat.mean for stat in stats}
+    alerts = []
+    for name, low in thresholds.score_min or ():
+        mean = means.get(name)
+        if mean is not None and mean < low:
+            shown, limit = format_crossing(format_score, mean, low, 2)
+            alerts.append(Alert(f"score.{name}", f"Low score {name}: mean {shown} (threshold {limit})", mean, low))
     return alerts
 
 

@@ -1,5 +1,5 @@
-"""Comparing two test runs: totals and per-test changes in cost, tokens, calls and latency, and
-the regressions beyond given limits.
+"""Comparing two test runs: totals and per-test changes in cost, tokens, calls, latency and
+quality scores, and the regressions beyond given limits (a score regresses when it falls).
 
 Figures only, shared by ``pytest --telemetry-compare`` and ``dev-system compare A B``:
 
@@ -9,7 +9,9 @@ Figures only, shared by ``pytest --telemetry-compare`` and ``dev-system compare 
     print("\\n".join(comparison_lines(comparison)))      # dev_system.render.compare
 
 Totals come from :func:`dev_system.analysis.metrics.compute_summary` over each run's events (the
-figures ``dev-system metrics --run`` would show); per-test figures from ``test_results``.
+figures ``dev-system metrics --run`` would show); per-test figures from ``test_results``; scores
+from each run's ``scores`` rows (:mod:`dev_system.analysis.scores`: a test's mean, the run's
+mean over its tests).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
+from dev_system.analysis.scores import run_score_stats, test_means
 from dev_system.store.prune import PRUNED_EVENTS
 from dev_system.store.runs import COMPLETED, Run, TestResult, event_totals, get_run, list_runs, test_results
+from dev_system.store.scores import run_scores
 from dev_system.structs import struct
 
 if TYPE_CHECKING:
@@ -42,10 +46,14 @@ TOTALS = {
 #: The per-test figures compared.
 TEST_FIGURES = ("cost", "tokens", "calls", "max_latency")
 
-LIMIT_HELP = ("comma-separated METRIC:LIMIT, METRIC one of " + ", ".join(TOTALS)
-              + "; LIMIT a percentage (10%) or an amount (0.05, 0): the largest increase allowed")
+#: The prefix of a score's limit: ``score.correctness:5%`` (the largest fall of its run mean allowed).
+SCORE_PREFIX = "score."
 
-_LIMIT = re.compile(r"^\s*([a-z0-9_]+)\s*:\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$", re.IGNORECASE)
+LIMIT_HELP = ("comma-separated METRIC:LIMIT, METRIC one of " + ", ".join(TOTALS) + " or score.NAME"
+              + "; LIMIT a percentage (10%) or an amount (0.05, 0): the largest increase allowed "
+              + "(for a score: the largest fall)")
+
+_LIMIT = re.compile(r"^\s*([a-z0-9_.]+)\s*:\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$", re.IGNORECASE)
 
 
 class LimitError(ValueError):
@@ -74,9 +82,19 @@ def parse_limits(spec: str) -> list[Limit]:
         match = _LIMIT.match(part)
         if not match:
             raise LimitError(f"cannot read the limit {part.strip()!r}: use {LIMIT_HELP}")
-        metric = match.group(1).lower()
-        if metric not in TOTALS:
-            raise LimitError(f"unknown metric {metric!r} in {part.strip()!r}: use one of {', '.join(TOTALS)}")
+        metric = match.group(1)
+        if metric.lower().startswith(SCORE_PREFIX):
+            from dev_system.config import is_score_name
+
+            metric = SCORE_PREFIX + metric[len(SCORE_PREFIX):]  # score names keep their case
+            if not is_score_name(metric[len(SCORE_PREFIX):]):
+                raise LimitError(f"{metric[len(SCORE_PREFIX):]!r} in {part.strip()!r} is not a score name "
+                                 "(an identifier)")
+        else:
+            metric = metric.lower()
+        if metric not in TOTALS and not metric.startswith(SCORE_PREFIX):
+            raise LimitError(f"unknown metric {metric!r} in {part.strip()!r}: use one of {', '.join(TOTALS)}, "
+                             "or score.NAME")
         if metric in seen:
             raise LimitError(f"{metric!r} is limited twice")
         seen.add(metric)
@@ -127,11 +145,15 @@ class TestChange:
 
     nodeid: str
     changes: dict[str, Change]
+    #: The test's mean of each score either run recorded (name -> change; ``None`` on the side
+    #: that did not record it).
+    scores: dict[str, Change] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
-        """True when any figure moved."""
-        return any(c.delta not in (None, 0) for c in self.changes.values())
+        """True when any figure or score moved."""
+        return any(c.delta not in (None, 0) for c in self.changes.values()) or any(
+            c.base != c.new for c in self.scores.values())
 
 
 @struct
@@ -158,6 +180,8 @@ class Comparison:
     tests: list[TestChange] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    #: The run's mean of each score either run recorded (name -> change), by name.
+    scores: dict[str, Change] = field(default_factory=dict)
 
     def as_dict(self, regressions: Sequence[Regression] = ()) -> dict[str, Any]:
         """A JSON-ready dict (the ``comparison`` of the pytest JSON report, ``dev-system compare --format json``)."""
@@ -165,7 +189,10 @@ class Comparison:
             "base_run": self.base.run_id,
             "new_run": self.new.run_id,
             "totals": {name: change.as_dict() for name, change in self.totals.items()},
-            "tests": {t.nodeid: {name: c.as_dict() for name, c in t.changes.items()} for t in self.tests if t.changed},
+            "scores": {name: change.as_dict() for name, change in self.scores.items()},
+            "tests": {t.nodeid: {**{name: c.as_dict() for name, c in t.changes.items()},
+                                 **({"scores": {name: c.as_dict() for name, c in t.scores.items()}} if t.scores else {})}
+                      for t in self.tests if t.changed},
             "added_tests": list(self.added),
             "removed_tests": list(self.removed),
             "regressions": [r.as_dict() for r in regressions],
@@ -249,20 +276,43 @@ def compare_runs(conn: sqlite3.Connection, base_id: str, new_id: str, *,
     totals = {name: Change(name, base_totals[name], new_totals[name]) for name in TOTALS}
     base_tests = test_results(conn, base_id)
     new_tests = test_results(conn, new_id)
+    base_scores, new_scores = run_scores(conn, base_id), run_scores(conn, new_id)
+    base_means, new_means = test_means(base_scores), test_means(new_scores)
     tests = []
     for nodeid in sorted(base_tests.keys() & new_tests.keys()):
         old, now = _test_figures(base_tests[nodeid]), _test_figures(new_tests[nodeid])
-        tests.append(TestChange(nodeid, {name: Change(name, old[name], now[name]) for name in TEST_FIGURES}))
+        names = sorted({name for test, name in (*base_means, *new_means) if test == nodeid})
+        scores = {name: Change(name, _mean(base_means.get((nodeid, name))), _mean(new_means.get((nodeid, name))))
+                  for name in names}
+        tests.append(TestChange(nodeid, {name: Change(name, old[name], now[name]) for name in TEST_FIGURES}, scores))
     tests.sort(key=lambda t: (-abs(t.changes["cost"].delta or 0), -abs(t.changes["calls"].delta or 0),
-                              -abs(t.changes["tokens"].delta or 0), t.nodeid))
+                              -abs(t.changes["tokens"].delta or 0), -_largest_fall(t), t.nodeid))
+    base_stats = {stat.name: stat.mean for stat in run_score_stats(base_scores)}
+    new_stats = {stat.name: stat.mean for stat in run_score_stats(new_scores)}
+    run_changes = {name: Change(name, base_stats.get(name), new_stats.get(name))
+                   for name in sorted(base_stats.keys() | new_stats.keys())}
     return Comparison(base, new, totals, tests, sorted(new_tests.keys() - base_tests.keys()),
-                      sorted(base_tests.keys() - new_tests.keys()))
+                      sorted(base_tests.keys() - new_tests.keys()), run_changes)
+
+
+def _mean(entry: tuple[float, int] | None) -> float | None:
+    return None if entry is None else entry[0]
+
+
+def _largest_fall(test: TestChange) -> float:
+    return max((-(c.delta or 0) for c in test.scores.values()), default=0.0)
 
 
 def regressions(comparison: Comparison, limits: Iterable[Limit]) -> list[Regression]:
-    """The totals that grew by more than their limit (an increase from 0 exceeds every percentage)."""
+    """The totals that grew by more than their limit (an increase from 0 exceeds every percentage),
+    and the scores whose run mean fell by more than theirs (or that the new run no longer records)."""
     out = []
     for limit in limits:
+        if limit.metric.startswith(SCORE_PREFIX):
+            found = _score_regression(comparison, limit)
+            if found is not None:
+                out.append(found)
+            continue
         change = comparison.totals[limit.metric]
         delta = change.delta
         if delta is None or delta <= 0:
@@ -280,12 +330,33 @@ def regressions(comparison: Comparison, limits: Iterable[Limit]) -> list[Regress
     return out
 
 
+def _score_regression(comparison: Comparison, limit: Limit) -> Regression | None:
+    name = limit.metric[len(SCORE_PREFIX):]
+    change = comparison.scores.get(name)
+    if change is None or change.base is None:
+        return None  # the baseline has no such score: nothing to fall from
+    allowed = f"{_number(limit.value)}%" if limit.relative else format_value("score", limit.value)
+    against = f"against run {comparison.base.run_id} (limit -{allowed})"
+    if change.new is None:
+        return Regression(limit, change, f"score {name} was not recorded (it was "
+                                         f"{format_value('score', change.base)}) {against}")
+    fall = -(change.delta or 0.0)
+    if fall <= 0:
+        return None
+    fallen = fall if not limit.relative else (math.inf if change.base == 0 else 100.0 * fall / abs(change.base))
+    if fallen <= limit.value + 1e-9 * max(1.0, abs(limit.value)):
+        return None
+    return Regression(limit, change, f"score {name} fell {describe_change(change, 'score')} {against}")
+
+
 def format_value(kind: str, value: float | None) -> str:
     """A figure for people."""
-    from dev_system.formatting import format_int, format_ms, format_usd
+    from dev_system.formatting import format_int, format_ms, format_score, format_usd
 
     if value is None:
         return "n/a"
+    if kind == "score":
+        return format_score(value)
     if kind == "usd":
         return format_usd(value)
     if kind == "ms":

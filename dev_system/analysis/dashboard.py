@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from dev_system.analysis.alerts import Alert, AlertRule, CostScope, Thresholds, evaluate_alerts
+from dev_system.analysis.dashboard_scores import PageScores, collect_scores
 from dev_system.analysis.metrics import BreakdownRow, Summary, compute_breakdown, compute_summary, percentile, rate
 from dev_system.analysis.periods import Window, day_bounds
 from dev_system.analysis.traces import trace_tree
@@ -357,6 +358,7 @@ class Dashboard:
     failed: list[FailedCall]
     run: RunSection | None
     traces: list[Trace]
+    scores: PageScores | None = None  #: the scores part (``None``: no scores and no run)
 
 
 def collect_dashboard(conn: sqlite3.Connection, window: Window, filters: Filters = Filters(),
@@ -396,8 +398,13 @@ def collect_dashboard(conn: sqlite3.Connection, window: Window, filters: Filters
     run = _run_section(conn, run_id, baseline_run_id, summary, traces, limits) if run_id else None
     if not summary.empty:
         _slowest_traces(conn, window, filters, traces, limits)
+    scores = collect_scores(
+        conn, window, filters, run_id=run_id, baseline_run_id=baseline_run_id,
+        buckets=() if series is None else buckets_for(summary.first_timestamp, summary.last_timestamp,  # type: ignore[arg-type]
+                                                      limits.hourly_below_s)[1],
+        nodeids=[] if run is None else [nodeid for nodeid, _, _ in run.table])
     return Dashboard(window, filters, thresholds, cost_scope, limits, summary, list(alerts), series, errors,
-                     other_errors, tables, failed, run, traces.traces)
+                     other_errors, tables, failed, run, traces.traces, scores)
 
 
 def collect_run_dashboard(report: Any, *, limits: Limits = Limits()) -> Dashboard:

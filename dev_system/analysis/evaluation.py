@@ -36,8 +36,10 @@ from dev_system.analysis import alerts as alert_rules
 from dev_system.analysis.alerts import Alert, AlertRule, CostScope, Thresholds
 from dev_system.analysis.metrics import BreakdownRow, Summary, compute_breakdown, compute_summary
 from dev_system.analysis.periods import Window
+from dev_system.analysis.scores import ScoreStat, run_score_stats
 from dev_system.store.queries import Between, Filters, iter_events, trace_events
 from dev_system.store.runs import Run, RunNotFound, event_totals, resolve_run, trace_runs
+from dev_system.store.scores import run_scores
 from dev_system.structs import struct
 
 if TYPE_CHECKING:
@@ -138,6 +140,8 @@ class Evaluation:
     breakdowns: dict[str, list[BreakdownRow]] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
     rule_failures: list[RuleFailure] = field(default_factory=list)
+    #: The run's quality scores by name (a window of one run: ``filters.run_id``; else empty).
+    scores: list[ScoreStat] = field(default_factory=list)
 
 
 def evaluate_window(conn: sqlite3.Connection, window: Window, filters: Filters = Filters(),
@@ -151,13 +155,17 @@ def evaluate_window(conn: sqlite3.Connection, window: Window, filters: Filters =
     (``plugins=False`` leaves those out), all guarded (see :func:`guarded_rules`).
     ``cost_scope="day"`` checks the cost of each calendar day (``dev-system metrics``), ``"total"``
     the window's total (a run's budget). An empty window raises no alert and runs no rule.
+    A window of one run (``filters.run_id``) also has the run's scores, whose minimums are
+    checked whether or not the run recorded events.
     """
     summary = compute_summary(conn, window, filters)
     by = {key: compute_breakdown(conn, window, filters, key) for key in breakdowns}
     failures: list[RuleFailure] = []
     alerts = alert_rules.evaluate_alerts(summary, thresholds, guarded_rules(failures, rules, plugins=plugins),
                                          cost_scope=cost_scope)
-    return Evaluation(window, filters, thresholds, cost_scope, summary, by, alerts, failures)
+    scores = run_score_stats(run_scores(conn, filters.run_id)) if filters.run_id is not None else []
+    alerts += alert_rules.score_alerts(scores, thresholds)
+    return Evaluation(window, filters, thresholds, cost_scope, summary, by, alerts, failures, scores)
 
 
 def run_window(run_id: str) -> Window:

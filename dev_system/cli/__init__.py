@@ -1,5 +1,5 @@
 """The ``dev-system`` command: ``init``, ``metrics``, ``events``, ``trace``, ``export``, ``prune``,
-``combine``, ``report``, ``runs``, ``compare``.
+``combine``, ``report``, ``runs``, ``compare``, ``scores``, ``history``.
 
 A thin front end: :mod:`~dev_system.cli.parser` reads the command line, and each command is one
 short ``cmd_<name>`` function in the module :data:`~dev_system.cli.parser.COMMANDS` names (imported

@@ -123,6 +123,8 @@ def _prune_line(result: PruneResult, label: str, path: Path) -> str:
         more.append(plural(result.dropped_records, "dropped-event record"))
     if result.runs:
         more.append(f"{plural(result.runs, 'run')} and {plural(result.test_results, 'test result')}")
+    if result.scores:
+        more.append(plural(result.scores, "score"))
     if more:
         line += " and " + ", ".join(more)
     line += f" from {path}"

@@ -71,8 +71,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "otlp":
         return _export_otlp(args)
     conn = open_readonly(args)
+    what = "event"
     try:
-        if args.format == "csv":  # the table's columns, id and created_at included
+        if args.scores:  # one table per export: a line or row always has one shape
+            from dev_system.store.scores import SCORE_COLUMNS
+
+            events = _scores(conn, args)
+            write_events = (functools.partial(report.write_csv, columns=SCORE_COLUMNS) if args.format == "csv"
+                            else report.write_jsonl)
+            what = "score"
+        elif args.format == "csv":  # the table's columns, id and created_at included
             events: Any = iter_table_rows(conn, args.period, filters(args, conn))
             write_events: Any = functools.partial(report.write_csv, columns=TABLE_COLUMNS)
         else:
@@ -87,10 +95,24 @@ def cmd_export(args: argparse.Namespace) -> int:
                     count = write_events(events, handle)
             except (OSError, ValueError) as exc:  # ValueError: a path holding a NUL
                 raise UsageError(f"cannot write {args.output}: {getattr(exc, 'strerror', None) or exc}") from None
-            error(f"Exported {count:,} event{'' if count == 1 else 's'} to {args.output}")
+            error(f"Exported {count:,} {what}{'' if count == 1 else 's'} to {args.output}")
     finally:
         conn.close()
     return 0
+
+
+def _event_only_filters(wanted: Filters) -> bool:
+    """Whether a filter that scores do not have (agent, event type, function) is set."""
+    return any(value is not None for value in (wanted.agent, wanted.event_type, wanted.function))
+
+
+def _scores(conn: Any, args: argparse.Namespace) -> list[Any]:
+    """The scores of the period, of the run and trace the filters name (the other filters are
+    about events: a score has no agent, event type or function)."""
+    from dev_system.store.scores import scores_between
+
+    wanted = filters(args, conn)
+    return scores_between(conn, args.period.start, args.period.end, run_id=wanted.run_id, trace_id=wanted.trace_id)
 
 
 def _export_otlp(args: argparse.Namespace) -> int:
@@ -104,7 +126,8 @@ def _export_otlp(args: argparse.Namespace) -> int:
         raise UsageError("no OTLP endpoint: give --endpoint URL, or set otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT")
     conn = open_readonly(args)
     try:
-        outcome = otlp.export_events(iter_events(conn, args.period, filters(args, conn)), endpoint)
+        scores = [] if _event_only_filters(filters(args, conn)) else _scores(conn, args)
+        outcome = otlp.export_events(iter_events(conn, args.period, filters(args, conn)), endpoint, scores=scores)
     except otlp.OtelUnavailable as exc:
         raise UsageError(str(exc)) from None
     finally:

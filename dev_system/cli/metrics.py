@@ -39,18 +39,18 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     warn_failed_rules(result.rule_failures)
-    alerts = result.alerts
+    alerts, scores = result.alerts, result.scores
     breakdown = (args.by, result.breakdowns[args.by]) if args.by else None
     if args.format == "json":
-        write(report.render_json(result.summary, alerts, limits, breakdown))
+        write(report.render_json(result.summary, alerts, limits, breakdown, scores=scores))
     elif args.format == "csv":
-        write(report.render_csv(result.summary, alerts, breakdown), exact=True)
+        write(report.render_csv(result.summary, alerts, breakdown, scores=scores), exact=True)
     elif args.format == "markdown":
-        text = report.render_markdown(result.summary, alerts, breakdown)
+        text = report.render_markdown(result.summary, alerts, breakdown, scores=scores)
         if ascii_only():
             for icon in report.EMOJI.values():
                 text = text.replace(icon + " ", "")
         write(text)
     else:
-        write(report.render_text(result.summary, alerts, breakdown, ascii_only=ascii_only()))
+        write(report.render_text(result.summary, alerts, breakdown, ascii_only=ascii_only(), scores=scores))
     return 1 if alerts and args.fail_on_alert else 0

@@ -33,6 +33,8 @@ COMMANDS = {
     "report": "report",
     "runs": "runs",
     "compare": "runs",
+    "scores": "history",
+    "history": "history",
 }
 
 
@@ -181,14 +183,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(trace)
 
     export = commands.add_parser("export", help="the events of a period as JSON lines, CSV or OTLP spans",
-                                 description="Write the events of a period, oldest first, as JSON lines or CSV, "
-                                             "or send them to an OTLP/HTTP endpoint as OpenTelemetry spans.")
+                                 description="Write the events of a period, oldest first, as JSON lines or CSV "
+                                             "(the quality scores instead with --scores), or send them to an "
+                                             "OTLP/HTTP endpoint as OpenTelemetry spans (the scores with them).")
     export.add_argument("--format", choices=("jsonl", "csv", "otlp"), default="jsonl",
                         help="output format (default: jsonl); otlp sends the events as OpenTelemetry spans")
     export.add_argument("--endpoint", metavar="URL", type=_url,
                         help="with --format otlp: the OTLP/HTTP endpoint (default: otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT)")
     export.add_argument("--period", type=_period, default="all", help=f"{PERIOD_HELP} (default: all)")
     export.add_argument("--output", "-o", type=Path, metavar="FILE", help="write to FILE instead of standard output")
+    export.add_argument("--scores", action="store_true",
+                        help="export the quality scores instead of the events (jsonl, csv; --run and --trace "
+                             "filter them)")
     _add_filters(export)
     _add_db(export)
 
@@ -233,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(runs)
 
     compare = commands.add_parser(
-        "compare", help="compare two pytest runs: cost, tokens, calls, latency",
+        "compare", help="compare two pytest runs: cost, tokens, calls, latency, scores",
         description=f"Compare run NEW with run BASE: the totals and the tests that changed. A run is {RUN_NAMES}.")
     compare.add_argument("base", metavar="BASE", type=_text, help="the baseline run")
     compare.add_argument("new", metavar="NEW", nargs="?", default="latest", type=_text,
@@ -244,4 +250,29 @@ def build_parser() -> argparse.ArgumentParser:
                          help="list at most this many changed tests (default 10; 0: none)")
     compare.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     _add_db(compare)
+
+    scores = commands.add_parser(
+        "scores", help="the quality scores of a pytest run",
+        description="The scores a run's tests recorded: per name, the mean over the tests (each test's own mean "
+                    "first), the lowest test and how many tests; --by test: per test and name.")
+    scores.add_argument("--run", default="latest", type=_text, metavar="RUN", help=f"the run: {RUN_NAMES} (default: latest)")
+    scores.add_argument("--by", choices=("test",), help="one row per test and score name")
+    scores.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    _add_db(scores)
+
+    history = commands.add_parser(
+        "history", help="one test over its last runs, or the tests that drifted most",
+        description="NODEID: the test's outcome, calls, tokens, cost, slowest call and scores in each of its last "
+                    "runs (newest first), then the trend from the oldest to the newest. --tests: the tests whose "
+                    "cost, latency or a score changed most over the last runs.")
+    history.add_argument("nodeid", metavar="NODEID", nargs="?", type=_text, help="the test's pytest node id")
+    history.add_argument("--tests", action="store_true", help="rank the tests by how much they changed")
+    history.add_argument("--runs", type=_positive_int, default=10, metavar="N",
+                         help="the last N runs (default 10; 0: all)")
+    history.add_argument("--sort", metavar="KEY", type=_text,
+                         help="with --tests: cost (default), latency or score.NAME")
+    history.add_argument("--limit", type=_positive_int, default=10,
+                         help="with --tests: at most this many tests (default 10; 0: all)")
+    history.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    _add_db(history)
     return parser

@@ -1,5 +1,7 @@
 """The demo behind ``just demo``: telemetry set up in the current project, a sample agent's calls
-recorded live, a few days of history, then the reports a developer reads.
+recorded live, a few days of history, the reports a developer reads, and then the main job: an
+example agent's test suite run under ``pytest --telemetry``, before and after a change
+(:mod:`dev_system.examples.testrun_demo`).
 
     python -m dev_system.examples.demo [--calls N] [--days N]
 """
@@ -10,9 +12,10 @@ import argparse
 import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from dev_system import cli, config
-from dev_system.examples import example_integration
+from dev_system.examples import example_integration, testrun_demo
 
 
 def _section(title: str) -> None:
@@ -53,7 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if trace_id:
         _section(f"dev-system trace {trace_id}")
         cli.main(["trace", trace_id])
-    print(f"\nThe events are in {db_path}. Next: `just metrics-today`, `just dev-system metrics --period 7d`,"
+    folder = config.find_project_root() / ".dev-system" / "demo" / "support-agent"
+    if testrun_demo.run(Path(db_path).resolve(), folder.resolve(), cli.main) != 0:
+        return 1
+    print(f"\nThe events are in {db_path}. Next: `just dev-system runs`, `just dev-system history --tests`,"
           " or `pytest --telemetry` in your own project.")
     return 0
 

@@ -27,6 +27,7 @@ from dev_system.record.pricing import (
     openai_cost_calculator,
     price_calculator,
 )
+from dev_system.record.scores import Score, ScoreError, score
 from dev_system.record.sinks import MemorySink
 from dev_system.record.spans import Span
 from dev_system.record.usage import StreamUsage, Usage, usage_from
@@ -88,6 +89,8 @@ __all__ = [
     "usage_from",
     "MemorySink",
     "SQLiteSink",
+    "Score",
+    "ScoreError",
     "Span",
     "TelemetryEvent",
     "TelemetryThread",
@@ -100,6 +103,7 @@ __all__ = [
     "is_enabled",
     "propagate",
     "remove_sink",
+    "score",
     "stats",
     "telemetry_decorator",
     "trace",

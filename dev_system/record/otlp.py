@@ -1,4 +1,5 @@
-"""OpenTelemetry export: every event as one span over OTLP/HTTP (protobuf).
+"""OpenTelemetry export: every event as one span over OTLP/HTTP (protobuf), and every quality
+score as a zero-length span with the GenAI ``gen_ai.evaluation.result`` event.
 
 Two ways in, one mapping (:func:`~dev_system.record.otlp_spans.span_fields`):
 
@@ -15,6 +16,7 @@ This module imports nothing from OpenTelemetry at import time: the SDK and the O
 from __future__ import annotations
 
 import collections
+import itertools
 import os
 import re
 import socket
@@ -27,7 +29,7 @@ from dev_system.events import TelemetryEvent
 from dev_system.hookspecs import hookimpl
 from dev_system.problems import report_problem
 from dev_system.record.otlp_sdk import OtelUnavailable, SpanBuilder, load_sdk, make_exporter, quietly
-from dev_system.record.otlp_spans import span_fields
+from dev_system.record.otlp_spans import score_span_fields, span_fields
 from dev_system.structs import struct
 
 __all__ = [
@@ -94,12 +96,20 @@ class ExportOutcome:
     failed: int = 0
 
 
+def _fields(item: Any, traceparent: tuple[int, int] | None) -> Any:
+    """The span of an event, or of a score (:class:`dev_system.record.scores.Score`)."""
+    if isinstance(item, TelemetryEvent):
+        return span_fields(item, traceparent=traceparent)
+    return score_span_fields(item, traceparent=traceparent)
+
+
 def export_events(events: Iterable[TelemetryEvent], endpoint: str | None = None, *,
                   headers: Mapping[str, str] | None = None, timeout: float | None = None,
-                  batch_size: int = 512, environ: Mapping[str, str] | None = None) -> ExportOutcome:
-    """Send ``events`` as spans now, in batches; stops at the first batch the collector does not
-    take (the rest count as failed). ``endpoint`` defaults to the configured one; raises
-    :class:`OtelUnavailable` without the extra and ValueError without an endpoint."""
+                  batch_size: int = 512, environ: Mapping[str, str] | None = None,
+                  scores: Iterable[Any] = ()) -> ExportOutcome:
+    """Send ``events`` (then ``scores``) as spans now, in batches; stops at the first batch the
+    collector does not take (the rest count as failed). ``endpoint`` defaults to the configured
+    one; raises :class:`OtelUnavailable` without the extra and ValueError without an endpoint."""
     environ = os.environ if environ is None else environ
     url = _traces_url(endpoint) if endpoint else resolve_endpoint(None, environ)
     if not url:
@@ -111,13 +121,14 @@ def export_events(events: Iterable[TelemetryEvent], endpoint: str | None = None,
     outcome = ExportOutcome(url)
     try:
         with quietly():
-            _send_all(events, builder, exporter, parent, outcome, batch_size, SpanExportResult)
+            _send_all(itertools.chain(events, scores), builder, exporter, parent, outcome, batch_size,
+                      SpanExportResult)
     finally:
         exporter.shutdown()
     return outcome
 
 
-def _send_all(events: Iterable[TelemetryEvent], builder: SpanBuilder, exporter: Any, parent: Any,
+def _send_all(events: Iterable[Any], builder: SpanBuilder, exporter: Any, parent: Any,
               outcome: ExportOutcome, batch_size: int, SpanExportResult: Any) -> None:
     batch: list[Any] = []
 
@@ -131,7 +142,7 @@ def _send_all(events: Iterable[TelemetryEvent], builder: SpanBuilder, exporter: 
         batch.clear()
 
     for event in events:
-        batch.append(builder.span(span_fields(event, traceparent=parent)))
+        batch.append(builder.span(_fields(event, parent)))
         if len(batch) >= batch_size:
             send()
     if batch:
@@ -196,6 +207,13 @@ class OtlpSink:
                                       "they are counted as dropped and stay in the database")
 
     def write(self, events: list[TelemetryEvent]) -> None:
+        self._enqueue(events)
+
+    def write_scores(self, scores: list[Any]) -> None:
+        """Queue quality scores (:class:`dev_system.record.scores.Score`) for export, like events."""
+        self._enqueue(scores)
+
+    def _enqueue(self, events: list[Any]) -> None:
         if self.closed:
             return
         if os.getpid() != self._pid:
@@ -248,7 +266,7 @@ class OtlpSink:
             spans = []
             for event in batch:
                 try:
-                    spans.append(self.builder.span(span_fields(event, traceparent=self.traceparent)))
+                    spans.append(self.builder.span(_fields(event, self.traceparent)))
                 except Exception as exc:
                     why = f"unconvertible event: {type(exc).__name__}"
             with quietly():

@@ -76,6 +76,12 @@ def load_sdk() -> Any:
     return trace_api, OTLPSpanExporter, Resource, ReadableSpan, SpanExportResult, InstrumentationScope
 
 
+def _span_event_type() -> Any:
+    from opentelemetry.sdk.trace import Event
+
+    return Event
+
+
 class SpanBuilder:
     """Turns :class:`SpanFields` into the SDK's ``ReadableSpan`` (one resource, one scope)."""
 
@@ -104,9 +110,13 @@ class SpanBuilder:
             parent = api.SpanContext(fields.trace_id, fields.parent_span_id, is_remote=False, trace_flags=self.flags)
         status = api.Status(api.StatusCode.ERROR, fields.error_message) if fields.error else api.Status(api.StatusCode.UNSET)
         kind = api.SpanKind.CLIENT if fields.kind == "client" else api.SpanKind.INTERNAL
+        events = ()
+        if fields.events:
+            Event = _span_event_type()
+            events = tuple(Event(name, attributes, timestamp=at) for name, at, attributes in fields.events)
         return self.ReadableSpan(
             name=fields.name, context=context, parent=parent, resource=self.resource,
-            attributes=fields.attributes, kind=kind, status=status, start_time=fields.start_ns,
+            attributes=fields.attributes, events=events, kind=kind, status=status, start_time=fields.start_ns,
             end_time=fields.end_ns, instrumentation_scope=self.scope,
         )
 

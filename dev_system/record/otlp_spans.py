@@ -3,7 +3,9 @@
 :func:`span_fields` maps one :class:`~dev_system.events.TelemetryEvent` to the :class:`SpanFields`
 of its span: name, ids, parent, times, kind, status and attributes. Attributes follow the
 OpenTelemetry GenAI semantic conventions (docs/otel.md), with the cost, the event type and id,
-the run id and the pytest node id of the test as attributes of dev_system's own. Any row maps,
+the run id and the pytest node id of the test as attributes of dev_system's own.
+:func:`score_span_fields` maps a recorded quality score to a zero-length span in its trace that
+carries the GenAI ``gen_ai.evaluation.result`` event (and its attributes on the span). Any row maps,
 even one edited by hand: every field is first made of the type the mapping expects, and ids
 that are not valid OpenTelemetry ids are hashed into valid ones.
 """
@@ -19,6 +21,7 @@ from dev_system.events import TelemetryEvent
 from dev_system.structs import struct
 
 __all__ = [
+    "EVALUATION_EVENT", "score_span_fields",
     "COST_ATTRIBUTE", "NODEID_ATTRIBUTE", "TRACE_ID_ATTRIBUTE", "OPERATIONS", "PROVIDERS", "SpanFields",
     "span_fields", "otel_trace_id", "otel_span_id", "looks_like_nodeid",
 ]
@@ -87,6 +90,8 @@ class SpanFields:
     attributes: dict[str, Any] = field(default_factory=dict)
     error: bool = False
     error_message: str | None = None
+    #: Span events: ``(name, time in ns, attributes)``.
+    events: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -216,6 +221,41 @@ def span_fields(event: TelemetryEvent, *, traceparent: tuple[int, int] | None = 
     return SpanFields(name, trace_id, span_id, parent, start_ns, end_ns,
                       "client" if operation == "chat" else "internal", attrs,
                       not event.success, message if isinstance(message, str) else None)
+
+
+#: The OpenTelemetry GenAI event of an evaluation's result (a quality score).
+EVALUATION_EVENT = "gen_ai.evaluation.result"
+
+
+def score_span_fields(score: Any, *, traceparent: tuple[int, int] | None = None) -> SpanFields:
+    """The span of a quality score (:class:`dev_system.record.scores.Score`): named
+    ``evaluation <name>``, of no length, at the time it was recorded, in the trace of the test or
+    call that recorded it, with the :data:`EVALUATION_EVENT` event. Both carry
+    ``gen_ai.evaluation.name``, ``gen_ai.evaluation.score.value`` and, with a comment,
+    ``gen_ai.evaluation.explanation``; the span also the test, run and score ids."""
+    name = str(score.name)
+    evaluation: dict[str, Any] = {"gen_ai.evaluation.name": name, "gen_ai.evaluation.score.value": float(score.value)}
+    if score.comment:
+        evaluation["gen_ai.evaluation.explanation"] = str(score.comment)
+    attrs = dict(evaluation)
+    nodeid = score.nodeid if isinstance(score.nodeid, str) else None
+    if nodeid is None and looks_like_nodeid(score.trace_id):
+        nodeid = score.trace_id
+    if nodeid:
+        attrs[NODEID_ATTRIBUTE] = nodeid
+    if score.run_id:
+        attrs["dev_system.run_id"] = str(score.run_id)
+    attrs["dev_system.score_id"] = str(score.score_id)
+    trace_text = str(score.trace_id) if score.trace_id else None
+    trace_id = otel_trace_id(trace_text, str(score.score_id))
+    parent = None
+    if traceparent is not None:
+        trace_id, parent = traceparent
+    if trace_text and (traceparent is not None or trace_id != _maybe_hex(trace_text)):
+        attrs[TRACE_ID_ATTRIBUTE] = trace_text
+    at = _clamped_ns(score.timestamp, 1e9)
+    return SpanFields(f"evaluation {name}", trace_id, otel_span_id(None, f"score:{score.score_id}"), parent, at, at,
+                      "internal", attrs, events=[(EVALUATION_EVENT, at, evaluation)])
 
 
 def _clamped_ns(value: object, scale: float) -> int:

@@ -67,6 +67,10 @@ class Recorder:
         #: Events delivered to the other sinks by ``flush(store=False)``, not yet to the database.
         self.unstored: list[TelemetryEvent] = []
         self.unstored_since = 0.0
+        #: Scores (:class:`dev_system.record.scores.Score`) waiting for the next delivery, and
+        #: those delivered by ``flush(store=False)`` to the other sinks, not yet to the database.
+        self.scores: list[Any] = []
+        self.unstored_scores: list[Any] = []
         self.limit = self.settings.buffer_size
         self.wake_at = _WAKE_AT
         #: set by :meth:`checkpoint_soon`, for the writer thread
@@ -131,6 +135,8 @@ class Recorder:
         self.buffer.clear()
         self.aside = []
         self.unstored = []
+        self.scores = []
+        self.unstored_scores = []
         for sink in self.sinks:
             reset = getattr(sink, "after_fork_in_child", None)
             if reset is not None:
@@ -232,7 +238,7 @@ class Recorder:
                 if self.buffer:  # recorded since: it waits with the rest, in order
                     with self.lock:
                         self.set_aside()
-            elif self.buffer or held:
+            elif self.buffer or held or self.scores or self.unstored_scores:
                 with self.write_lock:
                     self._drain()
                 if self.flush_wanted.is_set():  # let a waiting flush() take the lock (locks are not fair)
@@ -298,6 +304,16 @@ class Recorder:
         finally:
             lock.release()
 
+    def add_score(self, score: Any) -> None:
+        """Deliver ``score`` to the sinks that take scores (``write_scores``) with the next
+        delivery of events (at once with ``sync``); nothing when telemetry is off."""
+        if not self.on:
+            return
+        with self.lock:
+            self.scores.append(score)
+        if self.sync:
+            self.flush()
+
     def set_aside(self) -> None:
         """Take what is buffered out of the buffer without finishing it (call with :attr:`lock`
         held): the :attr:`raw_watchers` see the raw records now; the writer turns them into events
@@ -327,9 +343,14 @@ class Recorder:
                 events, self.unstored = self.unstored, []
                 if self.store_sink is not None:
                     self._write(self.store_sink, events)
+            if self.unstored_scores:
+                scores, self.unstored_scores = self.unstored_scores, []
+                if self.store_sink is not None:
+                    self._write_scores(self.store_sink, scores)
             store = True
         buffer = self.buffer
         with self.lock:
+            scores, self.scores = self.scores, []
             # Set aside earlier: older than what is buffered, and seen by the watchers already.
             aside, self.aside = self.aside, []
             # Only what is buffered now: threads that keep recording must not keep the writer here
@@ -349,6 +370,26 @@ class Recorder:
                     watcher(raws)
             todo -= len(raws)
             self._deliver(raws, store)
+        if scores:
+            self._deliver_scores(scores, store)
+
+    def _deliver_scores(self, scores: list[Any], store: bool) -> None:
+        for sink in list(self.sinks):
+            if not hasattr(sink, "write_scores"):
+                continue
+            if not store and sink is self.store_sink:
+                self.unstored_scores.extend(scores)
+                continue
+            self._write_scores(sink, scores)
+
+    def _write_scores(self, sink: Any, scores: list[Any]) -> None:
+        try:
+            sink.write_scores(scores)
+        except (Exception, SystemExit) as exc:
+            name = type(sink).__name__
+            report_problem(f"sink:{name}:scores:{type(exc).__name__}",
+                           f"{name} could not store {plural(len(scores), 'score')} ({exc}); "
+                           f"{'it is' if len(scores) == 1 else 'they are'} lost")
 
     def _deliver(self, raws: list[tuple], store: bool = True) -> None:
         events = []
@@ -412,6 +453,7 @@ class Recorder:
             "dropped": self.dropped,
             "dropped_by_reason": dict(self.dropped_by_reason),
             "buffered": len(self.buffer) + len(self.aside) + len(self.unstored),
+            "scores_buffered": len(self.scores) + len(self.unstored_scores),
             "db_path": str(self.store_sink.path) if getattr(self.store_sink, "path", None) else None,
         }
 

@@ -4,6 +4,10 @@
 :func:`plugin_sinks` asks the ``dev_system_sinks`` hook of every plugin for the sinks a set of
 settings calls for (the SQLite store and the OTLP exporter are such plugins, built in). The
 recorder knows sinks only through this protocol.
+
+A sink that also has ``write_scores(scores)`` receives the recorded quality scores
+(:class:`dev_system.record.scores.Score`), delivered with the events; a sink without it gets
+events only.
 """
 
 from __future__ import annotations
@@ -26,16 +30,27 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-class MemorySink:
-    """Keeps every event in a list (for tests and the pytest ``telemetry`` fixture)."""
+class ScoreSink(Sink, Protocol):
+    """A sink that also takes scores: ``write_scores`` is called like ``write``, from the same
+    thread with the same lock held; raising loses the batch (reported once)."""
 
-    __slots__ = ("events",)
+    def write_scores(self, scores: list[Any]) -> None: ...
+
+
+class MemorySink:
+    """Keeps every event and score in a list (for tests and the pytest ``telemetry`` fixture)."""
+
+    __slots__ = ("events", "scores")
 
     def __init__(self) -> None:
         self.events: list[TelemetryEvent] = []
+        self.scores: list[Any] = []
 
     def write(self, events: list[TelemetryEvent]) -> None:
         self.events.extend(events)
+
+    def write_scores(self, scores: list[Any]) -> None:
+        self.scores.extend(scores)
 
     def close(self) -> None:
         pass

@@ -5,7 +5,7 @@
 ``event_types`` and ``models`` (breakdown rows), ``tests`` with ``tests_with_events()``,
 ``most_expensive(n)`` and ``slowest(n)``, ``top``, ``comparison`` and ``compare_note``,
 ``dropped``, ``crashed_workers``, ``problems`` and ``problem_messages`` (kind -> first message),
-``errors``, ``alerts``, ``gate`` and ``failures``.
+``errors``, ``alerts``, ``gate`` and ``failures``, ``scores`` (the run's score figures).
 The figures are written as ``dev-system metrics`` writes them (:mod:`dev_system.render.text`), so
 both front ends print the same numbers.
 """
@@ -17,6 +17,7 @@ from typing import Any
 from dev_system.formatting import format_int, format_ms, format_usd, plural, printable
 from dev_system.render import text as metrics_report
 from dev_system.render.compare import comparison_lines
+from dev_system.render.score_summary import score_block, score_parts
 
 Line = tuple[str, dict[str, bool]]
 
@@ -78,6 +79,10 @@ def summary_lines(report: Any, verbosity: int, *, ascii_only: bool = False) -> l
                     out.append(_plain(f"Slowest tests with telemetry (top {len(slow)}):"))
                     out.extend(_plain(f"  {t.duration_s or 0.0:>9.2f}s  slowest call {_ms(t.max_latency_ms):>9}"
                                       f"  {t.nodeid}") for t in slow)
+        scores = getattr(report, "scores", None) or []
+        if scores:
+            out.append(_plain(""))
+            out.extend(_plain(line) for line in score_block(scores))
     if verbosity >= 0 and report.comparison is not None:
         out.append(_plain(""))
         out.extend(_plain(line) for line in comparison_lines(
@@ -126,8 +131,9 @@ def _ms(value: float | None) -> str:
 def _one_line(report: Any) -> str:
     summary = report.summary
     assert summary is not None
+    scores = score_parts(getattr(report, "scores", None) or [])
     if summary.empty:
-        return f"telemetry: no events (run {report.run_id} -> {report.db_path})"
+        return f"telemetry: {', '.join(['no events', *scores])} (run {report.run_id} -> {report.db_path})"
     parts = [plural(summary.events, "event")]
     if summary.success_rate is not None:
         parts.append(f"{summary.success_rate:.1f}% success")
@@ -139,6 +145,7 @@ def _one_line(report: Any) -> str:
                      + (f" (no price for {unpriced})" if unpriced else ""))
     if report.dropped:
         parts.append(f"{format_int(report.dropped)} dropped")
+    parts += scores
     if report.alerts:
         parts.append(plural(len(report.alerts), "alert"))
     return f"telemetry: {', '.join(parts)} (run {report.run_id} -> {report.db_path})"

@@ -18,9 +18,11 @@ from typing import Any, TextIO
 
 from dev_system.analysis.alerts import Alert, Thresholds
 from dev_system.analysis.metrics import BreakdownRow, Summary
+from dev_system.analysis.scores import ScoreStat
 from dev_system.analysis.traces import trace_tree
 from dev_system.events import EVENT_COLUMNS, TelemetryEvent
 from dev_system.formatting import format_int, format_ms, format_percent, format_usd, plural, printable
+from dev_system.render.score_summary import score_block, score_dicts
 
 FORMATS = ("text", "json", "markdown", "csv")
 JSON_FORMAT = "dev-system-metrics/1"
@@ -94,8 +96,9 @@ def skipped_note(count: int) -> str:
 
 
 def render_text(summary: Summary, alerts: Sequence[Alert], breakdown: tuple[str, Sequence[BreakdownRow]] | None = None,
-                *, ascii_only: bool = False) -> str:
-    """The human report: the headline figures, the alerts, then the breakdown table, if any."""
+                *, ascii_only: bool = False, scores: Sequence[ScoreStat] = ()) -> str:
+    """The human report: the headline figures, the scores (of a run), the alerts, then the
+    breakdown table, if any."""
     out = [f"{_icon('chart', ascii_only)}Development Metrics ({summary.window.label})", RULE]
     if summary.empty:
         out.append("No events in this period.")
@@ -109,6 +112,9 @@ def render_text(summary: Summary, alerts: Sequence[Alert], breakdown: tuple[str,
         out.append(f"Dropped Events: {format_int(summary.dropped_events)} (lost before storage)")
     if summary.skipped_rows:
         out.append(f"Unusable Rows: {skipped_note(summary.skipped_rows)}")
+    if scores:
+        out.append("")
+        out.extend(score_block(scores))
     if alerts:
         out.append("")
         out.append(f"{_icon('alert', ascii_only)}Alerts:")
@@ -141,7 +147,8 @@ def breakdown_table(by: str, rows: Sequence[BreakdownRow], tablefmt: str = "simp
 
 
 def render_markdown(summary: Summary, alerts: Sequence[Alert],
-                    breakdown: tuple[str, Sequence[BreakdownRow]] | None = None) -> str:
+                    breakdown: tuple[str, Sequence[BreakdownRow]] | None = None, *,
+                    scores: Sequence[ScoreStat] = ()) -> str:
     """The report as GitHub Markdown (for a CI job summary or a pull request comment)."""
     from tabulate import tabulate
 
@@ -160,6 +167,12 @@ def render_markdown(summary: Summary, alerts: Sequence[Alert],
     if summary.skipped_rows:
         out.append("")
         out.append(f"Unusable rows: {skipped_note(summary.skipped_rows)}")
+    if scores:
+        out.extend(["", "### Scores", ""])
+        out.append(tabulate([[printable(s.name), f"{s.mean:.2f}", f"{s.min:.2f}", printable(s.min_nodeid or ""),
+                              format_int(s.tests)] for s in scores],
+                            headers=("score", "mean", "min", "lowest test", "tests"), tablefmt="github",
+                            disable_numparse=True))
     if alerts:
         out.extend(["", f"### {EMOJI['alert']} Alerts", ""])
         out.extend(f"- {printable(alert.message)}" for alert in alerts)
@@ -180,7 +193,8 @@ def breakdown_dict(row: BreakdownRow) -> dict[str, Any]:
 
 
 def summary_dict(summary: Summary, alerts: Sequence[Alert], thresholds: Thresholds | None = None,
-                 breakdown: tuple[str, Sequence[BreakdownRow]] | None = None) -> dict[str, Any]:
+                 breakdown: tuple[str, Sequence[BreakdownRow]] | None = None, *,
+                 scores: Sequence[ScoreStat] = ()) -> dict[str, Any]:
     """The stable JSON document of a report (documented in docs/cli.md)."""
     window = summary.window
     return {
@@ -214,20 +228,24 @@ def summary_dict(summary: Summary, alerts: Sequence[Alert], thresholds: Threshol
             "success_rate_min": thresholds.success_rate_min,
             "p95_latency_ms_max": thresholds.p95_latency_ms_max,
             "daily_cost_usd_max": thresholds.daily_cost_usd_max,
+            "score_min": dict(thresholds.score_min or ()),
         },
+        "scores": score_dicts(scores),
         "alerts": [alert.as_dict() for alert in alerts],
         "breakdown": None if breakdown is None else {"by": breakdown[0], "rows": [breakdown_dict(r) for r in breakdown[1]]},
     }
 
 
 def render_json(summary: Summary, alerts: Sequence[Alert], thresholds: Thresholds | None = None,
-                breakdown: tuple[str, Sequence[BreakdownRow]] | None = None) -> str:
+                breakdown: tuple[str, Sequence[BreakdownRow]] | None = None, *,
+                scores: Sequence[ScoreStat] = ()) -> str:
     """:func:`summary_dict` as indented JSON."""
-    return json.dumps(summary_dict(summary, alerts, thresholds, breakdown), indent=2) + "\n"
+    return json.dumps(summary_dict(summary, alerts, thresholds, breakdown, scores=scores), indent=2) + "\n"
 
 
 def render_csv(summary: Summary, alerts: Sequence[Alert],
-               breakdown: tuple[str, Sequence[BreakdownRow]] | None = None) -> str:
+               breakdown: tuple[str, Sequence[BreakdownRow]] | None = None, *,
+               scores: Sequence[ScoreStat] = ()) -> str:
     """CSV: the breakdown rows when there is a breakdown, else ``metric,value`` rows (alerts as ``alert`` rows)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -260,6 +278,7 @@ def render_csv(summary: Summary, alerts: Sequence[Alert],
     figures.extend((f"unpriced_model:{name}", count) for name, count in summary.unpriced_models.items())
     figures.extend((f"failed_calls:{name}", count) for name, count in summary.failures_by_error_type.items())
     figures.extend((f"cost_usd:{day}", cost) for day, cost in summary.daily_cost_usd.items())
+    figures.extend((f"score:{stat.name}", stat.mean) for stat in scores)
     figures.extend(("alert", alert.message) for alert in alerts)
     for name, value in figures:
         writer.writerow([name, "" if value is None else value])

@@ -17,6 +17,7 @@ merges any number of them into one output database so that every report works on
   start, latest end, summed counts, worst status and exit status. Merging the same job twice adds
   no part, so nothing is counted twice (:mod:`dev_system.store.run_parts`).
 - **dropped-event records** are copied unless an identical record is there already.
+- **scores** are keyed by ``score_id`` (unique); a score already in the output is skipped.
 
 Inputs are opened read-only (an older schema is read as it is, never migrated in place); the output
 is created or migrated to the current schema. Every input is checked before the output is touched;
@@ -70,6 +71,7 @@ class InputReport:
     events: int = 0  # events the output did not have yet
     test_results: int = 0  # results added or replaced by a worse outcome
     run_parts: int = 0  # job sessions the output did not have yet
+    scores: int = 0  # scores the output did not have yet
 
 
 @struct(frozen=False)
@@ -243,6 +245,18 @@ def _merge_dropped(conn: sqlite3.Connection) -> None:
     )
 
 
+def _merge_scores(conn: sqlite3.Connection) -> int:
+    if not has_table(conn, "scores", schema="src"):
+        return 0
+    from dev_system.store.scores import SCORE_COLUMNS
+
+    columns = ", ".join(SCORE_COLUMNS)
+    before = conn.total_changes
+    conn.execute(f"INSERT OR IGNORE INTO main.scores ({columns}) SELECT {columns} FROM src.scores "
+                 "WHERE score_id IS NOT NULL ORDER BY id")
+    return conn.total_changes - before
+
+
 def _delete_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         try:
@@ -303,13 +317,15 @@ def combine(inputs: Iterable[str | os.PathLike[str]], into: str | os.PathLike[st
                     report.test_results = _merge_test_results(conn)
                     report.run_parts, touched = store_parts(conn, parts_of(conn, "src"))
                     _merge_dropped(conn)
+                    report.scores = _merge_scores(conn)
                     rebuild_runs(conn, touched)
             finally:
                 conn.execute("DETACH DATABASE src")
             result.inputs.append(report)
             if message:
                 message(f"Combined {shown(path)}: {plural(report.events, 'new event')}, "
-                        f"{plural(report.test_results, 'test result')}, {plural(report.run_parts, 'new run part')}")
+                        f"{plural(report.test_results, 'test result')}, {plural(report.run_parts, 'new run part')}"
+                        + (f", {plural(report.scores, 'new score')}" if report.scores else ""))
         result.total_events = conn.execute("SELECT COUNT(*) FROM telemetry_events").fetchone()[0]
         result.total_runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         result.total_test_results = conn.execute("SELECT COUNT(*) FROM test_results").fetchone()[0]

@@ -8,7 +8,8 @@ transaction, so what it reports is what it removed. What goes with the events:
   and its job sessions (``run_parts``): it would otherwise be listed with 0 events and could be
   chosen as a baseline;
 - a run that keeps some events but lost others (it straddles the cut-off) is kept and marked:
-  ``pruned_events`` in its metadata counts what it lost, and a marked run is never a baseline.
+  ``pruned_events`` in its metadata counts what it lost, and a marked run is never a baseline;
+- scores go as events do: those stamped before the cut-off, and every score of a removed run.
 
 A dry run (:func:`prune` with ``dry_run=True``) only reads, so it works on a connection opened
 read-only and changes nothing, not even the schema version of an old database. :func:`reclaim`
@@ -40,6 +41,7 @@ class PruneResult:
     runs: int = 0
     test_results: int = 0
     runs_marked: int = 0
+    scores: int = 0
 
 
 @struct
@@ -49,6 +51,7 @@ class _Plan:
     emptied: list[str]
     test_results: int
     partly: dict[str, int]
+    scores: int = 0
 
 
 def _plan(conn: sqlite3.Connection, cutoff: float) -> _Plan:
@@ -81,7 +84,13 @@ def _plan(conn: sqlite3.Connection, cutoff: float) -> _Plan:
             test_results = sum(conn.execute(
                 f"SELECT COUNT(*) FROM test_results WHERE run_id IN ({', '.join('?' * len(chunk))})",
                 chunk).fetchone()[0] for chunk in _chunks(emptied))
-    return _Plan(events, dropped, emptied, test_results, partly)
+    scores = 0
+    if has_table(conn, "scores"):
+        scores = conn.execute("SELECT COUNT(*) FROM scores WHERE timestamp < ?", (cutoff,)).fetchone()[0]
+        scores += sum(conn.execute(
+            f"SELECT COUNT(*) FROM scores WHERE NOT timestamp < ? AND run_id IN ({', '.join('?' * len(chunk))})",
+            [cutoff, *chunk]).fetchone()[0] for chunk in _chunks(emptied))
+    return _Plan(events, dropped, emptied, test_results, partly, scores)
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
@@ -108,15 +117,17 @@ def prune(conn: sqlite3.Connection, cutoff: float, *, dry_run: bool = False) -> 
             conn.execute("DELETE FROM telemetry_events WHERE timestamp < ?", (cutoff,))
             if has_table(conn, "dropped_events"):
                 conn.execute("DELETE FROM dropped_events WHERE timestamp < ?", (cutoff,))
+            if has_table(conn, "scores"):
+                conn.execute("DELETE FROM scores WHERE timestamp < ?", (cutoff,))
             for chunk in _chunks(plan.emptied):
                 marks = ", ".join("?" * len(chunk))
-                for table in ("test_results", "run_parts", "runs"):
+                for table in ("test_results", "run_parts", "runs", "scores"):
                     if has_table(conn, table):
                         conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", chunk)
             for run_id, lost in plan.partly.items():
                 _mark(conn, run_id, lost)
     return PruneResult(cutoff, plan.events, plan.dropped, dry_run, len(plan.emptied), plan.test_results,
-                       len(plan.partly))
+                       len(plan.partly), plan.scores)
 
 
 def free_bytes(conn: sqlite3.Connection) -> int:

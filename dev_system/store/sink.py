@@ -1,4 +1,4 @@
-"""The SQLite sink: the recorder's events and drop counts, written to the telemetry database.
+"""The SQLite sink: the recorder's events, scores and drop counts, written to the telemetry database.
 
 The recorder knows nothing of SQLite. This module is one of the built-in plugins of
 :mod:`dev_system.hookspecs` and plugs the sink in through the ``dev_system_sinks`` hook, like any
@@ -19,6 +19,7 @@ from dev_system.events import TelemetryEvent
 from dev_system.hookspecs import hookimpl
 from dev_system.store.db import connect
 from dev_system.store.events import insert_events, record_drops
+from dev_system.store.scores import insert_scores
 
 _LOCKED_RETRIES = 5
 #: Connections a forked child inherited: never used nor closed in the child (closing would
@@ -74,17 +75,28 @@ class SQLiteSink:
         return self._conn
 
     def write(self, events: list[TelemetryEvent]) -> None:
+        def store(conn: sqlite3.Connection) -> None:
+            if events:
+                insert_events(conn, events)
+            drops = self.take_drops()
+            if drops:
+                try:
+                    record_drops(conn, drops)
+                except Exception:  # the events are stored; the counts wait for the next write
+                    self.give_back_drops(drops)
+
+        self._retrying(store)
+
+    def write_scores(self, scores: list[Any]) -> None:
+        """Store recorded scores (:class:`dev_system.record.scores.Score`)."""
+        if scores:
+            self._retrying(lambda conn: insert_scores(conn, scores))
+
+    def _retrying(self, store: Any) -> None:
+        """``store(connection)``, tried again while the database is locked by another writer."""
         for attempt in range(_LOCKED_RETRIES):
             try:
-                conn = self._connection()
-                if events:
-                    insert_events(conn, events)
-                drops = self.take_drops()
-                if drops:
-                    try:
-                        record_drops(conn, drops)
-                    except Exception:  # the events are stored; the counts wait for the next write
-                        self.give_back_drops(drops)
+                store(self._connection())
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc) or attempt == _LOCKED_RETRIES - 1:

@@ -53,6 +53,8 @@ class ReceivedSpan:
     status_message: str
     resource: dict[str, Any] = field(default_factory=dict)
     scope: str = ""
+    #: The span's events: ``(name, time in ns, attributes)``.
+    events: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
 
 
 class OtlpReceiver:
@@ -102,6 +104,7 @@ class OtlpReceiver:
                                 span.kind, span.start_time_unix_nano, span.end_time_unix_nano,
                                 _attrs(span.attributes), span.status.code, span.status.message,
                                 resource, scope_spans.scope.name,
+                                [(e.name, e.time_unix_nano, _attrs(e.attributes)) for e in span.events],
                             ))
                 answer = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
                 try:

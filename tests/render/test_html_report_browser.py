@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -274,11 +275,24 @@ def period_page(tmp_path_factory):
     return write_html_report(folder / "report.html", data), data
 
 
+#: The scores of the two runs of the run page: (run, seconds before NOW, test, name, value).
+RUN_SCORES = [
+    ("run-base", 7100.0, "test_answer", "correctness", 0.9), ("run-base", 7090.0, "test_plan", "correctness", 1.0),
+    ("run-now", 590.0, "test_answer", "correctness", 0.8), ("run-now", 580.0, "test_answer", "correctness", 0.6),
+    ("run-now", 570.0, "test_plan", "correctness", 0.9), ("run-now", 560.0, "test_plan", "tone", 0.5),
+]
+
+
 @pytest.fixture(scope="module")
 def run_page(tmp_path_factory):
     """The report of one pytest run against its baseline."""
     folder = tmp_path_factory.mktemp("html-run")
     db = demo_db(folder / "t.db", 500, runs=True)
+    with sqlite3.connect(db) as conn:
+        conn.executemany("INSERT INTO scores (score_id, timestamp, run_id, nodeid, trace_id, name, value)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         [(f"s{i}", NOW - age, run_id, f"tests/test_agent.py::{test}", None, name, value)
+                          for i, (run_id, age, test, name, value) in enumerate(RUN_SCORES)])
     with store.connect(db, readonly=True) as conn:
         data = collect_report(conn, Window(label="Run run-now"), Filters(run_id="run-now"), cost_scope="total",
                               run_id="run-now", baseline_run_id="run-base", now=NOW)
@@ -307,6 +321,11 @@ def expected_points(data: dict[str, Any]) -> dict[str, list[int]]:
             out["baseline-latency"] = [2, 2]
             out["baseline-cost"] = [len(run["baseline"]["cost"]["labels"])] * 2
             out["baseline-duration"] = [len(run["baseline"]["duration"]["labels"])] * 2
+    scores = data.get("scores")
+    if scores and scores["series"] and n:
+        out["scores"] = [sum(v is not None for v in row) for row in scores["series"]["means"]]
+    if scores and run and run["baseline"] and scores["stats"]:
+        out["baseline-scores"] = [len(scores["stats"])] * 2
     return out
 
 
@@ -474,3 +493,39 @@ if __name__ == "__main__":
     if CHROMIUM is None:
         sys.exit("no Chromium found: apt-get install -y chromium, or set DEVTELEMETRY_CHROMIUM")
     print(write_readme_picture(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/report.png")))
+
+
+def test_a_run_report_shows_its_scores_and_a_test_s_history(browser, run_page, tmp_path):
+    path, data = run_page
+    browser.viewport(1280, 900)
+    browser.open(path)
+    assert browser.problems() == []
+    cards = browser.evaluate("[...document.querySelectorAll('[data-card]')].map(c => c.getAttribute('data-card'))")
+    assert cards[cards.index("total_cost") + 1] == "scores"  # next to the cost
+    card = browser.evaluate("document.querySelector('[data-card=scores]').innerText")
+    # tone 0.5 is the lowest mean; correctness: (0.7 + 0.9) / 2 = 0.8
+    assert "tone" in card and "0.50" in card and "correctness 0.80" in card
+    points = browser.evaluate(DRAWN)
+    assert points["scores"] == expected_points(data)["scores"] and sum(points["scores"]) >= 2
+    assert points["baseline-scores"] == [2, 2]
+    baseline_scores = browser.evaluate("window.__report.charts['baseline-scores'].data.datasets.map(d => d.data)")
+    assert baseline_scores == [[pytest.approx(0.95), None], [pytest.approx(0.8), 0.5]]  # the baseline has no tone
+    assert browser.evaluate("document.getElementById('test-history').hidden") is True
+    browser.click('#tests-table button.history-link[data-test="tests/test_agent.py::test_plan"]')
+    assert browser.evaluate("document.getElementById('test-history').hidden") is False
+    assert browser.evaluate("document.querySelector('#test-history h3').textContent") == (
+        "History of tests/test_agent.py::test_plan")
+    drawn = browser.evaluate(DRAWN)
+    assert drawn["test-history-cost"] == [2, 2]  # cost and slowest call in both runs
+    assert drawn["test-history-scores"] == [2, 2]
+    assert browser.evaluate("window.__report.charts['test-history-scores'].data.datasets.map(d => [d.label, d.data])") == [
+        ["correctness", [1.0, 0.9]], ["tone", [None, 0.5]]]  # tone in this run only
+    assert browser.evaluate("window.__report.charts['test-history-cost'].data.datasets[0].data") == [
+        pytest.approx(0.006), pytest.approx(0.009)]
+    browser.click('#tests-table button.history-link[data-test="tests/test_agent.py::test_answer"]')
+    assert browser.evaluate("document.getElementById('test-history').getAttribute('data-test-shown')") == (
+        "tests/test_agent.py::test_answer")
+    assert browser.evaluate("window.__report.charts['test-history-scores'].data.datasets[0].data") == [
+        0.9, pytest.approx(0.7)]
+    browser.screenshot(tmp_path / "run-history.png")
+    assert browser.problems() == []

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from dev_system.analysis.alerts import Alert, AlertRule, CostScope, Thresholds
-from dev_system.analysis.dashboard import Limits, buckets_for, collect_dashboard, collect_run_dashboard
+from dev_system.analysis.dashboard import Dashboard, Limits, buckets_for, collect_dashboard, collect_run_dashboard
 from dev_system.analysis.periods import Window
 from dev_system.render.html.data import (
     BREAKDOWN_COLUMNS,
@@ -48,6 +48,7 @@ from dev_system.render.html.data import (
     local_text,
     page_data,
 )
+from dev_system.render.html.score_data import add_scores
 from dev_system.store.queries import Filters
 
 __all__ = [
@@ -79,7 +80,13 @@ def collect_report(conn: sqlite3.Connection, window: Window, filters: Filters = 
     """
     dashboard = collect_dashboard(conn, window, filters, thresholds, extra_rules=extra_rules, cost_scope=cost_scope,
                                   run_id=run_id, baseline_run_id=baseline_run_id, limits=limits, alerts=alerts)
-    return page_data(dashboard, title=title, now=now, source=source)
+    return _with_scores(page_data(dashboard, title=title, now=now, source=source), dashboard)
+
+
+def _with_scores(data: dict[str, Any], dashboard: Dashboard) -> dict[str, Any]:
+    """``data`` with the dashboard's scores added (:func:`~dev_system.render.html.score_data.add_scores`)."""
+    add_scores(data, dashboard.scores, dashboard.alerts, dashboard.limits)
+    return data
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -155,5 +162,6 @@ def write_run_report(path: str | os.PathLike[str], report: Any, *, limits: Limit
     :class:`pytest_devtelemetry.runreport.RunReport` (run id, database, thresholds, alerts, and the
     comparison when ``--telemetry-compare`` made one); the figures are
     :func:`~dev_system.analysis.dashboard.collect_run_dashboard`'s, against the run's baseline."""
-    data = page_data(collect_run_dashboard(report, limits=limits), source=str(report.db_path))
+    dashboard = collect_run_dashboard(report, limits=limits)
+    data = _with_scores(page_data(dashboard, source=str(report.db_path)), dashboard)
     return write_html_report(path, data)

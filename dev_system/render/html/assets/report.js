@@ -147,6 +147,66 @@
     return { ticks: { autoSkip: false, callback: function (v) { return short(this.getLabelForValue(v), 32); } } };
   }
 
+  // --- scores -------------------------------------------------------------------------------
+  var scores = data.scores;
+  function fmtScore(v) { return v == null ? "n/a" : v.toFixed(2); }
+  function scoreLines(names, rows, radius) {
+    return names.map(function (name, i) {
+      var colour = data.palette[i % data.palette.length];
+      return { label: name, data: rows[i], borderColor: colour, backgroundColor: colour, pointRadius: radius,
+        tension: 0.2, spanGaps: true };
+    });
+  }
+  function scoreAxis(rows) {
+    var top = 1;
+    rows.forEach(function (row) { row.forEach(function (v) { if (v != null && v > top) top = v; }); });
+    return { beginAtZero: true, suggestedMax: top, ticks: { callback: fmtScore } };
+  }
+  function dropChart(id) {
+    if (report.charts[id]) { report.charts[id].destroy(); delete report.charts[id]; delete report.points[id]; }
+  }
+  /* A test of the run over the last runs: cost and slowest call, then its scores. */
+  function renderHistory(nodeid) {
+    var h = scores && scores.history, t = h && h.tests[nodeid];
+    if (!t) return;
+    var view = byId("test-history");
+    ["test-history-cost", "test-history-scores"].forEach(dropChart);
+    while (view.firstChild) view.removeChild(view.firstChild);
+    var close = el("button", { type: "button", cls: "close", text: "Close" });
+    close.addEventListener("click", function () { view.hidden = true; });
+    view.appendChild(el("div", { cls: "trace-head" }, [el("h3", { text: "History of " + nodeid }), close]));
+    var ran = t.cost.filter(function (v) { return v != null; }).length;
+    view.appendChild(el("p", { cls: "hint", text: "In " + plural(ran, "run") + " of the last " + plural(h.runs.length, "run") +
+      ", oldest first; this run is the last." }));
+    view.appendChild(el("div", { cls: "grid", id: "test-history-charts" }));
+    view.hidden = false;
+    view.setAttribute("data-test-shown", nodeid);
+    chart("test-history-charts", "test-history-cost", "Cost and slowest call over the last runs", "Bars of the cost and a line of the slowest call, one per run.", {
+      type: "bar", _fmt: function (v) { return v == null ? "n/a" : String(v); },
+      data: { labels: h.labels, datasets: [
+        { label: "Cost", data: t.cost, backgroundColor: "#0072B2", yAxisID: "y" },
+        { type: "line", label: "Slowest call", data: t.latency, borderColor: "#D55E00", backgroundColor: "#D55E00",
+          yAxisID: "y1", pointRadius: 4, spanGaps: true }] },
+      options: { scales: { y: moneyAxis(false), y1: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false },
+        ticks: { callback: fmtMs } } },
+        plugins: { tooltip: { callbacks: { label: function (ctx) {
+          return ctx.dataset.label + ": " + (ctx.dataset.yAxisID === "y1" ? fmtMs(ctx.parsed.y) : fmtUsd(ctx.parsed.y));
+        } } } } },
+    });
+    var names = Object.keys(t.scores);
+    if (names.length) {
+      var rows = names.map(function (n) { return t.scores[n]; });
+      chart("test-history-charts", "test-history-scores", "Scores over the last runs", "A line per score name, one point per run.", {
+        type: "line", _fmt: fmtScore,
+        data: { labels: h.labels, datasets: scoreLines(names, rows, 4) },
+        options: { scales: { y: scoreAxis(rows) }, plugins: { tooltip: tooltip(fmtScore) } },
+      });
+    }
+    view.scrollIntoView({ block: "start" });
+    view.focus({ preventScroll: true });
+  }
+  report.openHistory = renderHistory;
+
   // --- header, alerts, cards ------------------------------------------------------------------
   document.title = data.title;
   byId("title").textContent = data.title;
@@ -193,6 +253,14 @@
       data: { labels: s.labels, datasets: stacked(s.cost) },
       options: { scales: { x: { stacked: true }, y: moneyAxis(true) }, plugins: { tooltip: tooltip(fmtUsd) } },
     });
+    if (scores && scores.series) {  // next to the cost: what the money bought
+      chart("time-charts", "scores", "Scores per " + per + " (mean over the tests)", "A line per score name.", {
+        type: "line", _fmt: fmtScore,
+        data: { labels: scores.series.labels, datasets: scoreLines(scores.series.names, scores.series.means, radius) },
+        options: { scales: { y: scoreAxis(scores.series.means) }, interaction: { mode: "index", intersect: false },
+          plugins: { tooltip: tooltip(fmtScore) } },
+      });
+    }
     chart("time-charts", "calls", "Calls per " + per + " by agent", "Stacked bars, one per " + per + ", one colour per agent.", {
       type: "bar", _fmt: fmtInt,
       data: { labels: s.labels, datasets: stacked(s.calls) },
@@ -285,14 +353,27 @@
       pair("baseline-latency", "Latency against the baseline", b.latency, fmtMs, "x");
       if (b.cost.labels.length) pair("baseline-cost", "Cost per test against the baseline", b.cost, fmtUsd, "y");
       if (b.duration.labels.length) pair("baseline-duration", "Duration per test against the baseline", b.duration, fmtSec, "y");
+      if (scores && scores.baseline && scores.stats.length) {
+        pair("baseline-scores", "Scores against the baseline (mean over the tests)", {
+          labels: scores.stats.map(function (x) { return x.name; }),
+          baseline: scores.stats.map(function (x) { return x.baseline; }),
+          current: scores.stats.map(function (x) { return x.mean; }) }, fmtScore, "x");
+      }
     }
     if (run.tests.rows.length) {
       byId("tests-table").appendChild(el("h3", { text: "Tests by cost" }));
-      byId("tests-table").appendChild(table("Tests by cost", [{ title: "Test" }, { title: "Outcome" },
-        { title: "Duration", num: true }, { title: "Calls", num: true }, { title: "Tokens", num: true }, { title: "Cost", num: true }],
+      var histories = scores && scores.history ? scores.history.tests : null;
+      var columns = [{ title: "Test" }, { title: "Outcome" },
+        { title: "Duration", num: true }, { title: "Calls", num: true }, { title: "Tokens", num: true }, { title: "Cost", num: true }];
+      if (histories) columns.push({ title: "History" });
+      byId("tests-table").appendChild(table("Tests by cost", columns,
         run.tests.rows.map(function (t) {
-          return [traceButton(t.trace, t.nodeid), el("span", { cls: t.outcome === "failed" || t.outcome === "error" ? "status-bad" : null, text: t.outcome }),
+          var row = [traceButton(t.trace, t.nodeid), el("span", { cls: t.outcome === "failed" || t.outcome === "error" ? "status-bad" : null, text: t.outcome }),
             t.duration, t.calls, t.tokens, t.cost];
+          if (histories) row.push(histories[t.nodeid] ? el("button", { type: "button", cls: "trace-link history-link",
+            "data-test": t.nodeid, "aria-controls": "test-history", "aria-label": "History of " + t.nodeid,
+            text: "history" }) : "");
+          return row;
         }), run.tests.more ? run.tests.more + " more tests not shown." : null));
     }
   }
@@ -392,6 +473,11 @@
   }
   report.openTrace = renderTrace;
   document.addEventListener("click", function (event) {
+    var history = event.target.closest && event.target.closest("button.history-link");
+    if (history) {
+      renderHistory(history.getAttribute("data-test"));
+      return;
+    }
     var target = event.target.closest && event.target.closest("button.trace-link");
     if (target) {
       opener = target;

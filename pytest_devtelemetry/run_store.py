@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import shlex
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dev_system.record.clock import wall_time
 from dev_system.store import runs
 from pytest_devtelemetry.figures import NO_FIGURES, TestFigures, stored_nodeid
 from pytest_devtelemetry.outcomes import INTERRUPTED
@@ -51,7 +51,7 @@ class RunStore:
         self.db_path = db_path
         args = [str(a) for a in config.invocation_params.args]
         self._record = runs.Run(
-            run_id=run_id, started_at=time.time(),
+            run_id=run_id, started_at=wall_time(),
             command=" ".join(["pytest", shlex.join(args)]) if args else "pytest",
             git_commit=None, git_branch=None, host=runs.host_name(),
         )
@@ -128,7 +128,7 @@ class RunStore:
             gate_failures=list(report.failures) or None, alerts=[a.message for a in report.alerts] or None,
             dropped_events=report.dropped or None,
         )
-        report.run = replace(self.run_record, ended_at=time.time(), status=runs.status_for_exit(final),
+        report.run = replace(self.run_record, ended_at=wall_time(), status=runs.status_for_exit(final),
                              exit_status=final, metadata=metadata, **counts)
         runs.finish_run(conn, report.run)
 

@@ -10,7 +10,6 @@ survived for the campaign's figures (:mod:`test_reliability_figures`).
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -79,3 +78,194 @@ def test_a_relative_database_path_is_resolved_once_when_configured(tmp_path, how
     assert rows(tmp_path / "rel.db") == 10
     note_fault("working directory changed after a relative database path was configured", recorded=10,
                stored=rows(tmp_path / "rel.db"))
+
+
+# --- clocks: freezegun, time-machine, a stubbed perf_counter, a patched time.time ---------------
+
+PAUSE_S = 0.05
+
+
+def _record_every_kind() -> None:
+    """One call of every kind of recorded callable, each taking PAUSE_S of real time."""
+    import asyncio
+    import time
+
+    from dev_system.ops.telemetry import telemetry_decorator
+    from dev_system.record.spans import Span
+
+    @telemetry_decorator(agent_name="clock", function_name="plain")
+    def plain():
+        time.sleep(PAUSE_S)
+
+    @telemetry_decorator(agent_name="clock", function_name="coroutine")
+    async def coroutine():
+        time.sleep(PAUSE_S)  # asyncio.sleep would wait for ever under a frozen loop clock
+
+    @telemetry_decorator(agent_name="clock", function_name="generator")
+    def generator():
+        time.sleep(PAUSE_S)
+        yield 1
+
+    @telemetry_decorator(agent_name="clock", function_name="async_generator")
+    async def async_generator():
+        time.sleep(PAUSE_S)
+        yield 1
+
+    async def drain():
+        await coroutine()
+        return [item async for item in async_generator()]
+
+    plain()
+    list(generator())
+    asyncio.run(drain())
+    span = Span("clock", "model_call", "span")  # what the SDK instrumentation records with
+    time.sleep(PAUSE_S)
+    span.end()
+
+
+def _check_real_time(events: list, before: float, after: float) -> None:
+    assert sorted(e.function_name for e in events) == sorted(
+        ["plain", "coroutine", "generator", "async_generator", "span"])
+    for event in events:
+        assert before - 1 <= event.timestamp <= after + 1, (event.function_name, event.timestamp, before)
+        assert PAUSE_S * 1000 * 0.9 <= event.latency_ms <= (after - before) * 1000 + 1, (
+            event.function_name, event.latency_ms)
+
+
+def _real_now() -> float:
+    from dev_system.record.clock import wall_time
+
+    return wall_time()
+
+
+@pytest.mark.parametrize("tick", [False, True], ids=["frozen", "tick"])
+def test_freezegun_does_not_fool_the_recorded_time_or_latency(recording, tick):
+    """Under ``freeze_time("2020-01-01")`` (frozen, or ticking) every kind of call records the
+    real wall-clock time it began and the real time it took."""
+    freezegun = pytest.importorskip("freezegun")
+    before = _real_now()
+    with freezegun.freeze_time("2020-01-01", tick=tick):
+        _record_every_kind()
+    after = _real_now()
+    events = recording.events()
+    _check_real_time(events, before, after)
+    note_fault(f"freezegun freeze_time ({'tick' if tick else 'frozen'})", recorded=5, stored=len(events))
+
+
+def test_freezegun_started_before_the_recorder_was_imported(tmp_path):
+    """The telemetry modules imported while the clock is frozen still find the real clocks."""
+    pytest.importorskip("freezegun")
+    db = tmp_path / "late.db"
+    result = run_python(f"""
+        import time
+        before = time.time()
+        import freezegun
+        with freezegun.freeze_time("2020-01-01"):
+            from dev_system.ops.telemetry import configure, flush, telemetry_decorator
+            configure(enabled=True, db_path={str(db)!r})
+
+            @telemetry_decorator(agent_name="late")
+            def call():
+                time.sleep({PAUSE_S})
+
+            call()
+            flush()
+        print(before)
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr
+    before = float(result.stdout)
+    (timestamp, latency), = query(db, "SELECT timestamp, latency_ms FROM telemetry_events")
+    assert before - 1 <= timestamp <= before + 60 and latency >= PAUSE_S * 1000 * 0.9
+    note_fault("freezegun started before telemetry was imported", recorded=1, stored=1)
+
+
+def test_time_machine_does_not_fool_the_recorded_time_or_latency(recording):
+    time_machine = pytest.importorskip("time_machine")
+    before = _real_now()
+    with time_machine.travel("2020-01-01", tick=False):
+        _record_every_kind()
+    after = _real_now()
+    events = recording.events()
+    _check_real_time(events, before, after)
+    note_fault("time-machine travel", recorded=5, stored=len(events))
+
+
+@pytest.mark.parametrize("clock", ["perf_counter", "time", "monotonic"])
+def test_a_stubbed_clock_does_not_fool_the_recorded_time_or_latency(recording, monkeypatch, clock):
+    import time
+
+    before = _real_now()
+    monkeypatch.setattr(time, clock, lambda: 0.0)
+    _record_every_kind()
+    monkeypatch.undo()
+    after = _real_now()
+    events = recording.events()
+    _check_real_time(events, before, after)
+    note_fault(f"time.{clock} stubbed", recorded=5, stored=len(events))
+
+
+FROZEN_LOAD = """
+    import freezegun
+    from dev_system.ops.telemetry import configure, flush, stats, telemetry_decorator
+    configure(enabled=True, db_path={db!r}, buffer_size=500, flush_interval_s=0.05)
+
+    @telemetry_decorator(agent_name="frozen")
+    def call(i):
+        return i
+
+    with freezegun.freeze_time("2020-01-01"{tick}):
+        for i in range(20_000):
+            call(i)
+    flush()
+    print(stats()["dropped"])
+"""
+
+
+@pytest.mark.parametrize("tick", [False, True], ids=["frozen", "tick"])
+def test_back_pressure_still_waits_for_the_writer_under_freezegun(tmp_path, tick):
+    """A buffer that fills under a frozen clock waits for the writer as it does under a real
+    one: nothing is dropped (freezegun made the wait look a day long, and 16,472 of 20,000
+    events were dropped)."""
+    pytest.importorskip("freezegun")
+    db = tmp_path / "frozen.db"
+    result = run_python(FROZEN_LOAD.format(db=str(db), tick=", tick=True" if tick else ""), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"] and rows(db) == 20_000
+    note_fault("buffer full under freezegun", recorded=20_000, stored=rows(db))
+
+
+# --- a call that straddles the exit-time close ---------------------------------------------------
+
+STRADDLE = """
+    import atexit, threading, time
+    atexit.register(time.sleep, 3.0)  # registered first, so it runs after telemetry's close
+    from dev_system.ops.telemetry import configure, telemetry_decorator
+    configure(enabled=True, db_path={db!r}, flush_interval_s=3600, sync={sync})
+    entered = threading.Event()
+
+    @telemetry_decorator(agent_name="late")
+    def slow():
+        entered.set()
+        time.sleep(1.0)
+        return 1
+
+    @telemetry_decorator(agent_name="early")
+    def quick():
+        return 1
+
+    quick()
+    threading.Thread(target=slow, daemon=True).start()
+    entered.wait()
+    # The interpreter exits now: telemetry closes while slow() runs; slow() ends after the close.
+"""
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["buffered", "sync"])
+def test_a_call_that_straddles_the_exit_time_close_is_stored(tmp_path, sync):
+    db = tmp_path / "straddle.db"
+    result = run_python(STRADDLE.format(db=str(db), sync=sync), tmp_path)
+    assert result.returncode == 0, result.stderr
+    agents = sorted(agent for agent, in query(db, "SELECT agent_name FROM telemetry_events"))
+    assert agents == ["early", "late"], result.stderr
+    note_fault(f"a call straddling the exit-time close ({'sync' if sync else 'buffered'})", recorded=2,
+               stored=len(agents))

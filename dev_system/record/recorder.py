@@ -26,7 +26,7 @@ from dev_system import config as config_module
 from dev_system.events import TelemetryEvent
 from dev_system.formatting import plural
 from dev_system.problems import report_problem
-from dev_system.record import clock, pricing, process
+from dev_system.record import clock, pricing, process, run_context
 from dev_system.record.arguments import Redactor
 from dev_system.record.finish import finish_raw
 from dev_system.record.sinks import plugin_sinks
@@ -142,6 +142,7 @@ class Recorder:
                 except Exception:
                     pass
         self._new_process()
+        run_context.forked_in_test_run(self)
         if self.on and not self.sync:
             self._start_writer()
         if self.on:
@@ -509,7 +510,8 @@ def configure(**overrides: Any) -> config_module.Settings:
 
 def _initial_configure() -> None:
     try:
-        configure()
+        if not run_context.join_test_run(_RECORDER, configure):  # a child of a pytest run's test
+            configure()
     except Exception as exc:  # a broken pyproject must not break an import of the user's code
         report_problem("config", f"telemetry stays off: {exc}")
 

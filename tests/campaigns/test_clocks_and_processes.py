@@ -10,6 +10,7 @@ survived for the campaign's figures (:mod:`test_reliability_figures`).
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -269,3 +270,153 @@ def test_a_call_that_straddles_the_exit_time_close_is_stored(tmp_path, sync):
     assert agents == ["early", "late"], result.stderr
     note_fault(f"a call straddling the exit-time close ({'sync' if sync else 'buffered'})", recorded=2,
                stored=len(agents))
+
+
+# --- SIGTERM to pytest -----------------------------------------------------------------------------
+
+TERMINATED_TESTS = """
+    import time
+    from pathlib import Path
+    from dev_system.ops.telemetry import telemetry_decorator
+
+    HERE = Path({here!r})
+
+    @telemetry_decorator(agent_name="job")
+    def step(i):
+        return i
+
+    def test_a():
+        step(1)
+        (HERE / "a.done").touch()
+
+    def test_b():
+        step(2)
+        step(3)
+        (HERE / "b.done").touch()
+
+    def test_c_runs_until_terminated():
+        step(4)
+        while not ((HERE / "a.done").exists() and (HERE / "b.done").exists()):
+            time.sleep(0.05)
+        time.sleep(1.0)  # a and b are reported by now
+        (HERE / "ready").touch()
+        while not (HERE / "stop").exists():
+            time.sleep(0.05)
+"""
+
+
+def _pytest_until_ready(tmp_path: Path, *args: str) -> subprocess.Popen:
+    import time
+
+    (tmp_path / "test_job.py").write_text(textwrap.dedent(TERMINATED_TESTS.format(here=str(tmp_path))))
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--telemetry",
+                             f"--telemetry-db={tmp_path / 'run.db'}", *args, "test_job.py"],
+                            cwd=tmp_path, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "ready").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"pytest ended before its last test was ready:\n{proc.communicate()[0]}")
+        time.sleep(0.05)
+    return proc
+
+
+@posix_only
+@pytest.mark.parametrize("workers", [None, "2"], ids=["single", "xdist"])
+def test_sigterm_to_pytest_finishes_the_run_as_terminated(tmp_path, workers):
+    """SIGTERM (a CI timeout, ``docker stop``) to pytest, also the xdist controller: the run is
+    stored as terminated with its end time and the finished tests' results and counts, and pytest
+    still dies by SIGTERM."""
+    if workers:
+        pytest.importorskip("xdist")
+    proc = _pytest_until_ready(tmp_path, *(["-n", workers] if workers else []))
+    try:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0]
+    finally:
+        (tmp_path / "stop").touch()  # an xdist worker left behind ends its test
+        proc.kill()
+    assert proc.returncode == -signal.SIGTERM, output
+    db = tmp_path / "run.db"
+    (status, ended_at, passed, failed, metadata), = query(
+        db, "SELECT status, ended_at, passed, failed, metadata FROM runs")
+    assert status == "terminated" and ended_at is not None and (passed, failed) == (2, 0), output
+    assert '"terminated_by": "SIGTERM"' in metadata
+    results = dict(query(db, "SELECT nodeid, events FROM test_results WHERE outcome = 'passed'"))
+    assert results == {"test_job.py::test_a": 1, "test_job.py::test_b": 2}
+    assert rows(db) >= 3  # the finished tests' events (the running test's too, in a single process)
+    if not workers:
+        assert query(db, "SELECT outcome, events FROM test_results WHERE nodeid LIKE '%test_c%'") == [
+            ("interrupted", 1)]
+        assert rows(db) == 4
+    note_fault(f"SIGTERM to pytest ({'-n ' + workers if workers else 'one process'})", recorded=4 if not workers else 3,
+               stored=min(rows(db), 4 if not workers else 3))
+
+
+# --- the children of a test ------------------------------------------------------------------------
+
+CHILDREN_TESTS = """
+    import multiprocessing
+    import os
+
+    import pytest
+    from dev_system.ops.telemetry import telemetry_decorator
+
+    @telemetry_decorator(agent_name="child")
+    def work(i):
+        return i
+
+    def many(n):
+        for i in range(n):
+            work(i)
+
+    @pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
+    def test_child_process(method):
+        process = multiprocessing.get_context(method).Process(target=many, args=(10,))
+        process.start()
+        process.join()
+        assert process.exitcode == 0
+        work(-1)  # one call of its own
+
+    def test_raw_fork_then_exit():
+        pid = os.fork()
+        if pid == 0:
+            many(10)
+            os._exit(0)  # no atexit, no finalizers
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+
+    @pytest.mark.telemetry_budget(max_calls=3)
+    def test_budget_counts_the_children():
+        process = multiprocessing.get_context("spawn").Process(target=many, args=(100,))
+        process.start()
+        process.join()
+"""
+
+
+@posix_only
+@pytest.mark.parametrize("workers", [None, "2"], ids=["single", "xdist"])
+def test_children_of_a_test_record_under_it_and_count_in_its_figures(tmp_path, workers):
+    """Children started by multiprocessing (spawn, forkserver, fork) or os.fork (ending with
+    os._exit) record under the test that started them, in the run, and count in the test's
+    figures and its budget."""
+    if workers:
+        pytest.importorskip("xdist")
+    (tmp_path / "test_kids.py").write_text(textwrap.dedent(CHILDREN_TESTS))
+    db = tmp_path / "run.db"
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--telemetry",
+                             f"--telemetry-db={db}", *(["-n", workers] if workers else []), "test_kids.py"],
+                            cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output  # the budget, only
+    assert "calls 100 > max_calls 3" in output and "1 failed, 4 passed" in output, output
+    (run_id,), = query(db, "SELECT run_id FROM runs")
+    figures = dict(query(db, "SELECT nodeid, events FROM test_results"))
+    assert figures == {"test_kids.py::test_child_process[spawn]": 11, "test_kids.py::test_child_process[forkserver]": 11,
+                       "test_kids.py::test_child_process[fork]": 11, "test_kids.py::test_raw_fork_then_exit": 10,
+                       "test_kids.py::test_budget_counts_the_children": 100}, output
+    stored = dict(query(db, "SELECT trace_id, COUNT(*) FROM telemetry_events WHERE run_id = ? GROUP BY trace_id",
+                        run_id))
+    assert stored == figures
+    note_fault(f"child processes of a test ({'-n ' + workers if workers else 'one process'})", count=5,
+               recorded=sum(figures.values()), stored=sum(stored.values()))

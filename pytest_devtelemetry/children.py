@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ class ChildRecording:
         self.db_path = db_path
         self.run_id = run_id
         self._folder: str | None = None
-        self._marks = ""
+        self._marks = self._current = ""
         self._read = 0  # bytes of the marks file read so far
         self._with_children: set[str] = set()
         self._saved: dict[str, str | None] = {}
@@ -42,8 +43,10 @@ class ChildRecording:
         except OSError:
             return
         self._marks = os.path.join(self._folder, "tests")
+        self._current = os.path.join(self._folder, "current")
         self._saved = {name: os.environ.get(name) for name in (RUN_ENV, TEST_ENV)}
-        os.environ[RUN_ENV] = json.dumps({"db": str(self.db_path), "run": self.run_id, "marks": self._marks})
+        os.environ[RUN_ENV] = json.dumps({"db": str(self.db_path), "run": self.run_id, "marks": self._marks,
+                                          "current": self._current})
 
     def end(self) -> None:
         for name, value in self._saved.items():
@@ -63,6 +66,19 @@ class ChildRecording:
                 os.environ[TEST_ENV] = test_id
             except ValueError:  # a NUL in the id: its children record as the run's
                 os.environ.pop(TEST_ENV, None)
+            if "multiprocessing.forkserver" in sys.modules:
+                self._write_current(test_id)
+
+    def _write_current(self, test_id: str) -> None:
+        """A forkserver's children inherit its environment, from the test that started it: they
+        read the running test's id from a file instead (replaced whole: never read half written)."""
+        try:
+            fd, temporary = tempfile.mkstemp(dir=self._folder)
+            with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
+                handle.write(test_id)
+            os.replace(temporary, self._current)
+        except OSError:
+            pass
 
     def test_ends(self) -> None:
         if self._folder is not None:

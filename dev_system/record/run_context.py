@@ -2,8 +2,9 @@
 a test's subprocesses: the run passes what they need through the environment.
 
 - :data:`RUN_ENV`, set for the session by the process that runs the tests: JSON with the run's
-  database (``db``), run id (``run``) and a file (``marks``) where children say which test they
-  record under;
+  database (``db``), run id (``run``), a file (``marks``) where children say which test they
+  record under, and a file (``current``) holding the running test's id once a multiprocessing
+  forkserver runs (its children inherit the forkserver's environment, not the test's);
 - :data:`TEST_ENV`, updated at every test's start: the id the running test is stored under.
 
 A process started with them (``spawn``, ``forkserver``, ``subprocess``) switches telemetry on
@@ -37,6 +38,13 @@ def test_run_context(environ: Any = None) -> dict[str, str] | None:
         return None
     if not isinstance(context, dict) or not all(isinstance(context.get(k), str) for k in ("db", "run", "marks")):
         return None
+    current = context.get("current")
+    if isinstance(current, str):
+        try:
+            with open(current, encoding="utf-8", errors="surrogateescape") as handle:
+                test_id = handle.read() or test_id
+        except OSError:  # no forkserver yet: the environment is the test's
+            pass
     return {**context, "test": test_id}
 
 
@@ -72,6 +80,7 @@ def forked_in_test_run(rec: Any) -> None:
     context = test_run_context()
     if context is None or context["run"] != rec.run_id:
         return
+    rec.default_trace = context["test"]  # a forkserver's child: the test that asked for it
     rec.sync = True
     rec.wake_at = 0
     _mark(context)

@@ -379,6 +379,12 @@ CHILDREN_TESTS = """
         assert process.exitcode == 0
         work(-1)  # one call of its own
 
+    def test_forkserver_again():  # the forkserver started by an earlier test serves this one
+        process = multiprocessing.get_context("forkserver").Process(target=many, args=(5,))
+        process.start()
+        process.join()
+        assert process.exitcode == 0
+
     def test_raw_fork_then_exit():
         pid = os.fork()
         if pid == 0:
@@ -409,14 +415,15 @@ def test_children_of_a_test_record_under_it_and_count_in_its_figures(tmp_path, w
                             cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output  # the budget, only
-    assert "calls 100 > max_calls 3" in output and "1 failed, 4 passed" in output, output
+    assert "calls 100 > max_calls 3" in output and "1 failed, 5 passed" in output, output
     (run_id,), = query(db, "SELECT run_id FROM runs")
     figures = dict(query(db, "SELECT nodeid, events FROM test_results"))
     assert figures == {"test_kids.py::test_child_process[spawn]": 11, "test_kids.py::test_child_process[forkserver]": 11,
-                       "test_kids.py::test_child_process[fork]": 11, "test_kids.py::test_raw_fork_then_exit": 10,
+                       "test_kids.py::test_child_process[fork]": 11, "test_kids.py::test_forkserver_again": 5,
+                       "test_kids.py::test_raw_fork_then_exit": 10,
                        "test_kids.py::test_budget_counts_the_children": 100}, output
     stored = dict(query(db, "SELECT trace_id, COUNT(*) FROM telemetry_events WHERE run_id = ? GROUP BY trace_id",
                         run_id))
     assert stored == figures
-    note_fault(f"child processes of a test ({'-n ' + workers if workers else 'one process'})", count=5,
+    note_fault(f"child processes of a test ({'-n ' + workers if workers else 'one process'})", count=6,
                recorded=sum(figures.values()), stored=sum(stored.values()))

@@ -90,16 +90,18 @@ class ChildRecording:
             return False
         try:
             size = os.stat(self._marks).st_size
+            if size > self._read:
+                with open(self._marks, "rb") as handle:
+                    handle.seek(self._read)
+                    new = handle.read(size - self._read)
+            else:
+                new = b""
         except OSError:
-            return False
-        if size > self._read:
-            with open(self._marks, "rb") as handle:
-                handle.seek(self._read)
-                new = handle.read(size - self._read)
-            complete = new.rfind(b"\n") + 1  # a line being written is read next time
-            self._read += complete
-            self._with_children.update(line.decode("utf-8", "surrogateescape")
-                                       for line in new[:complete].splitlines())
+            return test_id in self._with_children
+        end = new.rfind(b"\n")  # a line being written is read next time
+        if end >= 0:
+            self._read += end + 1
+            self._with_children.update(line.decode("utf-8", "surrogateescape") for line in new[:end].split(b"\n"))
         return test_id in self._with_children
 
     def with_children(self, test_id: str, figures: TestFigures) -> TestFigures:

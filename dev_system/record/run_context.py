@@ -25,7 +25,7 @@ RUN_ENV = "DEV_SYSTEM_PYTEST_RUN"
 TEST_ENV = "DEV_SYSTEM_PYTEST_TEST"
 
 
-def test_run_context(environ: Any = None) -> dict[str, str] | None:
+def parent_run_context(environ: Any = None) -> dict[str, str] | None:
     """The run and test this process's parent passed on, or None (not a child of a test)."""
     environ = os.environ if environ is None else environ
     raw = environ.get(RUN_ENV)
@@ -63,7 +63,7 @@ def _mark(context: dict[str, str]) -> None:
 def join_test_run(rec: Any, configure: Any) -> bool:
     """In a child of a test (see the module's docstring): configure ``rec`` to record into the
     run, under the test; True if it did. ``configure``: the recorder's ``configure``."""
-    context = test_run_context()
+    context = parent_run_context()
     if context is None:
         return False
     configure(enabled=True, db_path=context["db"], run_id=context["run"])
@@ -77,7 +77,7 @@ def forked_in_test_run(rec: Any) -> None:
     write each event before its call returns."""
     if not rec.on:
         return
-    context = test_run_context()
+    context = parent_run_context()
     if context is None or context["run"] != rec.run_id:
         return
     rec.default_trace = context["test"]  # a forkserver's child: the test that asked for it

@@ -464,7 +464,21 @@ def load(overrides: Mapping[str, Any] | None = None, *, cwd: Path | None = None,
         values["enabled"] = folder_enabled(root, on_problem)
     if values.get("db_path") is None:
         values["db_path"] = root / DB_RELATIVE
+    else:
+        values["db_path"] = absolute_path(values["db_path"], cwd)
     return Settings(**values)
+
+
+def absolute_path(path: Path, cwd: Path | None = None) -> Path:
+    """``path`` made absolute against ``cwd`` (default: the working directory now), once, when it
+    is configured: a later ``os.chdir`` must not send the events to another database. Left as it
+    is when the working directory is gone."""
+    if path.is_absolute():
+        return path
+    try:
+        return Path(os.path.abspath(Path(cwd or os.getcwd()) / path))
+    except OSError:
+        return path
 
 
 def default_db_path(cwd: Path | None = None) -> Path:
@@ -475,7 +489,7 @@ def default_db_path(cwd: Path | None = None) -> Path:
         configured = None
     root = find_project_root(cwd)
     if configured is not None:
-        return configured
+        return absolute_path(configured, cwd)
     try:
         return from_pyproject(root).get("db_path") or root / DB_RELATIVE
     except ConfigError:

@@ -16,7 +16,7 @@ import pytest
 
 from dev_system.structs import struct
 from pytest_devtelemetry.figures import TestFigures
-from pytest_devtelemetry.names import BUDGET_DONE_KEY, BUDGET_MARKER, CAPTURE_KEY, any_budget_marker
+from pytest_devtelemetry.names import BUDGET_DONE_KEY, BUDGET_MARKER, CAPTURE_KEY, TESTS_PLUGIN, any_budget_marker
 from pytest_devtelemetry.running_test import TestTelemetry, running_capture
 
 _BUDGET_KEYS = ("max_cost_usd", "max_calls", "max_tokens", "max_latency_ms", "min_scores")
@@ -146,6 +146,9 @@ def check_budget(item: pytest.Item) -> None:
         item.stash[BUDGET_DONE_KEY] = True
         pytest.fail(problem or "telemetry_budget: unusable", pytrace=False)
     figures = captured.totals()
+    tests = item.config.pluginmanager.get_plugin(TESTS_PLUGIN)
+    if tests is not None:  # with --telemetry: the test's child processes count too
+        figures = tests.with_children(item, figures)
     problems = budget.exceeded(figures, captured.score_means if budget.min_scores else None)
     if problems:
         item.stash[BUDGET_DONE_KEY] = True

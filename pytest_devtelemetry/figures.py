@@ -132,6 +132,14 @@ def score_properties(scores: Iterable[Any]) -> list[tuple[str, Any]]:
     return [(SCORE_PROPERTY_PREFIX + name, round(mean, 10)) for name, mean in means_by_name(scores).items()]
 
 
+def combined_figures(a: TestFigures, b: TestFigures) -> TestFigures:
+    """The figures of the events of ``a`` and of ``b`` together."""
+    slowest = max((x for x in (a.max_latency_ms, b.max_latency_ms) if x is not None), default=None)
+    return TestFigures(a.calls + b.calls, a.failures + b.failures, a.input_tokens + b.input_tokens,
+                       a.output_tokens + b.output_tokens, math.fsum((a.cost_usd, b.cost_usd)),
+                       a.unknown_cost + b.unknown_cost, slowest)
+
+
 def stored_nodeid(nodeid: str) -> str:
     """The id a test is stored under: the trace id of its events and its ``test_results.nodeid``.
 

@@ -19,6 +19,7 @@ from dev_system import config as config_module
 from dev_system.record.context import get_frame, reset_frame, set_frame
 from dev_system.record.recorder import get_recorder
 from dev_system.record.scores import set_current_test
+from pytest_devtelemetry.children import ChildRecording
 from pytest_devtelemetry.figures import TestFigures, figures_of_raw_records, score_properties, stored_nodeid
 from pytest_devtelemetry.names import CAPTURE_KEY, PROPERTIES_PLUGIN, TESTS_PLUGIN
 from pytest_devtelemetry.running_test import SessionWatcher, TestTelemetry, unwatch, watch
@@ -97,9 +98,13 @@ class TestRecording:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, config: pytest.Config, *, figures_on_teardown_reports: bool) -> None:
+    def __init__(self, config: pytest.Config, *, figures_on_teardown_reports: bool,
+                 settings: config_module.Settings | None = None) -> None:
         self.config = config
         self.rec = get_recorder()
+        #: the running test's children record under it (``settings``: the run's database and id)
+        self.children = ChildRecording(self.rec, settings.db_path if settings else None,
+                                       settings.run_id if settings else None)
         self._on_teardown_reports = figures_on_teardown_reports
         # One raw-record watcher for the session; each test points it at its own list (see
         # SessionWatcher).
@@ -115,6 +120,7 @@ class TestRecording:
         self._test_scores: list[Any] | None = None
 
     def begin(self) -> None:
+        self.children.begin()
         with self.rec.lock:
             self.rec.raw_watchers.append(self.session_watcher)
         if self._on_teardown_reports:
@@ -122,6 +128,7 @@ class TestRecording:
         self.config.pluginmanager.register(self, TESTS_PLUGIN)
 
     def end(self) -> None:
+        self.children.end()
         with self.rec.lock:
             if self.session_watcher in self.rec.raw_watchers:
                 self.rec.raw_watchers.remove(self.session_watcher)
@@ -138,6 +145,8 @@ class TestRecording:
         rec = self.rec
         outer = rec.default_trace
         test_id = self.stored_ids[nodeid] = stored_nodeid(nodeid)
+        children = self.children
+        children.test_starts(test_id)
         rec.default_trace = test_id  # threads the test starts carry no context: they get this
         # What ``with trace(test_id)`` does, without a context manager's cost for every test.
         parent = get_frame()
@@ -158,7 +167,8 @@ class TestRecording:
                 captured.stop()
             unwatch(watcher, raws)
             if nodeid not in self.test_figures:  # not attached to its teardown report already
-                self.test_figures[nodeid] = figures_of_raw_records(raws)
+                self.test_figures[nodeid] = children.with_children(test_id, figures_of_raw_records(raws))
+            children.test_ends()
 
     def capture_running_test(self, item: pytest.Item) -> TestTelemetry | None:
         """The running test's capture (for the ``telemetry`` fixture and budgets), made around
@@ -168,6 +178,22 @@ class TestRecording:
             captured = item.stash[CAPTURE_KEY] = TestTelemetry(item.nodeid, self.session_watcher,
                                                               self._test_raws, self._test_scores).start()
         return captured
+
+    def settle_running_test(self) -> None:
+        """Work out the running test's figures so far (the run ends while it runs)."""
+        nodeid, raws = self._test_nodeid, self._test_raws
+        if raws is None or nodeid is None:
+            return
+        rec = self.rec
+        if rec.buffer:
+            with rec.lock:
+                rec.set_aside()  # the watcher hands them to raws
+        self.test_figures[nodeid] = self.children.with_children(self.stored_ids[nodeid], figures_of_raw_records(raws))
+
+    def with_children(self, item: pytest.Item, figures: TestFigures) -> TestFigures:
+        """``figures`` of the running test ``item`` with its child processes' events added."""
+        test_id = self.stored_ids.get(item.nodeid)
+        return figures if test_id is None else self.children.with_children(test_id, figures)
 
     def attach_figures(self, report: pytest.TestReport) -> None:
         """Attach the running test's figures to its teardown report as ``user_properties``."""
@@ -179,7 +205,8 @@ class TestRecording:
         if rec.buffer:
             with rec.lock:
                 rec.set_aside()  # the watcher hands them to raws
-        figures = self.test_figures[nodeid] = figures_of_raw_records(raws)
+        figures = self.test_figures[nodeid] = self.children.with_children(self.stored_ids[nodeid],
+                                                                          figures_of_raw_records(raws))
         report.user_properties += figures.properties()
         if self._test_scores:
             report.user_properties += score_properties(self._test_scores)

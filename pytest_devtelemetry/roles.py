@@ -28,6 +28,7 @@ from pytest_devtelemetry.names import RUN_PLUGIN, SWITCHED_OFF_PLUGIN, WORKER_KE
 from pytest_devtelemetry.options import RunOptions, resolve
 from pytest_devtelemetry.outcomes import fold_outcomes
 from pytest_devtelemetry.recording import RecorderSession, TestRecording
+from pytest_devtelemetry.termination import TerminationWatch
 
 
 def start(config: pytest.Config) -> None:
@@ -75,6 +76,18 @@ class SwitchedOff:
                 "telemetry: nothing is recorded or stored, no summary, no gate; telemetry_budget markers are still checked"]
 
 
+def _store_terminated(reporting: Any, results: Any, signum: int) -> None:
+    """A signal ends the run before pytest could finish it: store what is known, as ``terminated``
+    (nothing when the run's report is being made already)."""
+    import signal
+
+    if reporting.report is not None:
+        return
+    rec = reporting.recorder.rec  # its events are stored by the handler called next (the recorder's)
+    reporting.store.finish_terminated(results(), signal.Signals(signum).name,
+                                      dropped=rec.dropped - reporting.recorder.dropped_before)
+
+
 class SingleProcess:
     """No xdist: the tests run here, and this process stores and reports the run."""
 
@@ -84,16 +97,19 @@ class SingleProcess:
         self.config = config
         self.recorder = RecorderSession(settings, options.instrument)
         # --junitxml reads each test's figures on its teardown report
-        self.tests = TestRecording(config, figures_on_teardown_reports=bool(getattr(config.option, "xmlpath", None)))
+        self.tests = TestRecording(config, figures_on_teardown_reports=bool(getattr(config.option, "xmlpath", None)),
+                                   settings=settings)
         self.reporting = RunReporting(config, settings, options, self.recorder)
         self.run_id = self.reporting.run_id
         self.db_path = self.reporting.db_path
+        self.termination = TerminationWatch(self._terminated)
 
     def begin(self) -> None:
         self.recorder.begin()
         self.tests.begin()
 
     def end(self) -> None:
+        self.termination.uninstall()
         try:
             self.recorder.end()
         finally:
@@ -101,21 +117,26 @@ class SingleProcess:
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.reporting.session_started(session)
+        self.termination.install()
+
+    def _results(self) -> list[Any]:
+        from pytest_devtelemetry.run_store import result_rows
+
+        tests = self.tests
+        outcomes = fold_outcomes(self.reporting.report_lists, order=tests.stored_ids)
+        return result_rows(outcomes, tests.stored_ids, tests.test_figures)
+
+    def _terminated(self, signum: int) -> None:
+        """SIGTERM: store the run as terminated, the running test's figures so far with it."""
+        self.tests.settle_running_test()
+        _store_terminated(self.reporting, self._results, signum)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         return self.reporting.header_lines()
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        tests = self.tests
-
-        def results() -> list[Any]:
-            from pytest_devtelemetry.run_store import result_rows
-
-            outcomes = fold_outcomes(self.reporting.report_lists, order=tests.stored_ids)
-            return result_rows(outcomes, tests.stored_ids, tests.test_figures)
-
-        self.reporting.session_finished(session, results)
+        self.reporting.session_finished(session, self._results)
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         self.reporting.terminal_summary(terminalreporter, config)
@@ -133,12 +154,22 @@ class Controller:
         self.reporting = RunReporting(config, settings, options, self.recorder, self.workers)
         self.run_id = self.reporting.run_id
         self.db_path = self.reporting.db_path
+        self.termination = TerminationWatch(self._terminated)
 
     def begin(self) -> None:
         self.recorder.begin()
 
     def end(self) -> None:
+        self.termination.uninstall()
         self.recorder.end()
+
+    def _results(self) -> list[Any]:  # the workers' figures came on their tests' teardown reports
+        from pytest_devtelemetry.run_store import result_rows
+
+        return result_rows(fold_outcomes(self.reporting.report_lists, read_figures=True), {}, {})
+
+    def _terminated(self, signum: int) -> None:
+        _store_terminated(self.reporting, self._results, signum)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -155,18 +186,14 @@ class Controller:
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.reporting.session_started(session)
+        self.termination.install()
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         return self.reporting.header_lines()
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        def results() -> list[Any]:  # the workers' figures came on their tests' teardown reports
-            from pytest_devtelemetry.run_store import result_rows
-
-            return result_rows(fold_outcomes(self.reporting.report_lists, read_figures=True), {}, {})
-
-        self.reporting.session_finished(session, results)
+        self.reporting.session_finished(session, self._results)
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         self.reporting.terminal_summary(terminalreporter, config)
@@ -181,7 +208,7 @@ class Worker:
         self.db_path = Path(settings.db_path) if settings.db_path else Path()
         self.recorder = RecorderSession(settings, options.instrument)
         # the controller reads each test's figures on its teardown report
-        self.tests = TestRecording(config, figures_on_teardown_reports=True)
+        self.tests = TestRecording(config, figures_on_teardown_reports=True, settings=settings)
 
     def begin(self) -> None:
         self.recorder.begin()

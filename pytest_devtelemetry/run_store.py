@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import shlex
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dev_system.record.clock import wall_time
 from dev_system.store import runs
 from pytest_devtelemetry.figures import NO_FIGURES, TestFigures, stored_nodeid
 from pytest_devtelemetry.outcomes import INTERRUPTED
 
 #: How an outcome is counted in the run's row (an interrupted test is counted in the metadata's
 #: ``interrupted_tests``, in none of these).
+#: ``runs.status`` of a run ended by a signal (SIGTERM) before pytest could finish it.
+TERMINATED = "terminated"
 _COUNTED_AS = {"passed": "passed", "xpassed": "passed", "failed": "failed", "skipped": "skipped",
                "xfailed": "skipped", "error": "errors", INTERRUPTED: None}
 
@@ -51,7 +53,7 @@ class RunStore:
         self.db_path = db_path
         args = [str(a) for a in config.invocation_params.args]
         self._record = runs.Run(
-            run_id=run_id, started_at=time.time(),
+            run_id=run_id, started_at=wall_time(),
             command=" ".join(["pytest", shlex.join(args)]) if args else "pytest",
             git_commit=None, git_branch=None, host=runs.host_name(),
         )
@@ -102,10 +104,10 @@ class RunStore:
                 self._started.wait()
         return self._record
 
-    def wait_started(self) -> None:
+    def wait_started(self, timeout: float | None = None) -> None:
         """Wait until the run's first row is stored (or could not be)."""
         if self._starter is not None:
-            self._starter.join()
+            self._starter.join(timeout)
 
     def store_tests(self, conn: Any, tests: list[runs.TestResult]) -> None:
         """Store the run's row (again: the first may have failed) and its tests' rows."""
@@ -117,10 +119,7 @@ class RunStore:
         ``report.run`` (``report``: the :class:`pytest_devtelemetry.runreport.RunReport`, its
         ``exit_status`` set)."""
         final = report.exit_status
-        counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0, None: 0}
-        for test in report.tests:
-            counts[_COUNTED_AS.get(test.outcome, "failed")] += 1
-        interrupted = counts.pop(None)
+        counts, interrupted = _counts(report.tests)
         metadata = runs.merge_metadata(
             None, tests=len(report.tests), tests_digest=runs.tests_digest(t.nodeid for t in report.tests),
             pytest_exit_status=pytest_status, interrupted_tests=interrupted or None, workers=report.workers or None,
@@ -128,7 +127,36 @@ class RunStore:
             gate_failures=list(report.failures) or None, alerts=[a.message for a in report.alerts] or None,
             dropped_events=report.dropped or None,
         )
-        report.run = replace(self.run_record, ended_at=time.time(), status=runs.status_for_exit(final),
+        report.run = replace(self.run_record, ended_at=wall_time(), status=runs.status_for_exit(final),
                              exit_status=final, metadata=metadata, **counts)
         runs.finish_run(conn, report.run)
+
+    def finish_terminated(self, tests: list[runs.TestResult], signal_name: str, dropped: int) -> runs.Run:
+        """Store the run that ``signal_name`` ended before pytest could: :data:`TERMINATED`, its end
+        time, the results and counts of its tests known so far (``tests``), no exit status."""
+        self.wait_started(timeout=10.0)
+        counts, interrupted = _counts(tests)
+        metadata = runs.merge_metadata(
+            None, tests=len(tests), tests_digest=runs.tests_digest(t.nodeid for t in tests),
+            interrupted_tests=interrupted or None, terminated_by=signal_name, dropped_events=dropped or None,
+        )
+        run = replace(self.run_record, ended_at=wall_time(), status=TERMINATED, exit_status=None,
+                      metadata=metadata, **counts)
+        conn = self.connect()
+        try:
+            self.store_tests(conn, tests)
+            runs.finish_run(conn, run)
+        finally:
+            conn.close()
+        return run
+
+
+def _counts(tests: list[runs.TestResult]) -> tuple[dict[str, int], int]:
+    """The run's ``passed``, ``failed``, ``skipped`` and ``errors`` counts of ``tests``, and how many
+    of them were interrupted (counted in none of these)."""
+    counts: dict[str | None, int] = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0, None: 0}
+    for test in tests:
+        counts[_COUNTED_AS.get(test.outcome, "failed")] += 1
+    interrupted = counts.pop(None)
+    return counts, interrupted  # type: ignore[return-value]
 

@@ -62,3 +62,14 @@ def test_bad_configuration_is_one_clear_line(tmp_path, text, message):
     with pytest.raises(config.ConfigError) as info:
         config.load(cwd=tmp_path, environ={})
     assert message in str(info.value) and "\n" not in str(info.value).strip()
+
+
+def test_a_relative_database_path_is_made_absolute_when_configured(tmp_path):
+    """Relative to the working directory of the moment it is configured (``cwd``), once: a later
+    ``os.chdir`` cannot move the database."""
+    (tmp_path / "pyproject.toml").write_text("")
+    given = config.load({"db_path": "rel.db"}, cwd=tmp_path, environ={})
+    assert given.db_path == tmp_path / "rel.db"
+    from_env = config.load(cwd=tmp_path, environ={"DEV_SYSTEM_DB_PATH": "sub/../env.db"})
+    assert from_env.db_path == tmp_path / "env.db"
+    assert config.absolute_path(tmp_path / "a.db") == tmp_path / "a.db"

@@ -12,7 +12,6 @@ import functools
 import inspect
 import random
 import sys
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,6 +26,7 @@ from dev_system.record.calls import (
     push,
     request_model,
 )
+from dev_system.record.clock import REAL_CLOCKS
 from dev_system.record.context import get_frame, reset_frame, set_frame
 from dev_system.record.recorder import get_recorder
 from dev_system.record.spans import Span
@@ -34,7 +34,6 @@ from dev_system.record.spans import Span
 F = TypeVar("F", bound=Callable[..., Any])
 
 _REC = get_recorder()
-_perf = time.perf_counter
 _random = random.random
 
 #: Marks a function made by this decorator (``auto_integrate_service`` skips these).
@@ -135,6 +134,7 @@ def _succeeded(rec: Any, frame: list, start: float, latency: float, result: Any,
 
 def _function_wrapper(fn, agent_name, event_type, calculator, name, plan):
     simple = calculator is None and event_type != "model_call"
+    perf = REAL_CLOCKS[0]  # in the closure: where freezegun and stubs of time.perf_counter do not reach
     marks = event_type == "model_call"
 
     # The body below is calls.begin_frame, snapshot and calls.push written out in place: this is
@@ -166,15 +166,15 @@ def _function_wrapper(fn, agent_name, event_type, calculator, name, plan):
         else:
             captured = None
         token = set_frame(frame)
-        start = _perf()
+        start = perf()
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            latency = _perf() - start
+            latency = perf() - start
             reset_frame(token)
             _failed(rec, frame, start, latency, exc, event_type, agent_name, name, captured)
             raise
-        latency = _perf() - start
+        latency = perf() - start
         reset_frame(token)
         if frame[6]:
             pass_on(get_frame())
@@ -203,6 +203,7 @@ def _function_wrapper(fn, agent_name, event_type, calculator, name, plan):
 
 def _coroutine_wrapper(fn, agent_name, event_type, calculator, name, plan):
     simple = calculator is None and event_type != "model_call"
+    perf = REAL_CLOCKS[0]  # in the closure: where freezegun and stubs of time.perf_counter do not reach
     marks = event_type == "model_call"
 
     # The same inlined body as _function_wrapper's, around an await.
@@ -233,15 +234,15 @@ def _coroutine_wrapper(fn, agent_name, event_type, calculator, name, plan):
         else:
             captured = None
         token = set_frame(frame)
-        start = _perf()
+        start = perf()
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            latency = _perf() - start
+            latency = perf() - start
             reset_frame(token)
             _failed(rec, frame, start, latency, exc, event_type, agent_name, name, captured)
             raise
-        latency = _perf() - start
+        latency = perf() - start
         reset_frame(token)
         if frame[6]:
             pass_on(get_frame())

@@ -26,7 +26,7 @@ from dev_system import config as config_module
 from dev_system.events import TelemetryEvent
 from dev_system.formatting import plural
 from dev_system.problems import report_problem
-from dev_system.record import pricing, process
+from dev_system.record import clock, pricing, process, run_context
 from dev_system.record.arguments import Redactor
 from dev_system.record.finish import finish_raw
 from dev_system.record.sinks import plugin_sinks
@@ -82,8 +82,11 @@ class Recorder:
         self.plugin_sinks: list[Any] = []  # from the dev_system_sinks hook (SQLite, OTLP, ...)
         self.stored = 0
         self.dropped = 0
-        self.writer_beat = time.monotonic()  # when the writer last started a round
+        self.writer_beat = clock.monotonic()  # when the writer last started a round
         self.closing = False
+        #: Set by :meth:`close`: a record pushed from now on (a call that began before the close and
+        #: ended after it) goes to :meth:`overflow`, which stores it at once.
+        self.closed = False
         self.term_pending = 0
         self.dropped_by_reason: collections.Counter[str] = collections.Counter()
         self._new_process()
@@ -94,7 +97,7 @@ class Recorder:
         prefix = os.urandom(8)
         self.process_prefix = prefix.hex()
         self.span_prefix = prefix[:4].hex()
-        self.epoch_offset = time.time() - time.perf_counter()
+        self.epoch_offset = clock.wall_time() - clock.perf_counter()
         self.next_span = itertools.count(1).__next__
         #: Held briefly by whoever takes records out of the buffer (and sets them aside): the
         #: buffer, ``aside`` and the watchers' view of them.
@@ -145,6 +148,7 @@ class Recorder:
                 except Exception:
                     pass
         self._new_process()
+        run_context.forked_in_test_run(self)
         if self.on and not self.sync:
             self._start_writer()
         if self.on:
@@ -168,6 +172,7 @@ class Recorder:
             self.sample_rate = settings.sample_rate
             self.run_id = settings.run_id
             self.on = bool(settings.enabled)
+            self.closed = False
             self._apply_plugin_sinks(settings)
         if self.on and not self.sync:
             self._start_writer()
@@ -213,7 +218,7 @@ class Recorder:
         with self.lock:
             if self.thread is not None and self.thread.is_alive():
                 return
-            self.writer_beat = time.monotonic()
+            self.writer_beat = clock.monotonic()
             self.thread = threading.Thread(target=self._run, name="dev-system-writer", daemon=True)
             self.thread.start()
 
@@ -222,7 +227,7 @@ class Recorder:
         while self.pid == pid:
             self.wake.wait(self.settings.flush_interval_s)
             self.wake.clear()
-            self.writer_beat = time.monotonic()
+            self.writer_beat = clock.monotonic()
             # What a caller set aside, or delivered with flush(store=False), waits for larger batches:
             # until wake_at of them wait, or for _UNSTORED_WAIT flush intervals. A test run's
             # records are so stored between tests seldom: storing them while the tests run costs
@@ -231,7 +236,7 @@ class Recorder:
             unstored, aside = self.unstored, self.aside
             held = unstored or aside
             due = not held or len(unstored) + len(aside) + len(self.buffer) >= self.wake_at or (
-                time.monotonic() - min(self.unstored_since if unstored else math.inf,
+                clock.monotonic() - min(self.unstored_since if unstored else math.inf,
                                        self.aside_since if aside else math.inf)
                 >= _UNSTORED_WAIT * self.settings.flush_interval_s)
             if held and not due:
@@ -273,18 +278,37 @@ class Recorder:
         When the writer has been stuck for :data:`STUCK_WRITER_S` (inside a sink that hangs, or
         waiting for a database locked for long), calls drop at once instead of each waiting its
         second: they go on at full speed, and the drops are counted."""
+        if self.closed:
+            self._store_late(raw)
+            return
         self.wake.set()
-        now = time.monotonic()
+        now = clock.monotonic()
         if now - self.writer_beat > STUCK_WRITER_S:
             self._count_drop(1, "buffer full")
             return
         deadline = now + 1.0
         while len(self.buffer) >= self.limit:
-            if time.monotonic() > deadline or self.thread is None or not self.thread.is_alive():
+            if clock.monotonic() > deadline or self.thread is None or not self.thread.is_alive():
                 self._count_drop(1, "buffer full")
                 return
             time.sleep(0.001)
         self.buffer.append(raw)
+
+    def _store_late(self, raw: tuple) -> None:
+        """Store, on the caller's thread, the record of a call that straddled :meth:`close` (a
+        daemon thread's call still running at exit); counted as dropped if the sinks stay busy."""
+        if not self.write_lock.acquire(timeout=CLOSE_WAIT_S):
+            self._count_drop(1, "exit: recorded after the close, a sink was busy")
+            return
+        try:
+            self.buffer.append(raw)
+            self._drain()  # with any other record that came in while the recorder closed
+            self._store_pending_drops()
+            self._close_sinks()
+        except (Exception, SystemExit):
+            pass
+        finally:
+            self.write_lock.release()
 
     def flush(self, *, store: bool = True) -> None:
         """Deliver every buffered event to the sinks now; returns when they have it.
@@ -330,7 +354,7 @@ class Recorder:
             watcher(raws)
         aside = self.aside
         if not aside:
-            self.aside_since = time.monotonic()
+            self.aside_since = clock.monotonic()
         aside += raws
         if len(aside) >= self.wake_at:
             self.wake.set()
@@ -404,7 +428,7 @@ class Recorder:
         for sink in list(self.sinks):
             if not store and sink is self.store_sink:
                 if not self.unstored:
-                    self.unstored_since = time.monotonic()
+                    self.unstored_since = clock.monotonic()
                 self.unstored.extend(events)
                 if len(self.unstored) >= self.wake_at:
                     self.wake.set()
@@ -430,6 +454,22 @@ class Recorder:
         sink = self.store_sink
         if sink is not None:
             sink.add_drop(count, reason, self.run_id)
+
+    def _store_pending_drops(self) -> None:
+        """Write the drop counts the storing sink holds (drops after its last write would otherwise
+        never reach the database)."""
+        if getattr(self.store_sink, "pending_drops", None):
+            try:
+                self.store_sink.write([])
+            except Exception:
+                pass
+
+    def _close_sinks(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception:
+                pass
 
     #: ``finish(raw)``: the :class:`TelemetryEvent` of a raw record (see :func:`finish_raw`).
     finish = finish_raw
@@ -462,6 +502,11 @@ class Recorder:
         for a writer that is inside a sink: one that hangs must not keep the process from ending
         (what is left is counted as dropped and reported)."""
         self.closing = True
+        with self.lock:
+            # From now on every record goes to overflow(), which stores it at once: one made by
+            # a call that ends after the buffer was drained here would otherwise be lost, uncounted.
+            self.closed = True
+            self.limit = 0
         try:
             if not self.write_lock.acquire(timeout=CLOSE_WAIT_S):
                 left = len(self.buffer) + len(self.aside)
@@ -476,16 +521,10 @@ class Recorder:
                 # interpreter exits are not recorded, rather than recorded into a buffer no one writes.
                 self.on = False
                 self._drain()
-                if getattr(self.store_sink, "pending_drops", None):
-                    try:  # drops after the last write would otherwise never reach the database
-                        self.store_sink.write([])
-                    except Exception:
-                        pass
-                for sink in self.sinks:
-                    try:
-                        sink.close()
-                    except Exception:
-                        pass
+                if self.buffer:  # appended by a call that read the limit before it changed
+                    self._drain()
+                self._store_pending_drops()
+                self._close_sinks()
             finally:
                 self.write_lock.release()
         except (Exception, SystemExit):
@@ -513,7 +552,8 @@ def configure(**overrides: Any) -> config_module.Settings:
 
 def _initial_configure() -> None:
     try:
-        configure()
+        if not run_context.join_test_run(_RECORDER, configure):  # a child of a pytest run's test
+            configure()
     except Exception as exc:  # a broken pyproject must not break an import of the user's code
         report_problem("config", f"telemetry stays off: {exc}")
 

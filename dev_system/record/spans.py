@@ -17,7 +17,6 @@ Every method is a no-op when telemetry was off as the span began; none of them r
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,6 +32,7 @@ from dev_system.record.calls import (
     request_model,
     valid_cost,
 )
+from dev_system.record.clock import REAL_CLOCKS
 from dev_system.record.context import get_frame, reset_frame, set_frame
 from dev_system.record.recorder import get_recorder
 from dev_system.record.usage import StreamUsage
@@ -63,7 +63,7 @@ class Span:
         self.cost = UNSET
         self.model = model if isinstance(model, str) and model else None
         self.stream = None
-        self.start = time.perf_counter()
+        self.start = REAL_CLOCKS[0]()  # the real clock, whatever a test did to time.perf_counter
 
     @contextlib.contextmanager
     def activate(self) -> Iterator[Span]:
@@ -117,7 +117,7 @@ class Span:
         if self.ended:
             return
         self.ended = True
-        latency = time.perf_counter() - self.start
+        latency = REAL_CLOCKS[0]() - self.start
         try:
             rec, frame = self.rec, self.frame
             nested = frame[6]

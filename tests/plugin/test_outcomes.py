@@ -7,6 +7,7 @@ plain reading: each test's reports in the order they came (setup, call, teardown
 
 from __future__ import annotations
 
+import math
 import random
 import sqlite3
 
@@ -186,3 +187,20 @@ def test_every_outcome_is_stored_with_or_without_the_terminal_reporter(pytester:
     assert {nodeid: (outcome, events) for nodeid, outcome, events, _ in rows} == EXPECTED
     assert [nodeid for nodeid, *_ in rows] == list(EXPECTED)  # in the order the tests ran
     assert all(duration > 0 for *_, duration in rows)
+
+
+_ROWS = st.lists(st.tuples(st.booleans(), st.none() | st.integers(0, 10**6), st.none() | st.integers(0, 10**6),
+                           st.none() | st.floats(0, 100, allow_nan=False), st.floats(0, 10**5, allow_nan=False)),
+                 max_size=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_ROWS, _ROWS)
+def test_combined_figures_are_the_figures_of_both_sets_of_events(first, second):
+    """A test's figures with its children's added: the same as if every event were one list."""
+    from pytest_devtelemetry.figures import combined_figures, figures_of_rows
+
+    both = combined_figures(figures_of_rows(first), figures_of_rows(second))
+    reference = figures_of_rows(first + second)
+    assert both._replace(cost_usd=0.0) == reference._replace(cost_usd=0.0)
+    assert math.isclose(both.cost_usd, reference.cost_usd, rel_tol=1e-12, abs_tol=1e-12)

@@ -278,12 +278,14 @@ def compare_runs(conn: sqlite3.Connection, base_id: str, new_id: str, *,
     new_tests = test_results(conn, new_id)
     base_scores, new_scores = run_scores(conn, base_id), run_scores(conn, new_id)
     base_means, new_means = test_means(base_scores), test_means(new_scores)
+    names_of: dict[str | None, set[str]] = {}
+    for test, name in (*base_means, *new_means):
+        names_of.setdefault(test, set()).add(name)
     tests = []
     for nodeid in sorted(base_tests.keys() & new_tests.keys()):
         old, now = _test_figures(base_tests[nodeid]), _test_figures(new_tests[nodeid])
-        names = sorted({name for test, name in (*base_means, *new_means) if test == nodeid})
         scores = {name: Change(name, _mean(base_means.get((nodeid, name))), _mean(new_means.get((nodeid, name))))
-                  for name in names}
+                  for name in sorted(names_of.get(nodeid, ()))}
         tests.append(TestChange(nodeid, {name: Change(name, old[name], now[name]) for name in TEST_FIGURES}, scores))
     tests.sort(key=lambda t: (-abs(t.changes["cost"].delta or 0), -abs(t.changes["calls"].delta or 0),
                               -abs(t.changes["tokens"].delta or 0), -_largest_fall(t), t.nodeid))

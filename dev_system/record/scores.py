@@ -31,8 +31,8 @@ MAX_NAME = SCORE_NAME_MAX
 #: Characters of a comment kept (longer ones are cut, with "…").
 MAX_COMMENT = 1000
 
-__all__ = ["MAX_COMMENT", "MAX_NAME", "Score", "ScoreError", "check_name", "current_test", "new_score", "record",
-           "score", "set_current_test"]
+__all__ = ["MAX_COMMENT", "MAX_NAME", "SCORE_COLUMNS", "Score", "ScoreError", "check_name", "current_test",
+           "new_score", "record", "score", "set_current_test"]
 
 
 class Score(NamedTuple):

@@ -307,3 +307,12 @@ def test_scores_of_xdist_workers_reach_the_summary_and_junit(project: pytest.Pyt
              for case in ET.parse(project.path / "junit.xml").iter("testcase")}
     assert float(cases["test_one"]["telemetry_score_correctness"]) == pytest.approx(0.8)
     assert len(score_rows(project.path / "t.db")) == 6
+
+
+def test_a_bad_minimum_in_pyproject_is_one_usage_error(project: pytest.Pytester) -> None:
+    project.makepyfile(test_app=TESTS)
+    project.makefile(".toml", pyproject='[tool.dev-system.scores]\ncorrectness = "high"\n')
+    result = project.runpytest("--telemetry", "--telemetry-db=t.db")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: telemetry: *pyproject.toml ?tool.dev-system?: invalid value "
+                                 "{'correctness': 'high'} for scores (score names*"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from dev_system.store.runs import _RUN_COLUMNS, Run, TestResult, _run_from_row
+from dev_system.store.runs import RUN_WIDTH, SELECT_RUNS, Run, TestResult, run_from_row
 from dev_system.store.schema import has_table
 
 if TYPE_CHECKING:
@@ -25,16 +25,14 @@ def test_runs(conn: sqlite3.Connection, nodeid: str, *, limit: int | None = 10) 
     first, each with that result."""
     if not (has_table(conn, "runs") and has_table(conn, "test_results")):
         return []
-    run_columns = ", ".join(f"r.{name.strip()}" for name in _RUN_COLUMNS.split(","))
     # CROSS JOIN keeps runs outside: each run probes test_results by its primary key.
-    sql = (f"SELECT {run_columns}, {_RESULT_COLUMNS} FROM runs AS r CROSS JOIN test_results AS t"
+    sql = (f"SELECT r.*, {_RESULT_COLUMNS} FROM ({SELECT_RUNS}) AS r CROSS JOIN test_results AS t"
            " ON t.run_id = r.run_id AND t.nodeid = ? ORDER BY r.started_at DESC, r.run_id DESC")
     params: list[object] = [nodeid]
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    width = len(_RUN_COLUMNS.split(","))
-    return [(_run_from_row(row[:width]), TestResult(*row[width:])) for row in conn.execute(sql, params)]
+    return [(run_from_row(row[:RUN_WIDTH]), TestResult(*row[RUN_WIDTH:])) for row in conn.execute(sql, params)]
 
 
 test_runs.__test__ = False  # type: ignore[attr-defined]  # not a pytest test function

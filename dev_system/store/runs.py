@@ -17,7 +17,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import field
+from dataclasses import field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -226,7 +226,15 @@ _RUN_COLUMNS = ", ".join((
     "passed", "failed", "skipped", "errors", "exit_status", bounded_json_sql("metadata")))
 
 
-def _run_from_row(row: tuple) -> Run:
+#: ``SELECT`` of every column of ``runs``, each bounded, in :class:`Run`'s order (a sub-query for
+#: reads that join runs with other tables).
+SELECT_RUNS = f"SELECT {_RUN_COLUMNS} FROM runs"
+#: How many columns :data:`SELECT_RUNS` reads.
+RUN_WIDTH = len(fields(Run))
+
+
+def run_from_row(row: tuple) -> Run:
+    """The :class:`Run` of a row read by :data:`SELECT_RUNS`."""
     values = list(row)
     values[13] = load_object(values[13])
     return Run(*values)
@@ -237,7 +245,7 @@ def get_run(conn: sqlite3.Connection, run_id: str) -> Run | None:
     if not has_table(conn, "runs"):
         return None
     row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-    return None if row is None else _run_from_row(row)
+    return None if row is None else run_from_row(row)
 
 
 def list_runs(conn: sqlite3.Connection, *, limit: int | None = 20, branch: str | None = None,
@@ -264,7 +272,7 @@ def list_runs(conn: sqlite3.Connection, *, limit: int | None = 20, branch: str |
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    return [_run_from_row(row) for row in conn.execute(sql, params)]
+    return [run_from_row(row) for row in conn.execute(sql, params)]
 
 
 def test_results(conn: sqlite3.Connection, run_id: str) -> dict[str, TestResult]:
@@ -315,7 +323,7 @@ def resolve_run(conn: sqlite3.Connection, ref: str, *, skip: str | None = None) 
     if len(rows) > 1:
         more = ", ..." if len(rows) > 2 else ""
         raise RunNotFound(f"{ref!r} names more than one run ({rows[0][0]}, {rows[1][0]}{more}): give more of the id")
-    return _run_from_row(rows[0])
+    return run_from_row(rows[0])
 
 
 def trace_runs(conn: sqlite3.Connection, trace_id: str) -> list[str | None]:

@@ -88,7 +88,8 @@ def test_history_reads_use_the_primary_key_and_the_index(tmp_path: Path) -> None
         conn.set_trace_callback(None)
         plans = []
         for sql in statements:
-            if sql.lstrip().upper().startswith("SELECT") and ("test_results" in sql or "FROM scores" in sql):
+            if sql.lstrip().upper().startswith("SELECT") and ("test_results" in sql or "FROM scores" in sql) \
+                    and "sqlite_master" not in sql:  # the schema checks read the catalogue
                 plans.append(" | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)))
     finally:
         conn.close()

@@ -29,6 +29,7 @@ from dev_system.problems import report_problem
 from dev_system.record import pricing, process
 from dev_system.record.arguments import Redactor
 from dev_system.record.finish import finish_raw
+from dev_system.record.redaction import notice_environment_changes
 from dev_system.record.sinks import plugin_sinks
 
 _BATCH = 5_000
@@ -351,6 +352,7 @@ class Recorder:
             self._deliver(raws, store)
 
     def _deliver(self, raws: list[tuple], store: bool = True) -> None:
+        notice_environment_changes()  # a key set since the last batch is redacted in this one
         events = []
         for raw in raws:
             try:

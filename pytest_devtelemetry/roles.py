@@ -91,7 +91,7 @@ class SingleProcess:
 
     def begin(self) -> None:
         self.recorder.begin()
-        self.tests.begin()
+        self.tests.begin(self.db_path)
 
     def end(self) -> None:
         try:
@@ -113,7 +113,7 @@ class SingleProcess:
             from pytest_devtelemetry.run_store import result_rows
 
             outcomes = fold_outcomes(self.reporting.report_lists, order=tests.stored_ids)
-            return result_rows(outcomes, tests.stored_ids, tests.test_figures)
+            return result_rows(outcomes, tests.stored_ids, tests.test_figures, tests.digest_key)
 
         self.reporting.session_finished(session, results)
 
@@ -135,7 +135,10 @@ class Controller:
         self.db_path = self.reporting.db_path
 
     def begin(self) -> None:
+        from pytest_devtelemetry.run_store import nodeid_digest_key
+
         self.recorder.begin()
+        self.digest_key = nodeid_digest_key(self.db_path)  # the workers read the same one
 
     def end(self) -> None:
         self.recorder.end()
@@ -164,7 +167,8 @@ class Controller:
         def results() -> list[Any]:  # the workers' figures came on their tests' teardown reports
             from pytest_devtelemetry.run_store import result_rows
 
-            return result_rows(fold_outcomes(self.reporting.report_lists, read_figures=True), {}, {})
+            return result_rows(fold_outcomes(self.reporting.report_lists, read_figures=True), {}, {},
+                               self.digest_key)
 
         self.reporting.session_finished(session, results)
 
@@ -185,7 +189,7 @@ class Worker:
 
     def begin(self) -> None:
         self.recorder.begin()
-        self.tests.begin()
+        self.tests.begin(self.db_path)
 
     def end(self) -> None:
         try:

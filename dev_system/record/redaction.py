@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -200,10 +199,12 @@ def redact_and_truncate(text: str, max_chars: int) -> str:
 _OPTION = re.compile(r"^(?P<name>--?[A-Za-z0-9][A-Za-z0-9_.\-]*)=(?P<value>.*)$", re.DOTALL)
 
 
-def redact_command_line(args: Sequence[str]) -> list[str]:
+def redact_command_line(args: Sequence[str], redactor: Redactor | None = None) -> list[str]:
     """``args`` (a command's arguments) redacted: each as :func:`redact_text` does, and the value
-    of a secret-named option (``--api-key=...``, ``--vendor-token VALUE``) replaced."""
-    secret = _current.is_secret if _current is not None else (lambda name: False)
+    of an option named as ``redactor`` (by default the current one) redacts
+    (``--api-key=...``, ``--vendor-token VALUE``) replaced."""
+    redactor = redactor or _current
+    secret = redactor.is_secret if redactor is not None else (lambda name: False)
     out: list[str] = []
     hide_next = False
     for arg in args:
@@ -223,10 +224,18 @@ def redact_command_line(args: Sequence[str]) -> list[str]:
     return out
 
 
-def redact_shell_command(command: str) -> str:
-    """A command line given as one string, redacted as :func:`redact_command_line` does."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return redact_text(command)
-    return shlex.join(redact_command_line(words))
+def redact_url(url: str) -> str:
+    """``url`` fit to print: its user name and password (``http://user:token@host``) replaced as a
+    whole, then redacted as text (secret-named query parameters, key shapes, known values)."""
+    text = str(url)
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        end = len(rest)
+        for stop in "/?#":
+            found = rest.find(stop)
+            if found != -1:
+                end = min(end, found)
+        at = rest.rfind("@", 0, end)
+        if at != -1:
+            text = f"{scheme}://{REDACTED}@{rest[at + 1:]}"
+    return redact_text(text)

@@ -40,12 +40,10 @@ _SECRET_SHAPES = re.compile(
 )
 #: ``?name=value`` / ``&name=value`` / ``;name=value``: a query parameter (or a form field).
 _QUERY_PARAMETER = re.compile(r"(?P<lead>[?&;](?P<name>[A-Za-z][A-Za-z0-9_.\-]{0,60})=)(?P<value>[^&#;\s'\"<>\\]+)")
-#: Query parameter names that carry keys without being secret-looking as keys of data: Google's
-#: ``key=``, OpenWeather's ``appid=``, signed URLs' signatures and credentials.
-QUERY_SECRET_NAMES = frozenset({
-    "key", "appid", "app_key", "sig", "signature", "x-amz-signature", "x-amz-credential",
-    "x-amz-security-token", "x-goog-signature", "x-goog-credential", "client_secret",
-})
+#: Parts of query parameter and option names that carry keys without being secret-looking as keys
+#: of data (see :func:`secret_parameter`): Google's ``key=``, OpenWeather's ``appid=``, signed
+#: URLs' signatures (``X-Amz-Signature``, ``sig``).
+QUERY_SECRET_NAMES = frozenset({"key", "appid", "sig", "signature"})
 #: Shortest value taken as a known secret (shorter ones would redact ordinary words).
 MIN_SECRET_CHARS = 8
 #: Known secret values kept at most (the environment's and the SDK clients').
@@ -141,9 +139,20 @@ def _redacted_shape(match: re.Match[str]) -> str:
     return REDACTED
 
 
+def secret_parameter(name: str, redactor: Redactor | None = None) -> bool:
+    """Whether a query parameter or a command-line option named ``name`` holds a secret: a name
+    ``redactor`` (by default the current one) redacts, or one with a part in
+    :data:`QUERY_SECRET_NAMES` (``key``, ``vendor-key``, ``X-Amz-Signature``)."""
+    redactor = redactor or _current
+    if redactor is not None and redactor.is_secret(name):
+        return True
+    lowered = name.lower()
+    return lowered in QUERY_SECRET_NAMES or any(
+        part in QUERY_SECRET_NAMES for part in lowered.replace(".", "_").replace("-", "_").split("_"))
+
+
 def _redacted_parameter(match: re.Match[str]) -> str:
-    name = match.group("name")
-    if name.lower() in QUERY_SECRET_NAMES or (_current is not None and _current.is_secret(name)):
+    if secret_parameter(match.group("name")):
         return match.group("lead") + REDACTED
     return match.group(0)
 
@@ -203,8 +212,9 @@ def redact_command_line(args: Sequence[str], redactor: Redactor | None = None) -
     """``args`` (a command's arguments) redacted: each as :func:`redact_text` does, and the value
     of an option named as ``redactor`` (by default the current one) redacts
     (``--api-key=...``, ``--vendor-token VALUE``) replaced."""
-    redactor = redactor or _current
-    secret = redactor.is_secret if redactor is not None else (lambda name: False)
+    def secret(name: str) -> bool:
+        return secret_parameter(name, redactor)
+
     out: list[str] = []
     hide_next = False
     for arg in args:

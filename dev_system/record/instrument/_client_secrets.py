@@ -12,7 +12,7 @@ import weakref
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from dev_system.record.redaction import QUERY_SECRET_NAMES, Redactor, remember_secret_values
+from dev_system.record.redaction import remember_secret_values, secret_parameter
 
 #: Client attributes that hold a credential (openai, anthropic, Azure OpenAI, google-genai).
 _KEY_ATTRIBUTES = ("api_key", "auth_token", "_azure_ad_token", "azure_ad_token", "webhook_secret",
@@ -66,12 +66,6 @@ def _client_values(client: Any) -> list[Any]:
     return values
 
 
-def _redactor() -> Redactor:
-    from dev_system.record.recorder import get_recorder
-
-    return get_recorder().redactor
-
-
 def _header_values(headers: Any) -> list[Any]:
     if not isinstance(headers, dict) or not headers:
         return []
@@ -89,6 +83,4 @@ def _header_values(headers: Any) -> list[Any]:
 def _query_values(query: Any) -> list[Any]:
     if not isinstance(query, dict) or not query:
         return []
-    redactor = _redactor()
-    return [value for name, value in query.items()
-            if isinstance(name, str) and (name.lower() in QUERY_SECRET_NAMES or redactor.is_secret(name))]
+    return [value for name, value in query.items() if isinstance(name, str) and secret_parameter(name)]

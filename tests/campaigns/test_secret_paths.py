@@ -145,7 +145,7 @@ def test_secret_query_parameters_in_http_errors_are_redacted_in_db_html_and_otlp
               "otlp": received_text(spans)}
     leaked = {(where, name) for where, text in places.items() for name, key in keys.items() if key in text}
     assert leaked == set()
-    note_fault(f"secrets: keys in query strings of {library} errors (db, html, otlp)",
+    note_fault("security: keys in the query strings of requests/httpx errors (db, html, otlp)",
                recorded=len(QUERY_NAMES), stored=stored_count(db))
 
 
@@ -214,7 +214,7 @@ def test_keys_an_sdk_client_holds_are_redacted_whatever_their_shape(tmp_path):
     with sqlite3.connect(db) as conn:
         messages = [row[0] for row in conn.execute("SELECT json_extract(metadata, '$.error_message') FROM telemetry_events")]
     assert all(REDACTED in m for m in messages)
-    note_fault("secrets: keys held by SDK clients, echoed in errors", recorded=4, stored=stored)
+    note_fault("security: keys of no known shape held by SDK clients, echoed in 401s", recorded=4, stored=stored)
 
 
 # --- 3. secret environment variables set after start -----------------------------------------------
@@ -267,7 +267,7 @@ def test_secret_environment_variables_set_during_the_run_are_redacted(pytester):
     assert stored == 2
     blob = files_of(db)
     assert monkeypatched.encode() not in blob and dotenv.encode() not in blob
-    note_fault("secrets: keys put in the environment during the run (.env, monkeypatch)", recorded=2, stored=stored)
+    note_fault("security: keys put in the environment during a pytest run (.env, monkeypatch)", recorded=2, stored=stored)
 
 
 def test_a_key_set_in_the_environment_after_configure_is_redacted(recording, monkeypatch):
@@ -282,7 +282,7 @@ def test_a_key_set_in_the_environment_after_configure_is_redacted(recording, mon
     [event] = recording.events()
     assert key not in event.metadata
     assert event.metadata_dict["error_message"] == f"rejected {REDACTED}"
-    note_fault("secrets: a key set in the environment after configure()", recorded=1, stored=1)
+    note_fault("security: a key set in the environment after configure()", recorded=1, stored=1)
 
 
 # --- 4. objects ----------------------------------------------------------------------------------------
@@ -351,7 +351,7 @@ def test_objects_are_redacted_by_field_name_like_dicts(recording, kind):
     assert "gpt-4o-mini" in event.metadata  # the other fields are kept
     assert REDACTED in event.metadata_dict["args"]["settings"] if kind == "plain object" else \
         event.metadata_dict["args"]["settings"]["api_key"] == REDACTED
-    note_fault(f"secrets: a key in a field of a {kind} argument", recorded=1, stored=1)
+    note_fault("security: a key in a field of an object (dataclass, NamedTuple, attrs, ...)", recorded=1, stored=1)
 
 
 # --- 5. every stored text field -----------------------------------------------------------------------
@@ -386,7 +386,7 @@ def test_key_shapes_in_names_ids_keys_and_annotations_reach_neither_db_nor_otlp(
         agents = {row[0] for row in conn.execute("SELECT agent_name FROM telemetry_events")}
         models = {row[0] for row in conn.execute("SELECT model FROM telemetry_events")}
     assert f"agent-{REDACTED}" in agents and f"model-{REDACTED}" in models
-    note_fault(f"secrets: a {shape} key in agent names, ids, keys, kwargs names, the model (db, otlp)",
+    note_fault("security: key shapes in agent names, trace ids, keys, kwargs names, the model (db, otlp)",
                recorded=3, stored=3)
 
 
@@ -439,7 +439,7 @@ def test_the_stored_command_line_holds_no_key(pytester):
               for name, secret in (("shaped", shaped), ("option", option_key), ("token", option_token))
               if secret.encode() in blob}
     assert leaked == set()
-    note_fault("secrets: keys on the pytest command line (db, json, html)", recorded=1, stored=stored_count(db))
+    note_fault("security: keys on the pytest command line (db, json, html)", recorded=1, stored=stored_count(db))
 
 
 # --- 7. redact first, then cut ------------------------------------------------------------------------
@@ -460,7 +460,7 @@ def test_a_key_straddling_the_cut_leaves_no_prefix(tmp_path, shape):
         [metadata] = [row[0] for row in conn.execute("SELECT metadata FROM telemetry_events")]
     prefix = secret[:4]
     assert prefix not in metadata, metadata
-    note_fault(f"secrets: a {shape} key cut by truncation", recorded=1, stored=1)
+    note_fault("security: a key straddling the cut of a long value or error", recorded=1, stored=1)
 
 
 # --- 8. the digest of a redacted node id ----------------------------------------------------------------
@@ -508,7 +508,7 @@ def test_the_digest_of_a_redacted_node_id_is_keyed_per_database(pytester):
         with sqlite3.connect(pytester.path / db) as conn:
             traces = {row[0] for row in conn.execute("SELECT DISTINCT trace_id FROM telemetry_events")}
         assert traces == set(_stored_test_ids(pytester.path / db))  # events still match their tests
-    note_fault("secrets: the digest of a redacted node id is keyed per database", recorded=6, stored=6)
+    note_fault("security: guessing a key from the digest of a redacted node id", recorded=6, stored=6)
 
 
 # --- 9. endpoints, Markdown, file modes ---------------------------------------------------------------
@@ -553,7 +553,7 @@ def test_otlp_endpoint_credentials_are_never_printed(tmp_path, receiver):
     assert closed.returncode == 0, closed.stderr
     assert "127.0.0.1:9" in closed.stdout + closed.stderr  # the endpoint is named
     assert user_token not in closed.stdout + closed.stderr
-    note_fault("secrets: credentials in the OTLP endpoint (export output, warnings, stats)", count=2)
+    note_fault("security: credentials in the OTLP endpoint (export output, warnings, stats)", count=2)
 
 
 HOSTILE_NAMES = ["evil | injected | cells", "[click me](https://evil.example/steal)", "![pixel](https://evil.example/p.png)",
@@ -575,7 +575,7 @@ def test_markdown_escapes_stored_names(tmp_path):
     assert len(widths) == 2  # the summary table's rows and the breakdown's: no name added a cell
     for raw in ("<img", "<script", "](https://", "![", "`code`", "**bold**", "https://evil"):
         assert raw not in result.stdout, raw
-    note_fault("secrets: hostile names in Markdown reports", count=len(HOSTILE_NAMES))
+    note_fault("security: hostile names in Markdown reports (cells, links, images, HTML)", count=len(HOSTILE_NAMES))
 
 
 @pytest.mark.parametrize("umask", [0o077, 0o022, 0o000])
@@ -604,4 +604,4 @@ def test_html_and_json_reports_are_owner_only_whatever_the_umask(tmp_path, umask
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    note_fault("secrets: reports are owner-only under any umask", count=2)
+    note_fault("security: reports written under a permissive umask", count=2)

@@ -3,7 +3,8 @@
 The calling path builds a plain tuple (:mod:`dev_system.record.raw`) and leaves the rest for
 later; :func:`finish_raw`, run by the recorder's writer thread, adds what costs time: the wall-clock
 timestamp, the ids of the event, span and trace, and the metadata JSON (captured arguments and
-annotations sanitized and redacted, the error message redacted).
+annotations sanitized and redacted, the error message redacted); the names, the trace id and the
+model are redacted too (:func:`dev_system.record.redaction.redact_name`).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def finish_raw(rec: Any, raw: tuple) -> TelemetryEvent:
     process_prefix = rec.process_prefix
     return _new_event(TelemetryEvent, (
         start + rec.epoch_offset,
-        event_type,
+        redact_name(event_type),
         redact_name(agent_name),
         redact_name(function_name),
         input_tokens,

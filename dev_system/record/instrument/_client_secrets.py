@@ -61,7 +61,8 @@ def _client_values(client: Any) -> list[Any]:
     base_url = getattr(client, "base_url", None)
     if base_url is not None:
         parts = urlsplit(str(base_url))
-        values += [parts.username, parts.password]
+        # https://user:password@host: the password; https://token@host: the token
+        values.append(parts.password if parts.password is not None else parts.username)
         values += _query_values(dict(parse_qsl(parts.query)))
     return values
 

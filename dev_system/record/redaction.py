@@ -237,15 +237,6 @@ def redact_command_line(args: Sequence[str], redactor: Redactor | None = None) -
 def redact_url(url: str) -> str:
     """``url`` fit to print: its user name and password (``http://user:token@host``) replaced as a
     whole, then redacted as text (secret-named query parameters, key shapes, known values)."""
-    text = str(url)
-    scheme, sep, rest = text.partition("://")
-    if sep:
-        end = len(rest)
-        for stop in "/?#":
-            found = rest.find(stop)
-            if found != -1:
-                end = min(end, found)
-        at = rest.rfind("@", 0, end)
-        if at != -1:
-            text = f"{scheme}://{REDACTED}@{rest[at + 1:]}"
-    return redact_text(text)
+    from dev_system.config import url_without_credentials
+
+    return redact_text(url_without_credentials(url))

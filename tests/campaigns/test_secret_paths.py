@@ -556,6 +556,19 @@ def test_otlp_endpoint_credentials_are_never_printed(tmp_path, receiver):
     note_fault("security: credentials in the OTLP endpoint (export output, warnings, stats)", count=2)
 
 
+def test_a_refused_endpoint_is_named_without_its_credentials(tmp_path):
+    user_token = token(32)
+    endpoint = f"ftp://collector:{user_token}@127.0.0.1/v1/traces"
+    flag = run_cli("export", "--format", "otlp", "--endpoint", endpoint, cwd=tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEV_SYSTEM_")}
+    env["DEV_SYSTEM_OTLP_ENDPOINT"] = endpoint
+    variable = run_cli("metrics", cwd=tmp_path, env=env)
+    for result in (flag, variable):
+        assert result.returncode == 2 and "ftp://[REDACTED]@127.0.0.1/v1/traces" in result.stderr, result.stderr
+        assert user_token not in result.stdout + result.stderr
+    note_fault("security: credentials in the OTLP endpoint (export output, warnings, stats)", count=2)
+
+
 HOSTILE_NAMES = ["evil | injected | cells", "[click me](https://evil.example/steal)", "![pixel](https://evil.example/p.png)",
                  "<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "`code` **bold**"]
 

@@ -243,6 +243,16 @@ def http_url(value: Any) -> str:
     return text
 
 
+def url_without_credentials(value: Any) -> str:
+    """``value`` (a URL) fit for an error message: ``scheme://user:password@host`` shown as
+    ``scheme://[REDACTED]@host``."""
+    text = str(value)
+    scheme, sep, rest = text.partition("://")
+    end = min((i for i in (rest.find(c) for c in "/?#") if i != -1), default=len(rest))
+    at = rest.rfind("@", 0, end)
+    return f"{scheme}://[REDACTED]@{rest[at + 1:]}" if sep and at != -1 else text
+
+
 def _convert(key: str, value: Any) -> Any:
     if key in _BOOL_KEYS:
         if isinstance(value, bool):
@@ -320,6 +330,7 @@ def convert(key: str, value: Any, *, source: str = "", name: str | None = None, 
         expected = EXPECTED.get(key, "text") + also
         where = f"{source}: " if source else ""
         shown = name or key.replace("_", "-")
+        value = url_without_credentials(value) if key == "otlp_endpoint" else value
         raise ConfigError(f"{where}invalid value {value!r} for {shown} ({expected})") from exc
 
 

@@ -140,21 +140,26 @@ def combined_figures(a: TestFigures, b: TestFigures) -> TestFigures:
                        a.unknown_cost + b.unknown_cost, slowest)
 
 
-def stored_nodeid(nodeid: str) -> str:
+def stored_nodeid(nodeid: str, key: bytes) -> str:
     """The id a test is stored under: the trace id of its events and its ``test_results.nodeid``.
 
     A test parametrized by an API key has the key in its node id; the id is redacted as stored
     text is (the environment's secrets and well-known key shapes,
-    :func:`dev_system.record.arguments.redact_text`). The same function makes both, in every
+    :func:`dev_system.record.redaction.redact_text`). The same function makes both, in every
     process, so events still match their test. A redacted id ends with ``@`` and 8 hex digits of
-    the original's SHA-256, so that two tests differing only in the secret stay two tests (and the
-    same test matches itself from run to run).
+    an HMAC of the original under ``key``, the database's own random key
+    (:func:`pytest_devtelemetry.run_store.nodeid_digest_key`): two tests differing only in the
+    secret stay two tests, the same test matches itself from run to run, and the digest cannot be
+    used to test guesses of the secret without the database.
     """
-    from dev_system.record.arguments import redact_text
+    from dev_system.record.redaction import notice_environment_changes, redact_text
 
+    notice_environment_changes()
     redacted = redact_text(nodeid)
     if redacted == nodeid:
         return nodeid
     import hashlib
+    import hmac
 
-    return f"{redacted}@{hashlib.sha256(nodeid.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
+    digest = hmac.new(key, nodeid.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+    return f"{redacted}@{digest[:8]}"

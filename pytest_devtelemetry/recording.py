@@ -11,18 +11,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from dev_system import config as config_module
 from dev_system.record.context import get_frame, reset_frame, set_frame
 from dev_system.record.recorder import get_recorder
+from dev_system.record.redaction import notice_environment_changes
 from dev_system.record.scores import set_current_test
 from pytest_devtelemetry.children import ChildRecording
 from pytest_devtelemetry.figures import TestFigures, figures_of_raw_records, score_properties, stored_nodeid
 from pytest_devtelemetry.names import CAPTURE_KEY, PROPERTIES_PLUGIN, TESTS_PLUGIN
 from pytest_devtelemetry.running_test import SessionWatcher, TestTelemetry, unwatch, watch
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class RecorderSession:
@@ -118,8 +122,13 @@ class TestRecording:
         self._test_raws: list[tuple] | None = None
         #: the running test's scores (``record.scores.Score``), for the fixture, budgets and JUnit
         self._test_scores: list[Any] | None = None
+        #: the key of the digests of redacted node ids (see stored_nodeid), the database's own
+        self.digest_key = b""
 
-    def begin(self) -> None:
+    def begin(self, db_path: Path) -> None:
+        from pytest_devtelemetry.run_store import nodeid_digest_key
+
+        self.digest_key = nodeid_digest_key(db_path)
         self.children.begin()
         with self.rec.lock:
             self.rec.raw_watchers.append(self.session_watcher)
@@ -144,7 +153,7 @@ class TestRecording:
         self._test_nodeid, self._test_raws = nodeid, raws
         rec = self.rec
         outer = rec.default_trace
-        test_id = self.stored_ids[nodeid] = stored_nodeid(nodeid)
+        test_id = self.stored_ids[nodeid] = stored_nodeid(nodeid, self.digest_key)
         children = self.children
         children.test_starts(test_id)
         rec.default_trace = test_id  # threads the test starts carry no context: they get this
@@ -169,6 +178,15 @@ class TestRecording:
             if nodeid not in self.test_figures:  # not attached to its teardown report already
                 self.test_figures[nodeid] = children.with_children(test_id, figures_of_raw_records(raws))
             children.test_ends()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        """After the test's body, before its fixtures are torn down: the secrets a test or its
+        fixtures put in the environment (``monkeypatch.setenv``) are learnt while still set."""
+        try:
+            return (yield)
+        finally:
+            notice_environment_changes()
 
     def capture_running_test(self, item: pytest.Item) -> TestTelemetry | None:
         """The running test's capture (for the ``telemetry`` fixture and budgets), made around

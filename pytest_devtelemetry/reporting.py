@@ -56,7 +56,7 @@ class RunReporting:
         self.workers = workers or WorkerResults()
         self.run_id: str = settings.run_id or ""
         self.db_path = Path(settings.db_path) if settings.db_path else Path()
-        self.store = RunStore(config, self.run_id, self.db_path)
+        self.store = RunStore(config, self.run_id, self.db_path, settings.redact_keys)
         #: the baseline ``--telemetry-compare=RUN`` names, read before the run starts (None: auto or no comparison)
         self.named_baseline = (None if options.compare in (None, "auto")
                                else named_baseline(self.db_path, options.compare, self.run_id))

@@ -106,7 +106,7 @@ class SingleProcess:
 
     def begin(self) -> None:
         self.recorder.begin()
-        self.tests.begin()
+        self.tests.begin(self.db_path)
 
     def end(self) -> None:
         self.termination.uninstall()
@@ -124,7 +124,7 @@ class SingleProcess:
 
         tests = self.tests
         outcomes = fold_outcomes(self.reporting.report_lists, order=tests.stored_ids)
-        return result_rows(outcomes, tests.stored_ids, tests.test_figures)
+        return result_rows(outcomes, tests.stored_ids, tests.test_figures, tests.digest_key)
 
     def _terminated(self, signum: int) -> None:
         """SIGTERM: store the run as terminated, the running test's figures so far with it."""
@@ -157,7 +157,10 @@ class Controller:
         self.termination = TerminationWatch(self._terminated)
 
     def begin(self) -> None:
+        from pytest_devtelemetry.run_store import nodeid_digest_key
+
         self.recorder.begin()
+        self.digest_key = nodeid_digest_key(self.db_path)  # the workers read the same one
 
     def end(self) -> None:
         self.termination.uninstall()
@@ -166,7 +169,8 @@ class Controller:
     def _results(self) -> list[Any]:  # the workers' figures came on their tests' teardown reports
         from pytest_devtelemetry.run_store import result_rows
 
-        return result_rows(fold_outcomes(self.reporting.report_lists, read_figures=True), {}, {})
+        return result_rows(fold_outcomes(self.reporting.report_lists, read_figures=True), {}, {},
+                           self.digest_key)
 
     def _terminated(self, signum: int) -> None:
         _store_terminated(self.reporting, self._results, signum)
@@ -212,7 +216,7 @@ class Worker:
 
     def begin(self) -> None:
         self.recorder.begin()
-        self.tests.begin()
+        self.tests.begin(self.db_path)
 
     def end(self) -> None:
         try:

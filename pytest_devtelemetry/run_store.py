@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 import threading
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,17 +29,46 @@ _COUNTED_AS = {"passed": "passed", "xpassed": "passed", "failed": "failed", "ski
                "xfailed": "skipped", "error": "errors", INTERRUPTED: None}
 
 
+def nodeid_digest_key(db_path: Path) -> bytes:
+    """The key of the digests of redacted node ids (see :func:`~pytest_devtelemetry.figures.stored_nodeid`):
+    the database's own (:func:`dev_system.store.meta.database_key`), else, when the database cannot
+    be opened, a random one for this process (nothing is stored then)."""
+    import os
+
+    try:
+        from dev_system.store import db, meta
+
+        conn = db.connect(db_path)
+        try:
+            return bytes.fromhex(meta.database_key(conn))
+        finally:
+            conn.close()
+    except Exception:
+        return os.urandom(32)
+
+
+def stored_command(args: list[str], redact_keys: Iterable[str] | None = None) -> str:
+    """The run's command line as stored in ``runs.command``: redacted like any stored text, and
+    the values of options named like ``redact_keys`` (``--api-key=...``, ``--vendor-token VALUE``)
+    replaced."""
+    from dev_system.record.redaction import Redactor, notice_environment_changes, redact_command_line
+
+    notice_environment_changes()
+    redactor = Redactor(redact_keys) if redact_keys is not None else None
+    return " ".join(["pytest", shlex.join(redact_command_line(args, redactor))]) if args else "pytest"
+
+
 def result_rows(outcomes: dict[str, tuple[str, float | None, TestFigures | None]], stored_ids: dict[str, str],
-                 figures: dict[str, TestFigures]) -> list[runs.TestResult]:
+                figures: dict[str, TestFigures], key: bytes) -> list[runs.TestResult]:
     """The ``test_results`` rows of the tests folded into ``outcomes`` (see
     :func:`pytest_devtelemetry.outcomes.fold_outcomes`), in its order: each under the id it was
-    stored under (``stored_ids``, else worked out here), with the figures its reports brought,
-    else those in ``figures``, else none."""
+    stored under (``stored_ids``, else worked out here with the digest ``key``), with the figures
+    its reports brought, else those in ``figures``, else none."""
     result = runs.TestResult
     rows = []
     for nodeid, (outcome, duration, brought) in outcomes.items():
         f = brought or figures.get(nodeid) or NO_FIGURES
-        rows.append(result(stored_ids.get(nodeid) or stored_nodeid(nodeid), outcome,
+        rows.append(result(stored_ids.get(nodeid) or stored_nodeid(nodeid, key), outcome,
                            None if duration is None else round(duration, 6), f.calls,
                            f.input_tokens, f.output_tokens, f.cost_usd, f.unknown_cost, f.max_latency_ms))
     return rows
@@ -47,14 +77,15 @@ def result_rows(outcomes: dict[str, tuple[str, float | None, TestFigures | None]
 class RunStore:
     """The run's rows in the database at ``db_path``."""
 
-    def __init__(self, config: pytest.Config, run_id: str, db_path: Path) -> None:
+    def __init__(self, config: pytest.Config, run_id: str, db_path: Path,
+                 redact_keys: Iterable[str] | None = None) -> None:
         self.config = config
         self.run_id = run_id
         self.db_path = db_path
         args = [str(a) for a in config.invocation_params.args]
         self._record = runs.Run(
             run_id=run_id, started_at=wall_time(),
-            command=" ".join(["pytest", shlex.join(args)]) if args else "pytest",
+            command=stored_command(args, redact_keys),
             git_commit=None, git_branch=None, host=runs.host_name(),
         )
         self._started = threading.Event()  # set once the git commit and branch are in the record

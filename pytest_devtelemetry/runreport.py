@@ -93,9 +93,10 @@ class RunReport:
         }
 
     def write_json(self, path: Path) -> None:
-        """Write :meth:`as_dict` to ``path`` (folders made as needed)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.as_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+        """Write :meth:`as_dict` to ``path`` (folders made as needed), mode 0600 like the database."""
+        from dev_system.render.files import write_private_text
+
+        write_private_text(path, json.dumps(self.as_dict(), indent=2, default=str) + "\n")
 
     # -- derived lists ----------------------------------------------------------------------
 

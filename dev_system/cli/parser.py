@@ -106,7 +106,8 @@ def _url(text: str) -> str:
     try:
         return config.http_url(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, not {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected an http:// or https:// URL, not {config.url_without_credentials(text)!r}") from None
 
 
 def _text(text: str) -> str:

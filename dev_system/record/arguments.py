@@ -12,14 +12,20 @@ Work is split in two so that the calling thread does as little as possible:
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
-import os
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-REDACTED = "[REDACTED]"
+from dev_system.record.redaction import (  # noqa: F401  (the documented names of dev_system.ops.capture)
+    REDACTED,
+    Redactor,
+    redact_and_truncate,
+    redact_text,
+    remember_environment_secrets,
+)
+
 MAX_DEPTH = 6
 MAX_ITEMS = 50
 #: Values visited by one :func:`sanitize` call: a structure that shares its parts (``[[s] * 50] * 50``)
@@ -28,89 +34,8 @@ MAX_NODES = 2_000
 #: Characters of text (keys included) kept by one :func:`sanitize` call, at least.
 MIN_TOTAL_CHARS = 100_000
 
-#: Well-known shapes of secrets, redacted wherever they appear in a stored text, whatever its key:
-#: OpenAI/Anthropic-style keys (``sk-...``, ``sk-ant-...``, ``sk-proj-...``), AWS access key ids,
-#: JWTs, GitHub, Slack and Google API tokens, PEM private keys, bearer/basic credentials and
-#: passwords in URLs.
-_SECRET_SHAPES = re.compile(
-    r"(?P<key>\bsk-[A-Za-z0-9_\-]{16,}"
-    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
-    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"
-    r"|\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"
-    r"|\bxox[abposr]-[A-Za-z0-9\-]{10,}"
-    r"|\bAIza[0-9A-Za-z_\-]{30,}"
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----|[\s\S]*))"
-    r"|(?P<scheme>\b(?:[Bb]earer|BEARER|[Bb]asic|BASIC)\s+)[A-Za-z0-9._~+/=\-]{8,}"
-    r"|(?P<user>://[^/\s:@]{1,200}:)[^/\s@]{1,200}@"
-)
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-def _redacted_shape(match: re.Match[str]) -> str:
-    if match.group("scheme"):
-        return match.group("scheme") + REDACTED
-    if match.group("user"):
-        return match.group("user") + REDACTED + "@"
-    return REDACTED
-
-
-#: The values of this process's environment variables whose names look secret (``OPENAI_API_KEY``,
-#: ``AWS_SECRET_ACCESS_KEY``, ``DB_PASSWORD``), longest first; read when a :class:`Redactor` is made
-#: (that is, at each ``configure()``). A key from the environment is redacted wherever it shows up,
-#: whatever its shape: in an argument, an annotation, an error message.
-_environment_secrets: tuple[str, ...] = ()
-
-
-def remember_environment_secrets(redactor: Redactor, environ: os._Environ[str] | dict | None = None) -> None:
-    """Read again which values of the environment are secrets, by the names ``redactor`` redacts."""
-    global _environment_secrets
-    environ = os.environ if environ is None else environ
-    try:
-        found = {value for name, value in list(environ.items())
-                 if isinstance(value, str) and len(value) >= 8 and redactor.is_secret(name)}
-    except Exception:  # an environment that cannot be read changes nothing
-        return
-    _environment_secrets = tuple(sorted(found, key=len, reverse=True))
-
-
-def redact_text(text: str) -> str:
-    """``text`` with the environment's secrets and every well-known secret shape (see
-    :data:`_SECRET_SHAPES`) replaced by ``[REDACTED]``."""
-    if len(text) < 8:
-        return text
-    for secret in _environment_secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    if len(text) < 16 or not (
-        "sk-" in text or "eyJ" in text or "://" in text or "earer" in text or "EARER" in text
-        or "asic" in text or "ASIC" in text or "AKIA" in text or "ASIA" in text or "AIza" in text
-        or "xox" in text or "KEY-----" in text or ("_" in text and "gh" in text)
-    ):  # a cheap look first: most texts hold none of the shapes
-        return text
-    return _SECRET_SHAPES.sub(_redacted_shape, text)
 _SCALARS = (str, int, float, bool, type(None))
 _IMMUTABLE_TYPES = frozenset({str, int, float, bool, type(None)})
-
-
-class Redactor:
-    """Decides which keys hold secrets: a key matches a name in ``keys`` as whole ``_``-separated
-    parts anywhere in it, after camelCase, ``-``, ``.`` and spaces are read as ``_``
-    (``openai_api_key``, ``aws_secret_access_key``, ``accessToken``, ``X-Api-Key``; not ``max_tokens``)."""
-
-    def __init__(self, keys: Iterable[str]) -> None:
-        self.keys = tuple(k.lower().replace("-", "_") for k in keys)
-        self._parts = tuple(f"_{k}_" for k in self.keys)
-        self._cache: dict[str, bool] = {}
-        remember_environment_secrets(self)
-
-    def is_secret(self, key: str) -> bool:
-        hit = self._cache.get(key)
-        if hit is None:
-            k = "_" + _CAMEL.sub("_", key).lower().replace("-", "_").replace(".", "_").replace(" ", "_") + "_"
-            hit = any(part in k for part in self._parts)
-            if len(self._cache) < 10_000:
-                self._cache[key] = hit
-        return hit
 
 
 class CapturePlan:
@@ -161,7 +86,7 @@ def _short_repr(value: Any, max_chars: int) -> str:
         return _unrepresentable(value)
     if not text.isascii():
         text = text.encode("utf-8", "replace").decode("utf-8")
-    return redact_text(truncate(text, min(max_chars, 200)))
+    return redact_and_truncate(text, min(max_chars, 200))
 
 
 def _unrepresentable(value: Any) -> str:
@@ -195,7 +120,7 @@ def sanitize(value: Any, redactor: Redactor, max_chars: int, _depth: int = 0, _s
             if len(value) > left:
                 max_chars = min(max_chars, max(left, 0))
             _budget[1] = left - min(len(value), max_chars)
-        return redact_text(truncate(value, max_chars))
+        return redact_and_truncate(value, max_chars)
     if kind is bool or value is None:
         return value
     if kind is int:
@@ -222,6 +147,8 @@ def sanitize_arguments(args: dict, redactor: Redactor, max_chars: int) -> Any:
         total = 0  # characters of names and strings: within sanitize()'s budget, nothing is cut
         for key, value in args.items():
             if type(key) is not str or len(key) > 100 or not key.isascii() or redactor.is_secret(key):
+                break
+            if len(key) >= 8 and redact_text(key) != key:  # a key shaped like a secret: sanitize() names it
                 break
             total += len(key)
             kind = type(value)
@@ -260,6 +187,10 @@ def _sanitize_other(value: Any, kind: type, redactor: Redactor, max_chars: int, 
             value = dump()
         except Exception:
             return _short_repr(value, max_chars)
+    elif not isinstance(value, (dict, list, set, frozenset)):
+        fields = _fields(value)
+        if fields is not None:
+            value = fields
     if isinstance(value, dict):
         _seen.add(ident)
         out = {}
@@ -271,7 +202,7 @@ def _sanitize_other(value: Any, kind: type, redactor: Redactor, max_chars: int, 
             name = key if type(key) is str else _short_repr(key, 100)
             if not name.isascii():
                 name = name.encode("utf-8", "replace").decode("utf-8")
-            name = truncate(name, 100)
+            name = redact_and_truncate(name, 100)
             budget[1] -= len(name)
             out[name] = REDACTED if redactor.is_secret(name) else sanitize(
                 item, redactor, max_chars, _depth + 1, _seen, budget)
@@ -291,7 +222,55 @@ def _sanitize_other(value: Any, kind: type, redactor: Redactor, max_chars: int, 
         return out_list
     if isinstance(value, _SCALARS):  # subclasses of str/int/float
         return sanitize(_plain_scalar(value), redactor, max_chars, _depth, _seen, budget)
-    return _short_repr(value, max_chars)
+    return _object_repr(value, redactor, max_chars)
+
+
+def _fields(value: Any) -> dict | None:
+    """The fields of a record-like object by name (a dataclass, a NamedTuple, an attrs class, a
+    ``SimpleNamespace``), to be sanitized like a dict; None for anything else."""
+    kind = type(value)
+    if isinstance(value, tuple):
+        as_dict = getattr(value, "_asdict", None)
+        return dict(as_dict()) if callable(as_dict) and hasattr(kind, "_fields") else None
+    if isinstance(value, type):
+        return None
+    if dataclasses.is_dataclass(value):
+        return {field.name: getattr(value, field.name, None) for field in dataclasses.fields(value)}
+    attrs = getattr(kind, "__attrs_attrs__", None)
+    if attrs is not None:
+        return {a.name: getattr(value, a.name, None) for a in attrs}
+    if kind.__name__ == "SimpleNamespace" and kind.__module__ in ("types", "builtins"):
+        return dict(vars(value))
+    return None
+
+
+def _object_repr(value: Any, redactor: Redactor, max_chars: int) -> str:
+    """The short repr of any other object, with the values of its secret-named attributes (from
+    its ``__dict__``) taken out of it."""
+    secrets = []
+    try:
+        attributes = vars(value)
+    except TypeError:
+        attributes = None
+    if isinstance(attributes, dict):
+        for name, item in list(attributes.items())[:MAX_ITEMS]:
+            if type(name) is str and redactor.is_secret(name) and item is not None:
+                try:
+                    secrets.append(item if type(item) is str else repr(item))
+                except Exception:
+                    return _unrepresentable(value)
+    if not secrets:
+        return _short_repr(value, max_chars)
+    try:
+        text = repr(value)
+        if type(text) is not str:
+            raise TypeError(text)
+    except Exception:
+        return _unrepresentable(value)
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return redact_and_truncate(text, min(max_chars, 200))
 
 
 def _plain_scalar(value: Any) -> Any:

@@ -23,10 +23,12 @@ from typing import Any
 from dev_system.problems import report_problem
 from dev_system.record.context import get_frame
 from dev_system.record.pricing import default_cost
+from dev_system.record.redaction import redact_text
 from dev_system.record.usage import usage_from
 
 __all__ = ["COUNTED_IN", "COUNTED_IN_KEY", "MAX_ERROR_MESSAGE", "UNSET", "begin_frame", "counted_below",
-           "error_message", "outcome", "pass_on", "push", "request_model", "valid_cost"]
+           "error_message", "outcome", "pass_on", "push", "request_model", "short_error_message",
+           "valid_cost"]
 
 #: Stands for an argument not given (``None`` is a value: unknown).
 UNSET = object()
@@ -80,12 +82,26 @@ def request_model(extra: dict | None, args: dict | None, asked: str | None = Non
     return model if isinstance(model, str) and model else None
 
 
+#: Characters of an error message kept past :data:`MAX_ERROR_MESSAGE` until it is redacted (more
+#: than any secret), so that the cut made after redaction leaves no part of a secret.
+REDACTION_MARGIN = 2_048
+
+
 def error_message(exc: BaseException) -> str:
-    """A short, safe text for ``exc``."""
+    """The text of ``exc``, bounded; the writer redacts it, then cuts it to :data:`MAX_ERROR_MESSAGE`
+    (:func:`short_error_message`)."""
     try:
         text = str(exc)
     except Exception:
         text = f"<{type(exc).__name__} whose str() failed>"
+    if len(text) > MAX_ERROR_MESSAGE + REDACTION_MARGIN:
+        text = text[:MAX_ERROR_MESSAGE + REDACTION_MARGIN] + "…"
+    return text
+
+
+def short_error_message(text: str) -> str:
+    """``text`` (from :func:`error_message`) redacted, then cut to :data:`MAX_ERROR_MESSAGE` characters."""
+    text = redact_text(text)
     if len(text) > MAX_ERROR_MESSAGE:
         text = text[:MAX_ERROR_MESSAGE] + "…"
     return text

@@ -3,7 +3,8 @@
 The calling path builds a plain tuple (:mod:`dev_system.record.raw`) and leaves the rest for
 later; :func:`finish_raw`, run by the recorder's writer thread, adds what costs time: the wall-clock
 timestamp, the ids of the event, span and trace, and the metadata JSON (captured arguments and
-annotations sanitized and redacted, the error message redacted).
+annotations sanitized and redacted, the error message redacted); the names, the trace id and the
+model are redacted too (:func:`dev_system.record.redaction.redact_name`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import json
 from typing import Any
 
 from dev_system.events import TelemetryEvent
-from dev_system.record.arguments import redact_text, sanitize, sanitize_arguments
+from dev_system.record.arguments import sanitize, sanitize_arguments
+from dev_system.record.calls import short_error_message
+from dev_system.record.redaction import redact_name
 
 # The writer's per-event work, made cheap. json.dumps(..., ensure_ascii=False, allow_nan=False)
 # builds a new encoder on every call; the C encoder is made once here instead. Its input is always
@@ -56,25 +59,25 @@ def finish_raw(rec: Any, raw: tuple) -> TelemetryEvent:
             model = extra.pop("model")
         metadata.update(sanitize(extra, rec.redactor, rec.max_chars))
     if error_message is not None:
-        metadata["error_message"] = redact_text(error_message)  # "Incorrect API key: sk-..."
+        metadata["error_message"] = short_error_message(error_message)  # "Incorrect API key: sk-..."
     span_prefix = rec.span_prefix
     process_prefix = rec.process_prefix
     return _new_event(TelemetryEvent, (
         start + rec.epoch_offset,
-        event_type,
-        agent_name,
-        function_name,
+        redact_name(event_type),
+        redact_name(agent_name),
+        redact_name(function_name),
         input_tokens,
         output_tokens,
         latency_s * 1000.0,
         cost,
         success,
         error_type,
-        trace_id if trace_id is not None else f"{process_prefix}{span_prefix}{root & 0xFFFFFFFF:08x}",
+        redact_name(trace_id) if trace_id is not None else f"{process_prefix}{span_prefix}{root & 0xFFFFFFFF:08x}",
         _to_json(metadata) if metadata else None,
         f"{process_prefix}{span:x}",
         f"{span_prefix}{span & 0xFFFFFFFF:08x}",
         f"{span_prefix}{parent & 0xFFFFFFFF:08x}" if parent else None,
         run_id,
-        model,
+        redact_name(model),
     ))

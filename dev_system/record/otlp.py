@@ -30,6 +30,7 @@ from dev_system.hookspecs import hookimpl
 from dev_system.problems import report_problem
 from dev_system.record.otlp_sdk import OtelUnavailable, SpanBuilder, load_sdk, make_exporter, quietly
 from dev_system.record.otlp_spans import score_span_fields, span_fields
+from dev_system.record.redaction import redact_url
 from dev_system.structs import struct
 
 __all__ = [
@@ -118,7 +119,7 @@ def export_events(events: Iterable[TelemetryEvent], endpoint: str | None = None,
     SpanExportResult = load_sdk()[4]
     exporter = make_exporter(url, headers, timeout)
     parent = traceparent_from_env(environ)
-    outcome = ExportOutcome(url)
+    outcome = ExportOutcome(redact_url(url))
     try:
         with quietly():
             _send_all(itertools.chain(events, scores), builder, exporter, parent, outcome, batch_size,
@@ -166,6 +167,8 @@ class OtlpSink:
                  max_queue: int = 20_000, batch_size: int = 512, interval_s: float = 1.0,
                  close_timeout: float = 3.0, environ: Mapping[str, str] | None = None) -> None:
         self.endpoint = endpoint
+        #: the endpoint as printed: without the credentials a URL may carry
+        self.shown_endpoint = redact_url(endpoint)
         self.headers = dict(headers) if headers else None
         self.timeout = timeout
         self.max_queue = max_queue
@@ -198,12 +201,12 @@ class OtlpSink:
 
     def stats(self) -> dict[str, Any]:
         """Spans exported, dropped, and waiting, for summaries."""
-        return {"endpoint": self.endpoint, "exported": self.exported, "dropped": self.dropped,
+        return {"endpoint": self.shown_endpoint, "exported": self.exported, "dropped": self.dropped,
                 "queued": len(self._queue) + self._busy}
 
     def _drop(self, count: int, why: str) -> None:
         self.dropped += count
-        report_problem(f"otlp:{why}", f"{count} spans could not be exported to {self.endpoint} ({why}); "
+        report_problem(f"otlp:{why}", f"{count} spans could not be exported to {self.shown_endpoint} ({why}); "
                                       "they are counted as dropped and stay in the database")
 
     def write(self, events: list[TelemetryEvent]) -> None:
@@ -321,7 +324,7 @@ class OtlpSink:
                     self._exporter.shutdown()  # also cuts short a retry in progress
             self.dropped += left  # said once, in the summary below
             if self.dropped:
-                report_problem("otlp:summary", f"{self.dropped} spans were not exported to {self.endpoint} "
+                report_problem("otlp:summary", f"{self.dropped} spans were not exported to {self.shown_endpoint} "
                                                f"({self.exported} were); send them later with "
                                                "'dev-system export --format otlp'")
         except Exception as exc:

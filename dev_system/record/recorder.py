@@ -29,6 +29,7 @@ from dev_system.problems import report_problem
 from dev_system.record import clock, pricing, process, run_context
 from dev_system.record.arguments import Redactor
 from dev_system.record.finish import finish_raw
+from dev_system.record.redaction import notice_environment_changes
 from dev_system.record.sinks import plugin_sinks
 
 _BATCH = 5_000
@@ -416,6 +417,7 @@ class Recorder:
                            f"{'it is' if len(scores) == 1 else 'they are'} lost")
 
     def _deliver(self, raws: list[tuple], store: bool = True) -> None:
+        notice_environment_changes()  # a key set since the last batch is redacted in this one
         events = []
         for raw in raws:
             try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -54,8 +54,25 @@ def _opt(value: float | None, fmt: Any) -> str:
     return "n/a" if value is None else fmt(value)
 
 
-def summary_lines(summary: Summary) -> list[tuple[str, str]]:
-    """The ``(label, value)`` figures of a summary, as the text and Markdown reports show them."""
+def markdown_text(text: object) -> str:
+    """``text`` (a stored name: an agent, a model, an error type) as plain text in GitHub Markdown:
+    :func:`printable`, then the characters that would make a table cell, a link, an image, an
+    autolink, emphasis or HTML escaped, so that a name cannot inject content into a job summary."""
+    text = printable(text)
+    for char, escaped in _MARKDOWN_ESCAPES:
+        if char in text:
+            text = text.replace(char, escaped)
+    return text
+
+
+_MARKDOWN_ESCAPES = (("\\", "\\\\"), ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("[", "\\["),
+                     ("]", "\\]"), ("!", "\\!"), ("`", "\\`"), ("*", "\\*"), ("~", "\\~"),
+                     ("://", ":\\/\\/"), ("www.", "www\\."))
+
+
+def summary_lines(summary: Summary, name: Callable[[object], str] = printable) -> list[tuple[str, str]]:
+    """The ``(label, value)`` figures of a summary, as the text and Markdown reports show them
+    (stored names shown by ``name``: :func:`printable`, or :func:`markdown_text`)."""
     lines = [
         ("Success Rate", _opt(summary.success_rate, format_percent)),
         ("P95 Latency", _opt(summary.p95_latency_ms, format_ms)),
@@ -67,16 +84,16 @@ def summary_lines(summary: Summary) -> list[tuple[str, str]]:
                                   f"{format_usd(summary.replayed_cost_usd)} notional (not spent; in the total)"))
     if summary.unknown_cost_events:
         lines.append(("Unknown Cost", f"{plural(summary.unknown_cost_events, 'event')} (not in the total)"))
-        lines.extend(unknown_cost_lines(summary))
-    lines.append(("Top Agent", "n/a" if summary.top_agent is None else printable(summary.top_agent)))
+        lines.extend(unknown_cost_lines(summary, name))
+    lines.append(("Top Agent", "n/a" if summary.top_agent is None else name(summary.top_agent)))
     lines.append(("Failed Calls", format_int(summary.failures)))
     return lines
 
 
-def unknown_cost_lines(summary: Summary) -> list[tuple[str, str]]:
+def unknown_cost_lines(summary: Summary, name: Callable[[object], str] = printable) -> list[tuple[str, str]]:
     """Why costs are unknown, as indented ``(label, value)`` lines: the models without a known
     price first, then usages without a model name, then results without a usage."""
-    lines = [(f"  no price for {printable(model)}", plural(count, "event"))
+    lines = [(f"  no price for {name(model)}", plural(count, "event"))
              for model, count in summary.unpriced_models.items()]
     if summary.unknown_cost_without_model:
         lines.append(("  no model name", plural(summary.unknown_cost_without_model, "event")))
@@ -129,13 +146,14 @@ def render_text(summary: Summary, alerts: Sequence[Alert], breakdown: tuple[str,
 _TABLE_HEADERS = ("calls", "success", "p50", "p95", "p99", "tokens in", "tokens out", "cost", "unknown cost")
 
 
-def breakdown_table(by: str, rows: Sequence[BreakdownRow], tablefmt: str = "simple") -> str:
+def breakdown_table(by: str, rows: Sequence[BreakdownRow], tablefmt: str = "simple",
+                    name: Callable[[object], str] = printable) -> str:
     """The breakdown as a ``tabulate`` table (``simple`` for terminals, ``github`` for Markdown)."""
     from tabulate import tabulate
 
     body = [
         [
-            "(none)" if row.key is None else printable(row.key), format_int(row.calls), format_percent(row.success_rate),
+            "(none)" if row.key is None else name(row.key), format_int(row.calls), format_percent(row.success_rate),
             format_ms(row.p50_latency_ms), format_ms(row.p95_latency_ms), format_ms(row.p99_latency_ms),
             format_int(row.input_tokens), format_int(row.output_tokens), format_usd(row.cost_usd),
             format_int(row.unknown_cost_events),
@@ -156,8 +174,9 @@ def render_markdown(summary: Summary, alerts: Sequence[Alert],
     if summary.empty:
         out.append("No events in this period.")
     else:
-        rows = [[label, value] for label, value in summary_lines(summary)]
-        rows.extend([f"Failed: {printable(name)}", format_int(count)] for name, count in summary.failures_by_error_type.items())
+        rows = [[label, value] for label, value in summary_lines(summary, markdown_text)]
+        rows.extend([f"Failed: {markdown_text(name)}", format_int(count)]
+                    for name, count in summary.failures_by_error_type.items())
         if summary.dropped_events:
             rows.append(["Dropped Events", format_int(summary.dropped_events)])
         out.append(tabulate(rows, headers=("Metric", "Value"), tablefmt="github", disable_numparse=True))
@@ -175,10 +194,10 @@ def render_markdown(summary: Summary, alerts: Sequence[Alert],
                             disable_numparse=True))
     if alerts:
         out.extend(["", f"### {EMOJI['alert']} Alerts", ""])
-        out.extend(f"- {printable(alert.message)}" for alert in alerts)
+        out.extend(f"- {markdown_text(alert.message)}" for alert in alerts)
     if breakdown is not None and not summary.empty:
         by, table = breakdown
-        out.extend(["", f"### By {by}", "", breakdown_table(by, table, "github")])
+        out.extend(["", f"### By {by}", "", breakdown_table(by, table, "github", markdown_text)])
     return "\n".join(out) + "\n"
 
 

@@ -143,3 +143,49 @@ def test_the_writer_shortcut_for_arguments_equals_sanitize(args, max_chars):
     fast = sanitize_arguments(args, redactor, max_chars)
     slow = sanitize(args, redactor, max_chars)
     assert json.dumps(fast, sort_keys=True) == json.dumps(slow, sort_keys=True)
+
+
+def test_record_like_objects_are_sanitized_by_field_name_like_dicts():
+    import dataclasses
+    import types
+    from typing import NamedTuple
+
+    @dataclasses.dataclass
+    class Inner:
+        password: str
+        depth: int
+
+    @dataclasses.dataclass
+    class Config:
+        model: str
+        api_key: str
+        inner: Inner
+
+    class Pair(NamedTuple):
+        token: str
+        name: str
+
+    value = Config("gpt", "k" * 20, Inner("p" * 20, 2))
+    assert sanitize(value, redactor, 100) == {"model": "gpt", "api_key": REDACTED,
+                                              "inner": {"password": REDACTED, "depth": 2}}
+    assert sanitize(Pair("t" * 20, "n"), redactor, 100) == {"token": REDACTED, "name": "n"}
+    assert sanitize(types.SimpleNamespace(secret="s" * 20, n=1), redactor, 100) == {"secret": REDACTED, "n": 1}
+    assert sanitize((1, "a"), redactor, 100) == [1, "a"]  # a plain tuple stays a list
+    assert sanitize(Config, redactor, 100).startswith("<class ")  # the class itself is not a record
+
+
+def test_an_object_repr_loses_its_secret_attributes():
+    class Client:
+        def __init__(self):
+            self.api_key, self.region = "k3y-" + "z" * 20, "eu-west-1"
+
+        def __repr__(self):
+            return f"Client(api_key={self.api_key!r}, region={self.region!r})"
+
+    assert sanitize(Client(), redactor, 100) == f"Client(api_key='{REDACTED}', region='eu-west-1')"
+
+
+def test_keys_shaped_like_secrets_are_redacted_in_names_too():
+    secret = "sk-proj-" + "A" * 40
+    assert sanitize_arguments({secret: 1, "plain": 2}, redactor, 100) == {REDACTED: 1, "plain": 2}
+    assert sanitize({"outer": {f"key {secret}": [secret]}}, redactor, 100) == {"outer": {f"key {REDACTED}": [REDACTED]}}

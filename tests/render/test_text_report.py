@@ -226,3 +226,14 @@ def test_printable_escapes_exactly_the_unsafe_characters(text, keep):
     from dev_system.formatting import printable
 
     assert printable(text, keep_newlines=keep) == _reference_printable(text, keep)
+
+
+def test_markdown_text_cannot_make_cells_links_images_or_html():
+    from dev_system.render.text import markdown_text
+
+    assert markdown_text("a | b") == "a \\| b"
+    assert markdown_text("[x](https://evil.example)") == "\\[x\\](https:\\/\\/evil.example)"
+    assert markdown_text("![i](u)") == "\\!\\[i\\](u)"
+    assert markdown_text("<script>&") == "&lt;script&gt;&amp;"
+    assert markdown_text("line\nbreak") == "line\\\\nbreak"  # shown as line\\nbreak
+    assert markdown_text("persona_runtime gpt-4o-mini") == "persona_runtime gpt-4o-mini"

@@ -22,6 +22,7 @@ from typing import Any
 
 from dev_system.problems import report_problem
 from dev_system.record.instrument import _responses
+from dev_system.record.instrument._client_secrets import remember_client_secrets
 from dev_system.record.recorder import get_recorder
 from dev_system.record.replay import watch as watch_replays
 from dev_system.record.spans import Span
@@ -155,6 +156,7 @@ def sync_call(provider: str, function_name: str, is_stream: Callable[[Any], Any]
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not wrapper.__dict__.get(MARK) or _off():
                 return original(*args, **kwargs)
+            remember_client_secrets(args, kwargs)
             span = _span(provider, function_name, kwargs)
             token = _ACTIVE.set(True)
             try:
@@ -182,6 +184,7 @@ def async_call(provider: str, function_name: str, is_stream: Callable[[Any], Any
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not wrapper.__dict__.get(MARK) or _off():
                 return await original(*args, **kwargs)
+            remember_client_secrets(args, kwargs)
             span = _span(provider, function_name, kwargs)
             token = _ACTIVE.set(True)
             try:
@@ -416,6 +419,7 @@ def stream_helper(provider: str, function_name: str, is_async: bool) -> Callable
             manager = original(*args, **kwargs)
             if not wrapper.__dict__.get(MARK):
                 return manager
+            remember_client_secrets(args, kwargs)
             return watch_stream_manager(manager, provider, function_name, kwargs, is_async)
 
         return wrapper

@@ -69,6 +69,7 @@ def _off() -> bool:
 def _start(owner: Any, function_name: str, kwargs: dict) -> tuple[Any, str | None]:
     """A span for one request, made in the caller's context, and the requested model."""
     model = request_model(kwargs.get("model"))
+    _core.remember_client_secrets((owner,))
     try:
         rec = get_recorder()
         args = {"model": kwargs["model"]} if rec.capture and isinstance(kwargs.get("model"), str) else None

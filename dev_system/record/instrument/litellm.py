@@ -228,6 +228,7 @@ def _begin(kwargs: Any) -> None:
             if call_id in _pending:
                 return  # the async and sync pre-call hooks of one request
         params = {key: kwargs.get(key) for key in ("model", "stream") if kwargs.get(key) is not None}
+        _core.remember_client_secrets((), kwargs)
         span = _core._span(PROVIDER, _function_name(kwargs), params)
         span.annotate(provider=_provider(kwargs) or PROVIDER, via="litellm")
         # The SDK instrumentation stands aside until the answer is in (see _answered).

@@ -30,7 +30,6 @@ import json
 import os
 import re
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from typing import Any
 from dev_system.analysis.alerts import Alert, AlertRule, CostScope, Thresholds
 from dev_system.analysis.dashboard import Dashboard, Limits, buckets_for, collect_dashboard, collect_run_dashboard
 from dev_system.analysis.periods import Window
+from dev_system.render.files import write_private_text
 from dev_system.render.html.data import (
     BREAKDOWN_COLUMNS,
     HTML_FORMAT,
@@ -137,24 +137,9 @@ def render_html(data: dict[str, Any]) -> str:
 
 
 def write_html_report(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
-    """Write the page of ``data`` to ``path`` atomically (a reader never sees half a file)."""
-    path = Path(path)
-    page = render_html(data)
-    folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(page)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    """Write the page of ``data`` to ``path`` atomically (a reader never sees half a file), readable
+    by its owner only (mode 0600, like the database it shows)."""
+    return write_private_text(path, render_html(data))
 
 
 def write_run_report(path: str | os.PathLike[str], report: Any, *, limits: Limits = Limits()) -> Path:

@@ -43,9 +43,26 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+#: What a problem's message goes through before it is kept or logged (the record stage installs
+#: its redaction: a message may quote an error that holds a key). ``None``: kept as it is.
+_message_filter: Any = None
+
+
+def filter_messages(message_filter: Any) -> None:
+    """Pass every later problem message through ``message_filter`` (a ``str -> str`` function)
+    before it is kept or logged; a filter that fails keeps a fixed text instead."""
+    global _message_filter
+    _message_filter = message_filter
+
+
 def report_problem(key: str, message: str) -> None:
     """Count a problem of kind ``key``; the first time this kind happens, keep ``message`` and log
     it on the ``dev_system`` logger. Never warns and never raises."""
+    if _message_filter is not None:
+        try:
+            message = _message_filter(message)
+        except Exception:  # the filter failed: say what happened, never what might hold a secret
+            message = f"{key} (its message could not be redacted)"
     with _lock:
         _counts[key] += 1
         first = _counts[key] == 1

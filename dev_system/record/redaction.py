@@ -24,6 +24,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from dev_system.problems import filter_messages
+
 REDACTED = "[REDACTED]"
 
 #: Well-known shapes of secrets, redacted wherever they appear in a stored text, whatever its key.
@@ -240,3 +242,8 @@ def redact_url(url: str) -> str:
     from dev_system.config import url_without_credentials
 
     return redact_text(url_without_credentials(url))
+
+
+# A problem's message may quote an error that holds a key (a failed export's reply, a sink's
+# exception): problems are redacted like stored text.
+filter_messages(redact_text)

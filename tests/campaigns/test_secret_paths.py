@@ -285,6 +285,44 @@ def test_a_key_set_in_the_environment_after_configure_is_redacted(recording, mon
     note_fault("security: a key set in the environment after configure()", recorded=1, stored=1)
 
 
+class _QuotingSink:
+    """A sink that fails with an error quoting the key it was refused with."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def write(self, events):
+        raise PermissionError(f"collector refused the credentials {self.key}")
+
+    def close(self):
+        pass
+
+
+def test_a_problem_quoting_a_key_is_redacted_in_the_log_and_the_counters(recording, caplog):
+    import logging
+
+    from dev_system.ops.telemetry import add_sink, remove_sink, stats
+
+    @telemetry_decorator(agent_name="app")
+    def call():
+        return "ok"
+
+    key = "sk-proj-" + token(40)
+    sink = type(f"QuotingSink{token(6)}", (_QuotingSink,), {})(key)  # its own kind of problem
+    add_sink(sink)
+    try:
+        with caplog.at_level(logging.WARNING, logger="dev_system"):
+            assert call() == "ok"
+            flush()
+    finally:
+        remove_sink(sink)
+    messages = [m for m in stats()["problem_messages"].values() if "collector refused the credentials" in m]
+    assert messages and all(REDACTED in m for m in messages)
+    assert key not in str(stats()) and key not in caplog.text
+    assert "collector refused the credentials" in caplog.text
+    note_fault("security: a problem message quoting a key (a sink's error)", recorded=1, stored=len(recording.events()))
+
+
 # --- 4. objects ----------------------------------------------------------------------------------------
 
 @dataclasses.dataclass

@@ -21,13 +21,13 @@ import os
 import re
 import socket
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dev_system.events import TelemetryEvent
 from dev_system.hookspecs import hookimpl
 from dev_system.problems import report_problem
+from dev_system.record.clock import monotonic
 from dev_system.record.otlp_sdk import OtelUnavailable, SpanBuilder, load_sdk, make_exporter, quietly
 from dev_system.record.otlp_spans import score_span_fields, span_fields
 from dev_system.record.redaction import redact_url
@@ -290,13 +290,13 @@ class OtlpSink:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued span is settled (exported or dropped); False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else monotonic() + timeout
         with self._cond:
             self._cond.notify_all()
             while self._queue or self._busy:
                 if self._thread is None or not self._thread.is_alive():
                     return False
-                remaining = None if deadline is None else deadline - time.monotonic()
+                remaining = None if deadline is None else deadline - monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
                 self._cond.wait(0.05 if remaining is None else min(remaining, 0.05))

@@ -19,11 +19,11 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import time
 from typing import Any, NamedTuple
 
 from dev_system.config import SCORE_NAME_MAX, is_score_name
 from dev_system.problems import report_problem
+from dev_system.record.clock import wall_time
 from dev_system.record.context import get_frame
 
 #: The longest score name accepted.
@@ -136,7 +136,7 @@ def new_score(name: object, value: object, comment: object = None, *, nodeid: st
     text = _check_comment(comment)
     rec = get_recorder()
     test = _current[0] if nodeid is None else nodeid
-    return Score(os.urandom(16).hex(), time.time(), rec.run_id, test, _trace_here(rec), checked_name, number, text)
+    return Score(os.urandom(16).hex(), wall_time(), rec.run_id, test, _trace_here(rec), checked_name, number, text)
 
 
 def record(item: Score) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from dev_system.events import TelemetryEvent
 from dev_system.hookspecs import hookimpl
+from dev_system.record.clock import wall_time
 from dev_system.store.db import connect
 from dev_system.store.events import insert_events, record_drops
 from dev_system.store.scores import insert_scores
@@ -50,7 +51,7 @@ class SQLiteSink:
             if last is not None and last[2] == reason and last[3] == run_id:
                 pending[-1] = (last[0], last[1] + count, reason, run_id)
             else:
-                pending.append((time.time(), count, reason, run_id))
+                pending.append((wall_time(), count, reason, run_id))
 
     def take_drops(self) -> list[tuple[float, int, str, str | None]]:
         """The pending drop records, which are forgotten here (give them back if storing fails)."""

@@ -153,6 +153,27 @@ def test_freezegun_does_not_fool_the_recorded_time_or_latency(recording, tick):
     note_fault(f"freezegun freeze_time ({'tick' if tick else 'frozen'})", recorded=5, stored=len(events))
 
 
+def test_a_score_is_dated_in_real_time_under_freezegun(recording):
+    """A score recorded under ``freeze_time`` carries the real time, like the events."""
+    freezegun = pytest.importorskip("freezegun")
+    from dev_system.ops.telemetry import flush, score
+    from dev_system.record.context import trace
+
+    before = _real_now()
+    with freezegun.freeze_time("2020-01-01"):
+        with trace("scored-under-freezegun"):
+            assert score("correctness", 0.5) is not False
+        flush()
+    after = _real_now()
+    conn = sqlite3.connect(recording.db_path)
+    try:
+        [(stamp,)] = conn.execute("SELECT timestamp FROM scores").fetchall()
+    finally:
+        conn.close()
+    assert before - 1 <= stamp <= after + 1, stamp
+    note_fault("freezegun: a score recorded under a frozen clock", recorded=1, stored=1)
+
+
 @pytest.mark.parametrize("travel", ["freezegun.freeze_time", "time_machine.travel"])
 def test_a_clock_moved_before_the_recorder_was_imported(tmp_path, travel):
     """The telemetry modules imported while the clock is frozen still find the real clocks."""

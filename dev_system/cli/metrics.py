@@ -9,6 +9,7 @@ import argparse
 
 from dev_system.analysis import evaluation
 from dev_system.analysis.alerts import Thresholds
+from dev_system.analysis.periods import Window, parse_period
 from dev_system.cli.common import ascii_only, error, filters, open_readonly, write
 from dev_system.cli.parser import PROG
 from dev_system.render import text as report
@@ -34,8 +35,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     limits = thresholds(args)
     conn = open_readonly(args)
     try:
-        result = evaluation.evaluate_window(conn, args.period, filters(args, conn), limits,
-                                            breakdowns=(args.by,) if args.by else ())
+        wanted = filters(args, conn)  # the run name of --run resolved
+        run_id = wanted.run_id
+        window = args.period or (Window(label=f"Run {run_id}") if run_id else parse_period("1d"))
+        result = evaluation.evaluate_window(conn, window, wanted, limits, breakdowns=(args.by,) if args.by else ())
     finally:
         conn.close()
     warn_failed_rules(result.rule_failures)

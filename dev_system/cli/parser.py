@@ -159,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     metrics = commands.add_parser("metrics", help="figures and alerts over a period",
                                   description="Success rate, latency, cost, top agent, failures and alerts.")
-    metrics.add_argument("--period", type=_period, default="1d", help=f"{PERIOD_HELP} (default: 1d)")
+    metrics.add_argument("--period", type=_period, default=None,
+                         help=f"{PERIOD_HELP} (default: 1d; with --run: the whole run)")
     metrics.add_argument("--by", choices=tuple(BREAKDOWN_KEYS), help="add a breakdown table by this key")
     metrics.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     _add_thresholds(metrics, "alert when one day costs more (default 10)")

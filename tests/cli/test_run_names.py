@@ -184,3 +184,25 @@ def test_report_baseline_reads_the_same_names(db: Path) -> None:
                cwd=db.parent)
     assert good.returncode == 0, good.stderr
     assert RUNS[1] in page.read_text(encoding="utf-8")
+
+
+def test_metrics_of_a_run_older_than_a_day_covers_the_whole_run(tmp_path: Path) -> None:
+    """Without --period, ``metrics --run`` reads the whole run, however long ago it ran; an
+    explicit --period still narrows it."""
+    path = tmp_path / "old.db"
+    run_id = "20261101-100000-cccc4444"
+    started = NOW - 30 * 86400
+    write_events(path, [event(started + k, run_id=run_id, trace_id=NODEID, span_id=f"old-{k}") for k in range(4)])
+    conn = store.connect(path)
+    try:
+        finish_run(conn, Run(run_id, started, started + 60, "passed", passed=1, exit_status=0))
+        conn.commit()
+    finally:
+        conn.close()
+    whole = run("metrics", "--db", str(path), "--run", "latest", "--format", "json", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    assert json.loads(whole.stdout)["events"] == 4
+    text = run("metrics", "--db", str(path), "--run", "latest", cwd=tmp_path)
+    assert f"Run {run_id}" in text.stdout
+    narrowed = run("metrics", "--db", str(path), "--run", "latest", "--period", "7d", "--format", "json", cwd=tmp_path)
+    assert narrowed.returncode == 0 and json.loads(narrowed.stdout)["events"] == 0

@@ -18,6 +18,7 @@ import pytest
 from dev_system import config as config_module
 from dev_system.record.context import get_frame, reset_frame, set_frame
 from dev_system.record.recorder import get_recorder
+from dev_system.record.settle import settle_pending_calls
 from pytest_devtelemetry.figures import TestFigures, figures_of_raw_records, stored_nodeid
 from pytest_devtelemetry.names import CAPTURE_KEY, PROPERTIES_PLUGIN, TESTS_PLUGIN
 from pytest_devtelemetry.running_test import SessionWatcher, TestTelemetry, unwatch, watch
@@ -168,6 +169,7 @@ class TestRecording:
         raws = self._test_raws
         if raws is None or self._test_nodeid != nodeid:
             return
+        settle_pending_calls()  # calls still being recorded on another thread
         rec = self.rec
         if rec.buffer:
             with rec.lock:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from dev_system.problems import report_problem
-from dev_system.record.instrument import _responses
+from dev_system.record.instrument import _responses, _sending
 from dev_system.record.recorder import get_recorder
 from dev_system.record.replay import watch as watch_replays
 from dev_system.record.spans import Span
@@ -157,13 +157,15 @@ def sync_call(provider: str, function_name: str, is_stream: Callable[[Any], Any]
                 return original(*args, **kwargs)
             span = _span(provider, function_name, kwargs)
             token = _ACTIVE.set(True)
+            sent, sending = _sending.begin()
             try:
                 with span.activate():
                     result = original(*args, **kwargs)
             except BaseException as exc:
-                span.end(exc)
+                _end_failed(span, exc, sent, args)
                 raise
             finally:
+                _sending.end(sending)
                 _ACTIVE.reset(token)
             if _responses.body_unread(result, kwargs):
                 return _watch_body(span, result, is_stream, kwargs)
@@ -184,13 +186,15 @@ def async_call(provider: str, function_name: str, is_stream: Callable[[Any], Any
                 return await original(*args, **kwargs)
             span = _span(provider, function_name, kwargs)
             token = _ACTIVE.set(True)
+            sent, sending = _sending.begin()
             try:
                 with span.activate():
                     result = await original(*args, **kwargs)
             except BaseException as exc:
-                span.end(exc)
+                _end_failed(span, exc, sent, args)
                 raise
             finally:
+                _sending.end(sending)
                 _ACTIVE.reset(token)
             if _responses.body_unread(result, kwargs):
                 return _watch_body(span, result, is_stream, kwargs)
@@ -206,6 +210,15 @@ def async_call(provider: str, function_name: str, is_stream: Callable[[Any], Any
         return wrapper
 
     return make
+
+
+def _end_failed(span: Any, exc: BaseException, sent: list[bool], args: tuple) -> None:
+    """End the span of a call that raised: failed, unless its SDK refused it before sending any
+    request (then it was no provider call, and is not recorded: :mod:`._sending`)."""
+    if _sending.refused_before_sending(sent, args, MARK):
+        span.discard()
+    else:
+        span.end(exc)
 
 
 def _raw_parse(result: Any, kwargs: dict) -> Callable[[], Any] | None:

@@ -434,3 +434,26 @@ def stream_helper(provider: str, function_name: str, is_async: bool) -> Callable
         return wrapper
 
     return make
+
+
+# --- for the instrumentation modules that wrap an SDK in their own way (google_genai) ------------
+
+#: Stands in for a span that could not be made: every method does nothing.
+NoSpan = _NoSpan
+
+
+def off() -> bool:
+    """True when a call made here is not to be recorded: telemetry is off, or an instrumented
+    call is running already (it records the event)."""
+    return _off()
+
+
+def enter_call() -> contextvars.Token:
+    """Mark an instrumented call as running here, so that the SDK calls it makes record no event
+    of their own; pass the token to :func:`exit_call` when it returns."""
+    return _ACTIVE.set(True)
+
+
+def exit_call(token: contextvars.Token) -> None:
+    """Undo :func:`enter_call`."""
+    _ACTIVE.reset(token)

@@ -38,13 +38,6 @@ CLAUDE = "claude-haiku-4-5"
 UNPRICED = "my-private-model-x7"
 
 
-@pytest.fixture
-def on(recording):
-    configure(enabled=True, db_path=recording.db_path, sync=True)
-    instrument()
-    return recording
-
-
 def dev_system(*args: str) -> str:
     done = subprocess.run([sys.executable, "-m", "dev_system", *args], capture_output=True, text=True, timeout=60)
     assert done.returncode in (0, 1), done.stderr  # 1: an alert fired (a low success rate)

@@ -50,8 +50,9 @@ _handler: Any = None
 _finder: Any = None
 #: litellm_call_id -> (span, thread id where the SDK instrumentation was set aside, or None)
 _pending: collections.OrderedDict[str, tuple[Any, int | None]] = collections.OrderedDict()
-#: litellm_call_id -> a weak reference to LiteLLM's stream object (None when none could be made),
-#: for the sync streams in flight: their success hook runs on LiteLLM's thread (see wait_for_streams)
+#: litellm_call_id -> a weak reference to LiteLLM's stream object (``_no_stream`` when none could be
+#: made), for the sync streams in flight: their success hook runs on LiteLLM's thread (see
+#: wait_for_streams)
 _sync_streams: dict[str, Any] = {}
 #: Notified whenever a call in flight ends.
 _call_ended = threading.Condition(_lock)

@@ -212,8 +212,7 @@ def test_litellm_failures_and_embeddings(pytester: pytest.Pytester, llm, monkeyp
 @pytest.mark.parametrize("mode", ["telemetry", "xdist"])
 def test_litellm_sync_streams_are_stored_under_their_test(pytester: pytest.Pytester, llm, monkeypatch, mode) -> None:
     """LiteLLM runs a sync stream's success hook on its logging thread after the last chunk: the
-    event is stored under the test that made the call (its trace), with the stream's figures.
-    (The test's own figures, read as it ends, may miss it: see docs/providers.md.)"""
+    event is stored under the test that made the call (its trace), with the stream's figures."""
     result = _run(pytester, llm, monkeypatch, mode, "test_streams", SYNC_STREAMS)
     result.assert_outcomes(passed=2)
     assert len(llm.requests) == 2

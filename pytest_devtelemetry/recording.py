@@ -20,6 +20,7 @@ from dev_system.record.context import get_frame, reset_frame, set_frame
 from dev_system.record.recorder import get_recorder
 from dev_system.record.redaction import notice_environment_changes
 from dev_system.record.scores import set_current_test
+from dev_system.record.settle import settle_pending_calls
 from pytest_devtelemetry.children import ChildRecording
 from pytest_devtelemetry.figures import TestFigures, figures_of_raw_records, score_properties, stored_nodeid
 from pytest_devtelemetry.names import CAPTURE_KEY, PROPERTIES_PLUGIN, TESTS_PLUGIN
@@ -219,6 +220,7 @@ class TestRecording:
         raws = self._test_raws
         if raws is None or self._test_nodeid != nodeid:
             return
+        settle_pending_calls()  # calls still being recorded on another thread
         rec = self.rec
         if rec.buffer:
             with rec.lock:

@@ -21,6 +21,7 @@ import pytest
 
 from dev_system.record.recorder import get_recorder
 from dev_system.record.scores import Score, current_test, new_score, set_current_test
+from dev_system.record.settle import settle_pending_calls
 from dev_system.record.sinks import MemorySink
 from pytest_devtelemetry.figures import TestFigures, figures_of_events, figures_of_raw_records
 from pytest_devtelemetry.names import CAPTURE_KEY, TESTS_PLUGIN
@@ -91,9 +92,12 @@ def watch(watcher: SessionWatcher, raws: list[tuple]) -> None:
 
 
 def unwatch(watcher: SessionWatcher, raws: list[tuple]) -> None:
-    """Undo :func:`watch`: what is still buffered goes to ``raws`` first."""
+    """Undo :func:`watch`: the calls still being recorded on another thread are waited for
+    (bounded, :func:`~dev_system.record.settle.settle_pending_calls`), and what is still
+    buffered goes to ``raws`` first."""
     rec = get_recorder()
     try:
+        settle_pending_calls()
         with rec.lock:
             if rec.buffer:
                 rec.set_aside()
@@ -108,7 +112,8 @@ class TestTelemetry:
 
     With ``--telemetry`` they are the events recorded since the test's setup began; without it,
     since the fixture was set up (the recorder then keeps them in memory only). Every read
-    delivers the recorder's buffer first, so an event is visible as soon as its call returned::
+    delivers the recorder's buffer first, so an event is visible as soon as its call returned
+    (a call whose event is finished on another thread, a LiteLLM sync stream, is waited for)::
 
         def test_answer(telemetry):
             agent.answer("hi")
@@ -174,8 +179,10 @@ class TestTelemetry:
     # -- the events -------------------------------------------------------------------------
 
     def _catch_up(self) -> None:
-        """Take in what the recorder still buffers (with the session's watcher: as raw records)."""
+        """Take in what the recorder still buffers (with the session's watcher: as raw records),
+        once the calls still being recorded on another thread have ended (a bounded wait)."""
         if self._open:
+            settle_pending_calls()
             rec = get_recorder()
             if self._session_watcher is None:
                 rec.flush(store=False)  # seen now; in the database with the writer's next batch
@@ -331,11 +338,9 @@ class TestTelemetry:
 
     def totals(self) -> TestFigures:
         """:meth:`figures` as a :class:`pytest_devtelemetry.figures.TestFigures`."""
+        self._catch_up()
         if self._session_watcher is not None:
-            self._catch_up()
             return figures_of_raw_records(self._raws)  # the same values as from their events
-        if self._open:
-            get_recorder().flush(store=False)
         return figures_of_events(self._sink.events)  # type: ignore[union-attr]  # made with the capture
 
     def properties(self) -> list[tuple[str, Any]]:

@@ -112,6 +112,11 @@ class Span:
                 self.frame[3] = {}
             self.frame[3].update(fields)
 
+    def discard(self) -> None:
+        """End without recording anything: the call did not happen (its SDK refused it before
+        sending a request)."""
+        self.ended = True
+
     def end(self, exc: BaseException | None = None, *, closed_early: bool = False) -> None:
         """Record the event (once): failed when ``exc`` is given; a stream closed early is not a failure."""
         if self.ended:

@@ -13,6 +13,9 @@ import sys
 import pytest
 from framework_runs import check_recorded, node_by_marker, price, require, rows
 
+from dev_system.ops.telemetry import configure
+from dev_system.record.instrument import instrument, uninstrument
+from dev_system.record.settle import settle_pending_calls
 from fakes.fake_llm_server import Reply, anthropic_events, openai_error
 
 # LiteLLM fetches its own price list from the network when imported, unless told not to.
@@ -97,6 +100,36 @@ def test_anthropic_stream():
     assert text == "Hello!"
 '''
 
+SYNC_STREAM_FIGURES = PREAMBLE + '''
+import pytest
+
+ROUNDS = range(10)
+SENT = {GPT: (42, 7), CLAUDE: (25, 12)}
+
+
+def read(name, model):
+    return "".join(chunk.choices[0].delta.content or "" for chunk in ask(name, model, **STREAM) if chunk.choices)
+
+
+@pytest.mark.parametrize("model", [GPT, CLAUDE])
+@pytest.mark.parametrize("round", ROUNDS)
+def test_fixture(telemetry, model, round):
+    assert read("test_fixture", model) == "Hello!"
+    assert (telemetry.calls, telemetry.input_tokens, telemetry.output_tokens) == (1, *SENT[model])
+
+
+@pytest.mark.telemetry_budget(max_calls=0)
+@pytest.mark.parametrize("round", ROUNDS)
+def test_calls_budget(round):
+    assert read("test_calls_budget", GPT) == "Hello!"
+
+
+@pytest.mark.telemetry_budget(max_tokens=36)
+@pytest.mark.parametrize("round", ROUNDS)
+def test_tokens_budget(round):
+    assert read("test_tokens_budget", CLAUDE) == "Hello!"
+'''
+
 OTHERS = PREAMBLE + '''
 import pytest
 
@@ -179,8 +212,7 @@ def test_litellm_failures_and_embeddings(pytester: pytest.Pytester, llm, monkeyp
 @pytest.mark.parametrize("mode", ["telemetry", "xdist"])
 def test_litellm_sync_streams_are_stored_under_their_test(pytester: pytest.Pytester, llm, monkeypatch, mode) -> None:
     """LiteLLM runs a sync stream's success hook on its logging thread after the last chunk: the
-    event is stored under the test that made the call (its trace), with the stream's figures.
-    (The test's own figures, read as it ends, may miss it: see docs/providers.md.)"""
+    event is stored under the test that made the call (its trace), with the stream's figures."""
     result = _run(pytester, llm, monkeypatch, mode, "test_streams", SYNC_STREAMS)
     result.assert_outcomes(passed=2)
     assert len(llm.requests) == 2
@@ -192,6 +224,63 @@ def test_litellm_sync_streams_are_stored_under_their_test(pytester: pytest.Pytes
         ("test_streams.py::test_openai_stream", "litellm.completion", 42, 7, "gpt-4o-mini",
          pytest.approx(price("openai", "gpt-4o-mini", 42, 7))),
     ]
+
+
+@pytest.mark.parametrize("mode", ["telemetry", "xdist"])
+def test_a_tests_figures_include_its_sync_streams(pytester: pytest.Pytester, llm, monkeypatch, mode) -> None:
+    """LiteLLM ends a sync stream on its logging thread after the last chunk; the test's figures
+    wait for it: the fixture, the budgets (failing in the call phase, not later in teardown) and
+    the stored per-test totals all count the stream, in every one of many tests."""
+    result = _run(pytester, llm, monkeypatch, mode, "test_figures", SYNC_STREAM_FIGURES)
+    result.assert_outcomes(passed=20, failed=20)
+    assert len(llm.requests) == 40
+    output = result.stdout.str()
+    assert output.count("telemetry budget exceeded: calls 1 > max_calls 0 (over by 1)") == 10
+    assert output.count("telemetry budget exceeded: tokens 37 > max_tokens 36 (over by 1)") == 10
+    totals = rows(pytester.path / "t.db", "SELECT nodeid, events, input_tokens, output_tokens FROM test_results")
+    assert len(totals) == 40
+    for nodeid, events, input_tokens, output_tokens in totals:
+        sent = (25, 12) if "claude" in nodeid or "tokens_budget" in nodeid else (42, 7)
+        assert (events, input_tokens, output_tokens) == (1, *sent), nodeid
+
+
+@pytest.fixture
+def litellm_on(recording, llm):
+    """In this process: telemetry on (stored at once), LiteLLM instrumented; ``ask`` streams."""
+    import litellm
+
+    configure(enabled=True, db_path=recording.db_path, sync=True)
+    assert instrument("litellm") == ["litellm"]
+    llm.respond_with(_answers)
+
+    def ask():
+        return litellm.completion(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
+                                  api_base=llm.url + "/v1", api_key="sk-test", max_retries=0, stream=True,
+                                  stream_options={"include_usage": True})
+
+    yield ask
+    uninstrument()
+
+
+def test_a_stream_still_being_read_is_not_waited_for(litellm_on, recording) -> None:
+    stream = litellm_on()
+    next(stream)
+    assert settle_pending_calls(60) is True  # at once: its caller has not finished reading it
+    assert recording.events() == []
+    assert [chunk for chunk in stream]
+    assert settle_pending_calls(60) is True
+    assert [(e.input_tokens, e.output_tokens) for e in recording.events()] == [(42, 7)]
+
+
+def test_a_stream_closed_before_its_end_is_waited_for_once(litellm_on, recording) -> None:
+    """LiteLLM sends no hook for a stream closed early: the wait for it ends at its bound, and
+    the next wait does not wait for it again."""
+    stream = litellm_on()
+    next(stream)
+    stream.close()
+    assert settle_pending_calls(0.2) is False
+    assert settle_pending_calls(60) is True
+    assert recording.events() == []
 
 
 def test_instrument_and_uninstrument_add_and_remove_the_callback(llm, monkeypatch) -> None:

@@ -141,10 +141,11 @@ def test_pydantic_ai_agents_are_recorded_once_per_request(pytester: pytest.Pytes
     assert len(llm.requests) == 10  # one per run, two for each tool call
 
 
-@pytest.mark.xfail(strict=True, reason="record/instrument/_core.py records the SDK's client-side ValueError "
-                   "('Streaming is required ...', raised before any request is sent, caught by pydantic-ai, which "
-                   "retries with stream=True) as a failed model_call: two events for one request")
-def test_pydantic_ai_anthropic_with_default_max_tokens_is_one_event(pytester: pytest.Pytester, llm,
-                                                                    monkeypatch) -> None:
+@pytest.mark.parametrize("mode", ["telemetry", "xdist", "plain"])
+def test_pydantic_ai_anthropic_with_default_max_tokens_is_one_event(pytester: pytest.Pytester, llm, monkeypatch,
+                                                                    mode) -> None:
+    """The Anthropic SDK refuses pydantic-ai's first, non-streamed call (its default ``max_tokens``
+    needs a stream) before sending anything; pydantic-ai then streams. One request, one event."""
     monkeypatch.setenv("FAKE_LLM_URL", llm.url)
-    run_user_suite(pytester, llm, "telemetry", "test_default.py", DEFAULT_SETTINGS_SUITE, passed=1)
+    run_user_suite(pytester, llm, mode, "test_default.py", DEFAULT_SETTINGS_SUITE, passed=1)
+    assert [request.get("stream") for _, request in llm.requests] == [True]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dev_system.record.instrument import uninstrument
+from dev_system.ops.telemetry import configure
+from dev_system.record.instrument import instrument, uninstrument
 
 
 @pytest.fixture(autouse=True)
@@ -13,3 +14,11 @@ def _uninstrumented():
     uninstrument()
     yield
     uninstrument()
+
+
+@pytest.fixture
+def on(recording):
+    """Telemetry on (stored at once) and the openai and anthropic SDKs instrumented."""
+    configure(enabled=True, db_path=recording.db_path, sync=True)
+    assert instrument("openai", "anthropic") == ["openai", "anthropic"]
+    return recording

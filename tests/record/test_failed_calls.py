@@ -9,6 +9,7 @@ Tested with the real openai and anthropic SDKs against the local fake server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
@@ -16,6 +17,7 @@ import sys
 
 import anthropic
 import openai
+import pydantic
 import pytest
 
 from dev_system.ops.telemetry import annotate, configure, telemetry_decorator
@@ -23,6 +25,7 @@ from dev_system.record.instrument import instrument
 from fakes.fake_llm_server import (  # noqa: F401  (fixtures)
     anthropic_client,
     anthropic_error,
+    async_openai_client,
     chat_completion,
     llm,
     llm_server,
@@ -33,13 +36,6 @@ from fakes.fake_llm_server import (  # noqa: F401  (fixtures)
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 CLAUDE = "claude-haiku-4-5"
 UNPRICED = "my-private-model-x7"
-
-
-@pytest.fixture
-def on(recording):
-    configure(enabled=True, db_path=recording.db_path, sync=True)
-    instrument()
-    return recording
 
 
 def dev_system(*args: str) -> str:
@@ -104,6 +100,64 @@ def test_a_failed_anthropic_stream_helper_keeps_the_model(on, anthropic_client, 
             pass
     [event] = on.events()
     assert (event.success, event.model, event.cost_usd) == (False, CLAUDE, 0.0)
+
+
+# --- refused before sending, failed after a reply -------------------------------------------------
+
+
+class Answer(pydantic.BaseModel):
+    city: str
+
+
+def test_openai_calls_refused_before_sending_are_not_calls(on, openai_client, async_openai_client, llm):
+    """A call the SDK refuses before building any request (a missing argument) reached no
+    provider: no event. The same error class raised after a reply (``parse()`` of a reply that
+    is not the JSON asked for) is a failed call."""
+    with pytest.raises(TypeError):
+        openai_client.chat.completions.create(model="gpt-4o-mini")
+    with pytest.raises(TypeError):
+        asyncio.run(async_openai_client.chat.completions.create(model="gpt-4o-mini"))
+    assert (on.events(), llm.requests) == ([], [])
+    with pytest.raises(ValueError):  # pydantic's ValidationError: "Hello!" is no JSON
+        openai_client.chat.completions.parse(model="gpt-4o-mini", messages=MESSAGES, response_format=Answer)
+    [event] = on.events()
+    assert (len(llm.requests), event.function_name, event.success, event.model) == (
+        1, "openai.chat.completions.parse", False, "gpt-4o-mini")
+
+
+def test_anthropic_calls_refused_before_sending_are_not_calls(on, llm):
+    """The Anthropic SDK refuses a non-streamed call whose ``max_tokens`` may take longer than
+    its default timeout ("Streaming is required ...", a ValueError) before sending it: no
+    event. A ValueError raised by ``parse()`` after the reply came is a failed call."""
+    client = anthropic.Anthropic(base_url=llm.url, api_key="sk-ant-test", max_retries=0)  # the default timeout
+    with pytest.raises(ValueError, match="Streaming is required"):
+        client.messages.create(model=CLAUDE, max_tokens=100_000, messages=MESSAGES)
+    with pytest.raises(ValueError, match="Streaming is required"):
+        client.messages.with_raw_response.create(model=CLAUDE, max_tokens=100_000, messages=MESSAGES)
+    with pytest.raises(TypeError):
+        asyncio.run(anthropic.AsyncAnthropic(base_url=llm.url, api_key="sk-ant-test").messages.create(model=CLAUDE))
+    assert (on.events(), llm.requests) == ([], [])
+    with pytest.raises(ValueError):  # "Hello!" is no JSON
+        client.messages.parse(model=CLAUDE, max_tokens=64, messages=MESSAGES, output_format=Answer)
+    [event] = on.events()
+    assert (len(llm.requests), event.function_name, event.success, event.model) == (
+        1, "anthropic.messages.parse", False, CLAUDE)
+    client.close()
+
+
+def test_a_refused_call_inside_a_decorated_call_leaves_one_event(on, anthropic_client, llm):
+    """A refused call made inside a decorated function records nothing; the enclosing event stays."""
+    @telemetry_decorator(agent_name="writer", event_type="tool_call")
+    def write():
+        with pytest.raises(TypeError):
+            anthropic_client.messages.create(model=CLAUDE, messages=MESSAGES)
+        return anthropic_client.messages.create(model=CLAUDE, max_tokens=64, messages=MESSAGES)
+
+    write()
+    events = on.events()
+    assert [(e.function_name, e.success, e.input_tokens) for e in events] == [
+        ("anthropic.messages.create", True, 25), ("write", True, 0)]
+    assert len(llm.requests) == 1
 
 
 # --- failed decorated calls ----------------------------------------------------------------------
@@ -181,6 +235,7 @@ def test_the_reports_name_the_models_without_a_price(on, openai_client, llm):
 
 USER_TEST = f'''
 import openai
+import pydantic
 import pytest
 
 client = openai.OpenAI(base_url=URL + "/v1", api_key="sk-test", max_retries=0, timeout=5.0)

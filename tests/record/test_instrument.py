@@ -40,14 +40,6 @@ MESSAGES = [{"role": "user", "content": "Say hello"}]
 CLAUDE = "claude-haiku-4-5"
 
 
-@pytest.fixture
-def on(recording):
-    """Telemetry on (synchronously stored) and both SDKs instrumented."""
-    configure(enabled=True, db_path=recording.db_path, sync=True)
-    assert instrument("openai", "anthropic") == ["openai", "anthropic"]
-    return recording
-
-
 def _only(recording):
     events = recording.events()
     assert len(events) == 1, events

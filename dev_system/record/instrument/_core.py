@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from dev_system.problems import report_problem
-from dev_system.record.instrument import _responses
+from dev_system.record.instrument import _responses, _sending
 from dev_system.record.instrument._client_secrets import remember_client_secrets
 from dev_system.record.recorder import get_recorder
 from dev_system.record.replay import watch as watch_replays
@@ -159,13 +159,15 @@ def sync_call(provider: str, function_name: str, is_stream: Callable[[Any], Any]
             remember_client_secrets(args, kwargs)
             span = _span(provider, function_name, kwargs)
             token = _ACTIVE.set(True)
+            sent, sending = _sending.begin()
             try:
                 with span.activate():
                     result = original(*args, **kwargs)
             except BaseException as exc:
-                span.end(exc)
+                _end_failed(span, exc, sent, args)
                 raise
             finally:
+                _sending.end(sending)
                 _ACTIVE.reset(token)
             if _responses.body_unread(result, kwargs):
                 return _watch_body(span, result, is_stream, kwargs)
@@ -187,13 +189,15 @@ def async_call(provider: str, function_name: str, is_stream: Callable[[Any], Any
             remember_client_secrets(args, kwargs)
             span = _span(provider, function_name, kwargs)
             token = _ACTIVE.set(True)
+            sent, sending = _sending.begin()
             try:
                 with span.activate():
                     result = await original(*args, **kwargs)
             except BaseException as exc:
-                span.end(exc)
+                _end_failed(span, exc, sent, args)
                 raise
             finally:
+                _sending.end(sending)
                 _ACTIVE.reset(token)
             if _responses.body_unread(result, kwargs):
                 return _watch_body(span, result, is_stream, kwargs)
@@ -209,6 +213,15 @@ def async_call(provider: str, function_name: str, is_stream: Callable[[Any], Any
         return wrapper
 
     return make
+
+
+def _end_failed(span: Any, exc: BaseException, sent: list[bool], args: tuple) -> None:
+    """End the span of a call that raised: failed, unless its SDK refused it before sending any
+    request (then it was no provider call, and is not recorded: :mod:`._sending`)."""
+    if _sending.refused_before_sending(sent, args, MARK):
+        span.discard()
+    else:
+        span.end(exc)
 
 
 def _raw_parse(result: Any, kwargs: dict) -> Callable[[], Any] | None:
@@ -425,3 +438,26 @@ def stream_helper(provider: str, function_name: str, is_async: bool) -> Callable
         return wrapper
 
     return make
+
+
+# --- for the instrumentation modules that wrap an SDK in their own way (google_genai) ------------
+
+#: Stands in for a span that could not be made: every method does nothing.
+NoSpan = _NoSpan
+
+
+def off() -> bool:
+    """True when a call made here is not to be recorded: telemetry is off, or an instrumented
+    call is running already (it records the event)."""
+    return _off()
+
+
+def enter_call() -> contextvars.Token:
+    """Mark an instrumented call as running here, so that the SDK calls it makes record no event
+    of their own; pass the token to :func:`exit_call` when it returns."""
+    return _ACTIVE.set(True)
+
+
+def exit_call(token: contextvars.Token) -> None:
+    """Undo :func:`enter_call`."""
+    _ACTIVE.reset(token)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from dev_system.record.instrument import _core
+from dev_system.record.instrument import _core, _sending
 
 PROVIDER = "anthropic"
 
 # (module, class, attribute, event function name, kind)
 _TARGETS = (
+    # every HTTP request the SDK sends is built here: a call that raised before is no provider call
+    ("anthropic._base_client", "BaseClient", "_build_request", None, "marker"),
     ("anthropic.resources.messages", "Messages", "create", "anthropic.messages.create", "sync"),
     ("anthropic.resources.messages", "AsyncMessages", "create", "anthropic.messages.create", "async"),
     ("anthropic.resources.messages", "Messages", "parse", "anthropic.messages.parse", "sync"),
@@ -57,7 +59,9 @@ def instrument() -> bool:
             owner = getattr(importlib.import_module(module_name), class_name)
         except (ImportError, AttributeError):
             continue
-        if kind == "sync":
+        if kind == "marker":
+            factory = _sending.marker
+        elif kind == "sync":
             factory = _core.sync_call(PROVIDER, function_name, _stream_kind)
         elif kind == "async":
             factory = _core.async_call(PROVIDER, function_name, _stream_kind)

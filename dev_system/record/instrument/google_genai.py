@@ -59,13 +59,6 @@ def request_model(model: Any) -> str | None:
     return model or None
 
 
-def _off() -> bool:
-    try:
-        return not get_recorder().on or _core._ACTIVE.get()
-    except Exception:
-        return True
-
-
 def _start(owner: Any, function_name: str, kwargs: dict) -> tuple[Any, str | None]:
     """A span for one request, made in the caller's context, and the requested model."""
     model = request_model(kwargs.get("model"))
@@ -82,7 +75,7 @@ def _start(owner: Any, function_name: str, kwargs: dict) -> tuple[Any, str | Non
         return span, model
     except Exception as exc:
         report_problem("instrument-span", f"an SDK call could not be recorded: {exc!r}")
-        return _core._NoSpan(), model
+        return _core.NoSpan(), model
 
 
 def _name_model(span: Any, model: str | None) -> None:
@@ -125,10 +118,10 @@ def _sync(function_name: str):
     def make(original: Any) -> Any:
         @functools.wraps(original)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not wrapper.__dict__.get(_core.MARK) or _off():
+            if not wrapper.__dict__.get(_core.MARK) or _core.off():
                 return original(*args, **kwargs)
             span, model = _start(args[0] if args else None, function_name, kwargs)
-            token = _core._ACTIVE.set(True)
+            token = _core.enter_call()
             try:
                 with span.activate():
                     result = original(*args, **kwargs)
@@ -136,7 +129,7 @@ def _sync(function_name: str):
                 span.end(exc)
                 raise
             finally:
-                _core._ACTIVE.reset(token)
+                _core.exit_call(token)
             _succeed(span, model, result)
             return result
 
@@ -149,10 +142,10 @@ def _async(function_name: str):
     def make(original: Any) -> Any:
         @functools.wraps(original)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not wrapper.__dict__.get(_core.MARK) or _off():
+            if not wrapper.__dict__.get(_core.MARK) or _core.off():
                 return await original(*args, **kwargs)
             span, model = _start(args[0] if args else None, function_name, kwargs)
-            token = _core._ACTIVE.set(True)
+            token = _core.enter_call()
             try:
                 with span.activate():
                     result = await original(*args, **kwargs)
@@ -160,7 +153,7 @@ def _async(function_name: str):
                 span.end(exc)
                 raise
             finally:
-                _core._ACTIVE.reset(token)
+                _core.exit_call(token)
             _succeed(span, model, result)
             return result
 
@@ -190,13 +183,13 @@ def _watched(inner: Any, span: Any, model: str | None) -> Any:
     usage = StreamUsage()
     try:
         while True:
-            token = _core._ACTIVE.set(True)
+            token = _core.enter_call()
             try:
                 chunk = next(inner)
             except StopIteration:
                 break
             finally:
-                _core._ACTIVE.reset(token)
+                _core.exit_call(token)
             usage.feed(chunk)
             yield chunk
     except GeneratorExit:
@@ -234,7 +227,7 @@ def _stream(function_name: str):
 
     def make(original: Any) -> Any:
         def run(args: tuple, kwargs: dict) -> Any:
-            if _off():
+            if _core.off():
                 yield from original(*args, **kwargs)
                 return
             span, model = _start(args[0] if args else None, function_name, kwargs)
@@ -258,10 +251,10 @@ def _async_stream(function_name: str):
     def make(original: Any) -> Any:
         @functools.wraps(original)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not wrapper.__dict__.get(_core.MARK) or _off():
+            if not wrapper.__dict__.get(_core.MARK) or _core.off():
                 return await original(*args, **kwargs)
             span, model = _start(args[0] if args else None, function_name, kwargs)
-            token = _core._ACTIVE.set(True)
+            token = _core.enter_call()
             try:
                 with span.activate():
                     inner = await original(*args, **kwargs)
@@ -269,7 +262,7 @@ def _async_stream(function_name: str):
                 span.end(exc)
                 raise
             finally:
-                _core._ACTIVE.reset(token)
+                _core.exit_call(token)
             try:
                 watched = _awatched(inner, span, model)
                 weakref.finalize(watched, _end_early, span)

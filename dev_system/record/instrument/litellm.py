@@ -14,8 +14,10 @@ Each request LiteLLM sends to a provider (``completion``/``acompletion``, ``embe
   usage and model of the provider's own answer (the JSON body, or the SDK's response object,
   that LiteLLM hands the hook);
 - a stream ends in the success hook (sync or async) with the usage LiteLLM assembled from the
-  chunks (for a sync stream LiteLLM runs that hook in its logging thread, a moment after the last
-  chunk);
+  chunks. For a sync stream LiteLLM runs that hook in its logging thread, a moment after the last
+  chunk: such a stream, once read to its end, is *pending* until its hook has run, and
+  :func:`wait_for_streams` (a waiter of :mod:`dev_system.record.settle`) waits for the pending
+  ones, so that a test's figures, read as it ends, include its streams;
 - a failure ends in the failure hook (sync or async), with the exception's class name.
 
 Cost: the pricing of :mod:`dev_system.record.pricing` (the user's prices, then genai-prices) for
@@ -31,9 +33,12 @@ import importlib.abc
 import json
 import sys
 import threading
+import time
+import weakref
 from typing import Any
 
 from dev_system.problems import report_problem
+from dev_system.record import settle
 from dev_system.record.instrument import _core
 
 PROVIDER = "litellm"
@@ -45,6 +50,12 @@ _handler: Any = None
 _finder: Any = None
 #: litellm_call_id -> (span, thread id where the SDK instrumentation was set aside, or None)
 _pending: collections.OrderedDict[str, tuple[Any, int | None]] = collections.OrderedDict()
+#: litellm_call_id -> a weak reference to LiteLLM's stream object (``_no_stream`` when none could be
+#: made), for the sync streams in flight: their success hook runs on LiteLLM's thread (see
+#: wait_for_streams)
+_sync_streams: dict[str, Any] = {}
+#: Notified whenever a call in flight ends.
+_call_ended = threading.Condition(_lock)
 
 
 def instrument() -> bool:
@@ -80,6 +91,9 @@ def uninstrument() -> bool:
         handler, _handler = _handler, None
         pending = list(_pending.values())
         _pending.clear()
+        _sync_streams.clear()
+        _call_ended.notify_all()
+    settle.remove_waiter(wait_for_streams)
     if handler is not None:
         _unregister(handler)
     for span, _ in pending:
@@ -101,6 +115,7 @@ def _register(module: Any) -> bool:
     try:
         _handler = _make_handler()
         module.callbacks.append(_handler)
+        settle.add_waiter(wait_for_streams)
         return True
     except Exception as exc:
         _handler = None
@@ -237,7 +252,8 @@ def _begin(kwargs: Any) -> None:
         with _lock:
             _pending[call_id] = (span, threading.get_ident())
             if len(_pending) > MAX_PENDING:
-                evicted = _pending.popitem(last=False)[1][0]
+                evicted_id, (evicted, _) = _pending.popitem(last=False)
+                _sync_streams.pop(evicted_id, None)
         if evicted is not None:
             evicted.end(closed_early=True)
     except Exception as exc:
@@ -258,6 +274,15 @@ def _take(kwargs: Any) -> tuple[Any, int | None] | None:
         return _pending.pop(call_id, None)
 
 
+def _ended(kwargs: Any) -> None:
+    """A call's event has ended (it is in the recorder): a sync stream is no longer waited for."""
+    call_id = _call_id(kwargs)
+    if call_id is not None and call_id in _sync_streams:
+        with _lock:
+            if _sync_streams.pop(call_id, None) is not None:
+                _call_ended.notify_all()
+
+
 def _answered(kwargs: Any) -> None:
     """The provider answered: a body in one piece ends the event with its own usage and model."""
     try:
@@ -269,9 +294,12 @@ def _answered(kwargs: Any) -> None:
         if entry is None:
             return
         _release(entry)
-        body = _body(kwargs.get("original_response"))
-        if body is None:
-            return  # a stream, or an error: the success or failure hook ends it
+        original = kwargs.get("original_response")
+        body = _body(original)
+        if body is None:  # a stream, or an error: the success or failure hook ends it
+            if kwargs.get("stream") and not _function_name(kwargs).startswith("litellm.a"):
+                _watch_sync_stream(call_id, original)
+            return
         with _lock:
             if _pending.pop(call_id, None) is None:
                 return
@@ -280,6 +308,50 @@ def _answered(kwargs: Any) -> None:
         span.end()
     except Exception as exc:
         report_problem("instrument-litellm", f"a LiteLLM call could not be recorded: {exc!r}")
+
+
+def _watch_sync_stream(call_id: str, stream: Any) -> None:
+    """Note a sync stream in flight (its success hook will run on LiteLLM's thread)."""
+    try:
+        ref = weakref.ref(stream)
+    except TypeError:  # not LiteLLM's stream object (the raw text LiteLLM logs first)
+        ref = _no_stream
+    with _lock:
+        if call_id in _pending:
+            _sync_streams[call_id] = ref
+
+
+def _no_stream() -> None:
+    """The stand-in for a stream object that cannot be watched: it looks collected."""
+    return None
+
+
+def wait_for_streams(timeout: float) -> bool:
+    """Wait at most ``timeout`` seconds for the sync streams read to their end whose success hook
+    has not run yet; True when none is left. A stream still being read is not waited for; one
+    waited for in vain (closed before its end, when LiteLLM sends no hook) is not waited for again:
+    its event still ends if its hook comes."""
+    if not _sync_streams:
+        return True
+    deadline = time.monotonic() + timeout
+    with _call_ended:
+        while True:
+            ended = [call_id for call_id, ref in _sync_streams.items() if _read_to_its_end(ref())]
+            if not ended:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                for call_id in ended:
+                    del _sync_streams[call_id]
+                return False
+            _call_ended.wait(left)
+
+
+def _read_to_its_end(stream: Any) -> bool:
+    """Whether the caller is done with a sync stream: LiteLLM closes its stream object once it
+    has read the last chunk (it then hands the success hook to its logging thread). A stream
+    object already collected, or one that does not say, counts as done."""
+    return stream is None or getattr(stream, "_closed", True) is not False
 
 
 def _body(original: Any) -> Any:
@@ -316,6 +388,8 @@ def _succeeded(kwargs: Any, response: Any, start_time: Any, end_time: Any) -> No
         span.end()
     except Exception as exc:
         report_problem("instrument-litellm", f"a LiteLLM call could not be recorded: {exc!r}")
+    finally:
+        _ended(kwargs)
 
 
 def _usage(response: Any, provider: str | None) -> Any:
@@ -345,3 +419,5 @@ def _failed(kwargs: Any, start_time: Any, end_time: Any) -> None:
         span.end(exc)
     except Exception as exc:
         report_problem("instrument-litellm", f"a LiteLLM call could not be recorded: {exc!r}")
+    finally:
+        _ended(kwargs)

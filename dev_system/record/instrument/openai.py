@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from dev_system.record.instrument import _core
+from dev_system.record.instrument import _core, _sending
 
 PROVIDER = "openai"
 
 # (module, class, attribute, event function name, kind)
 _TARGETS = (
+    # every HTTP request the SDK sends is built here: a call that raised before is no provider call
+    ("openai._base_client", "BaseClient", "_build_request", None, "marker"),
     ("openai.resources.chat.completions", "Completions", "create", "openai.chat.completions.create", "sync"),
     ("openai.resources.chat.completions", "AsyncCompletions", "create", "openai.chat.completions.create", "async"),
     ("openai.resources.chat.completions", "Completions", "parse", "openai.chat.completions.parse", "sync"),
@@ -59,6 +61,9 @@ def instrument() -> bool:
             owner = getattr(importlib.import_module(module_name), class_name)
         except (ImportError, AttributeError):
             continue
-        factory = _core.sync_call if kind == "sync" else _core.async_call
-        changed |= _core.patch(PROVIDER, owner, attribute, factory(PROVIDER, function_name, _stream_kind))
+        if kind == "marker":
+            factory = _sending.marker
+        else:
+            factory = (_core.sync_call if kind == "sync" else _core.async_call)(PROVIDER, function_name, _stream_kind)
+        changed |= _core.patch(PROVIDER, owner, attribute, factory)
     return changed

@@ -80,9 +80,9 @@ class Series:
 def _series(conn: sqlite3.Connection, window: Window, filters: Filters, summary: Summary,
             agent_rows: Sequence[BreakdownRow], limits: Limits) -> Series | None:
     """The page's time series (``None`` for an empty window)."""
-    if summary.empty or summary.first_timestamp is None or summary.last_timestamp is None:
+    if summary.empty or summary.drawn_first is None or summary.drawn_last is None:
         return None
-    unit, buckets = buckets_for(summary.first_timestamp, summary.last_timestamp, limits.hourly_below_s)
+    unit, buckets = buckets_for(summary.drawn_first, summary.drawn_last, limits.hourly_below_s)
     named = [row.key for row in agent_rows[: limits.agents]]
     others = len(agent_rows) - len(named)
     index = {name: i for i, name in enumerate(named)}

@@ -39,7 +39,7 @@ from dataclasses import field
 from datetime import timedelta
 from typing import Any
 
-from dev_system.analysis.periods import Window, day_bounds, local_day, local_midnight
+from dev_system.analysis.periods import Window, day_bounds, drawn_range, local_day, local_midnight
 from dev_system.store import aggregates
 from dev_system.store.queries import Filters
 from dev_system.structs import struct
@@ -112,6 +112,13 @@ class Summary:
     #: events answered from a recording, and their known (notional, unpaid) cost, in the total
     replayed_events: int = 0
     replayed_cost_usd: float = 0.0
+    #: the part of first .. last drawn day by day (:func:`~dev_system.analysis.periods.drawn_range`:
+    #: not in the future, at most ten years), ``None`` when nothing is drawn
+    drawn_first: float | None = None
+    drawn_last: float | None = None
+    #: events of the window dated outside ``drawn_first .. drawn_last``: in every figure, in no
+    #: daily cost nor chart
+    undrawn_events: int = 0
 
     @property
     def empty(self) -> bool:
@@ -198,6 +205,11 @@ def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters =
                 else:
                     unpriced[str(model)] = unpriced.get(str(model), 0) + priced_usage
     replayed, replayed_cost = aggregates.replayed_count_and_cost(conn, chosen)
+    drawn = drawn_range(first, last)
+    undrawn = events
+    if drawn is not None:
+        undrawn -= aggregates.count_and_cost(conn, _range(conn, window, filters, chosen.present, *drawn,
+                                                          usable_only=bool(skipped)))[0]
     return Summary(
         window=window,
         filters=filters,
@@ -218,14 +230,28 @@ def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters =
         top_agent=top,
         top_agent_events=top_count,
         failures_by_error_type=dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))),
-        daily_cost_usd=_daily_costs(conn, window, filters, chosen.present, first, last, usable_only=bool(skipped)),
+        daily_cost_usd={} if drawn is None else _daily_costs(conn, window, filters, chosen.present, *drawn,
+                                                             usable_only=bool(skipped)),
         dropped_events=dropped,
         skipped_rows=skipped,
         first_timestamp=first,
         last_timestamp=last,
         replayed_events=replayed,
         replayed_cost_usd=replayed_cost,
+        drawn_first=None if drawn is None else drawn[0],
+        drawn_last=None if drawn is None else drawn[1],
+        undrawn_events=undrawn,
     )
+
+
+def _range(conn: sqlite3.Connection, window: Window, filters: Filters, present: set[str], first: float,
+           last: float, *, usable_only: bool) -> aggregates.Selection:
+    """The events of ``window`` from ``first`` to ``last`` included."""
+    lo = first if window.start is None else max(first, window.start)
+    hi = math.nextafter(last, math.inf)
+    hi = hi if window.end is None else min(hi, window.end)
+    chosen = aggregates.selection(conn, Window(lo, hi), filters, present=present)
+    return aggregates.usable_only(chosen) if usable_only else chosen
 
 
 def _daily_costs(conn: sqlite3.Connection, window: Window, filters: Filters, present: set[str],

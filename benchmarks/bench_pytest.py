@@ -115,8 +115,8 @@ def measure(quick: bool, scratch: Path) -> dict:
     return {
         "pytest.plain_s": round(median(plain), 3),
         "pytest.telemetry_s": round(median(telemetry), 3),
-        # No target: the median of the ratios of runs made one after the other (less moved by a load
-        # that changes during the section than the ratio of the medians, which the target uses).
+        # The target: the median of the ratios of runs made one after the other (less moved by a
+        # load that changes during the section than the ratio of the medians).
         "pytest.paired_ratio": round(median([t / p for t, p in zip(telemetry, plain)]), 3),
         "pytest.tests": FILES * TESTS_PER_FILE,
         "pytest.import_ms": round(median(imports), 2),

@@ -425,6 +425,12 @@ def pair(repeats: int, ours, floor) -> tuple[float, float, object]:
 
 
 def measure(quick: bool, scratch: Path) -> dict:
+    from dev_system.analysis.compare import compare_runs
+    from dev_system.analysis.evaluation import trace_view
+    from dev_system.store import db as store
+    from dev_system.store.combine import combine
+    from dev_system.store.queries import Between, Filters, count_unusable, list_events
+
     db, _ = cached_db()
     big = history_db(db)
     repeats = 2 if quick else 3
@@ -433,6 +439,7 @@ def measure(quick: bool, scratch: Path) -> dict:
     conn = ro(db)
 
     def record(name: str, ours_s: float, floor_s: float) -> None:
+        print(f"report_scale {name}: ours {ours_s:.3f} s, floor {floor_s:.3f} s", file=sys.stderr, flush=True)
         out[f"report_scale.{name}_ms"] = round(ours_s * 1000, 1)
         out[f"report_scale.{name}_floor_ms"] = round(floor_s * 1000, 1)
 
@@ -444,8 +451,8 @@ def measure(quick: bool, scratch: Path) -> dict:
     record("metrics_30d", o, f)
     agree_summary(ours_summary(conn, since), floor_summary(conn, since))
     for by, key in (("agent", "agent_name"), ("model", "model"), ("day", LOCAL_DAY)):
-        o, f, _ = pair(repeats, lambda: cli(["metrics", "--period", "30d", "--by", by, *base]),
-                       lambda: (floor_summary(conn, since), floor_groups(conn, since, key)))
+        o, f, _ = pair(repeats, lambda by=by: cli(["metrics", "--period", "30d", "--by", by, *base]),
+                       lambda key=key: (floor_summary(conn, since), floor_groups(conn, since, key)))
         record(f"by_{by}", o, f)
         agree_groups(conn, since, by, floor_groups(conn, since, key))
     page = scratch / "page.html"
@@ -457,10 +464,13 @@ def measure(quick: bool, scratch: Path) -> dict:
     o, f, _ = pair(repeats, lambda: cli(["events", "--failed", "--period", "30d", *base]),
                    lambda: floor_failed(conn, since))
     record("failed", o, f)
-    from dev_system.store.queries import Between, Filters, list_events
-
-    from dev_system.store import db as store
     sconn = store.connect(db, readonly=True)
+    # The same two surfaces without the command around them (parsing, rendering): the reads alone.
+    def failed_reads() -> int:
+        events = list_events(sconn, Between(since, None), Filters(), failed_only=True, limit=51)
+        return count_unusable(sconn, Between(events[49].timestamp, None))
+
+    out["report_scale.failed_reads_ms"] = round(1000 * median([timed(failed_reads)[0] for _ in range(repeats)]), 1)
     newest = [e.event_id for e in list_events(sconn, Between(since, None), Filters(), failed_only=True, limit=51)]
     check("events --failed", newest == [r[0] for r in conn.execute(
         "SELECT event_id FROM telemetry_events WHERE timestamp >= ? AND NOT success"
@@ -469,8 +479,8 @@ def measure(quick: bool, scratch: Path) -> dict:
                             ).fetchone()[0]
     o, f, floor_ids = pair(repeats, lambda: cli(["trace", trace_id, *base]), lambda: floor_trace(conn, trace_id))
     record("trace", o, f)
-    from dev_system.analysis.evaluation import trace_view
-
+    out["report_scale.trace_reads_ms"] = round(1000 * median([timed(trace_view, sconn, trace_id)[0]
+                                                              for _ in range(repeats)]), 1)
     check("trace", len(trace_view(sconn, trace_id).events) == len(floor_ids))
     sconn.close()
 
@@ -489,13 +499,13 @@ def measure(quick: bool, scratch: Path) -> dict:
     o, f, floor_cmp = pair(repeats * 2, lambda: cli(["compare", a, b, "--db", str(rdb)]),
                            lambda: floor_compare(rconn, a, b))
     record("compare", o, f)
-    from dev_system.analysis.compare import compare_runs
 
     sconn = store.connect(rdb, readonly=True)
     comparison = compare_runs(sconn, a, b)
-    totals = {t.name: t for t in comparison.totals} if hasattr(comparison, "totals") else {}
-    if "p95" in totals:
-        check("compare p95", close(totals["p95"].new, floor_cmp[b][5]) and close(totals["p95"].base, floor_cmp[a][5]))
+    p95 = comparison.totals["p95"]
+    check("compare p95", close(p95.new, floor_cmp[b][5]) and close(p95.base, floor_cmp[a][5]))
+    check("compare cost", close(comparison.totals["cost"].new, floor_cmp[b][2]))
+    check("compare tests", len(comparison.tests) == len(floor_cmp[b][-1]) == TESTS)
     o, f, floor_list = pair(repeats * 2, lambda: cli(["runs", "--db", str(rdb)]), lambda: floor_runs(rconn))
     record("runs", o, f)
     text = cli(["runs", "--db", str(rdb)])
@@ -504,8 +514,6 @@ def measure(quick: bool, scratch: Path) -> dict:
     rconn.close()
 
     # combine
-    from dev_system.store.combine import combine
-
     parts = shards(db, scratch / "shards")
     ours_s, floor_s = [], []
     for _ in range(2 if quick else 3):

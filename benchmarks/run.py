@@ -92,9 +92,10 @@ FIGURES = [
     *[(f"report_scale.{key}{suffix}", "ms") for key in ("metrics_30d", "by_agent", "by_model", "by_day", "html",
                                                         "failed", "trace", "compare", "runs")
       for suffix in ("_ms", "_floor_ms")],
+    ("report_scale.failed_reads_ms", "ms"), ("report_scale.trace_reads_ms", "ms"),
     ("report_scale.combine_events_per_s", "/s"), ("report_scale.combine_floor_events_per_s", "/s"),
     ("report_scale.history_1m_ms", "ms"), ("report_scale.history_5m_ms", "ms"), ("report_scale.peak_rss_mb", "MB"),
-    ("pytest.plain_s", "s"), ("pytest.telemetry_s", "s"), ("pytest.paired_ratio", "x"),
+    ("pytest.plain_s", "s"), ("pytest.telemetry_s", "s"), ("pytest.paired_ratio", "x"), ("pytest.instructions_ratio", "x"),
     ("pytest.import_ms", "ms"), ("pytest.start_delta_ms", "ms"),
 ]
 

@@ -334,13 +334,13 @@ def compute_breakdown(conn: sqlite3.Connection, window: Window, filters: Filters
     """
     if by not in BREAKDOWN_KEYS:
         raise ValueError(f"unknown breakdown {by!r}: use one of {', '.join(BREAKDOWN_KEYS)}")
-    chosen = aggregates.usable_only(aggregates.selection(conn, window, filters))
     if by == "day":
-        rows = _day_breakdown(conn, chosen)
+        rows = _day_breakdown(conn, window, filters)
         rows.sort(key=lambda r: r.key or "")
         return rows
     # The sums by SQL, the latencies of each group read in order: summing every event in Python
     # would be most of a run summary's time.
+    chosen = aggregates.usable_only(aggregates.selection(conn, window, filters))
     column = BREAKDOWN_KEYS[by]
     sums = aggregates.breakdown_sums(conn, chosen, column)
     latencies = group_percentiles(conn, chosen, column, {row[0]: row[1] for row in sums})
@@ -350,21 +350,32 @@ def compute_breakdown(conn: sqlite3.Connection, window: Window, filters: Filters
     return rows
 
 
-def _day_breakdown(conn: sqlite3.Connection, chosen: aggregates.Selection) -> list[BreakdownRow]:
+def _day_breakdown(conn: sqlite3.Connection, window: Window, filters: Filters) -> list[BreakdownRow]:
     """The events by local calendar day: each day with events is one indexed range (a day is a
     range of timestamps that SQL cannot name without the local time zone), found by seeking the
     first event after the previous day, so that memory holds one day's latencies at most."""
-    rows = []
-    timestamp = aggregates.first_timestamp_from(conn, chosen, None)
+    rows: list[BreakdownRow] = []
+    present = None
+
+    def between(lo: float | None, hi: float | None) -> aggregates.Selection:
+        # One lower and one upper bound: SQLite ranges the index on one of each only.
+        nonlocal present
+        lo = window.start if lo is None else lo if window.start is None else max(lo, window.start)
+        hi = window.end if hi is None else hi if window.end is None else min(hi, window.end)
+        chosen = aggregates.selection(conn, Window(lo, hi), filters, present=present)
+        present = chosen.present
+        return aggregates.usable_only(chosen)
+
+    timestamp = aggregates.first_timestamp(conn, between(None, None))
     while timestamp is not None:
         day = local_day(timestamp)
         start, end = local_midnight(day), local_midnight(day + timedelta(days=1))
         if end <= timestamp:  # a clock change that repeats an hour: never loop on one day
             end = math.nextafter(timestamp, math.inf)
-        day_chosen = aggregates.within(chosen, start, end)
+        day_chosen = between(start, end)
         calls, ok, cost, unknown, tin, tout = aggregates.totals(conn, day_chosen)
         if calls:
             latencies = group_percentiles(conn, day_chosen, None, {None: calls})[None]
             rows.append(_row(day.isoformat(), calls, ok, cost, unknown, tin, tout, latencies))
-        timestamp = aggregates.first_timestamp_from(conn, chosen, end)
+        timestamp = aggregates.first_timestamp(conn, between(end, None))
     return rows

@@ -190,12 +190,6 @@ def breakdown_sums(conn: sqlite3.Connection, chosen: Selection, column: str) -> 
         f" FROM telemetry_events{chosen.where} GROUP BY 1", chosen.params).fetchall()
 
 
-def within(chosen: Selection, start: float, end: float) -> Selection:
-    """The events of ``chosen`` with ``start <= timestamp < end``."""
-    return Selection(and_where(chosen.where, "timestamp >= ? AND timestamp < ?"), [*chosen.params, start, end],
-                     chosen.present)
-
-
 def totals(conn: sqlite3.Connection, chosen: Selection) -> tuple[int, int, float, int, int, int]:
     """``(calls, successes, known cost, unknown-cost calls, input tokens, output tokens)`` of the selection."""
     calls, ok, cost, unknown, tin, tout = conn.execute(
@@ -204,12 +198,13 @@ def totals(conn: sqlite3.Connection, chosen: Selection) -> tuple[int, int, float
     return calls, int(ok), cost, unknown, int(tin), int(tout)
 
 
-def first_timestamp_from(conn: sqlite3.Connection, chosen: Selection, start: float | None) -> float | None:
-    """The smallest timestamp of the selection from ``start`` on (``None``: from the first; no event: ``None``)."""
-    if start is None:
-        return conn.execute(f"SELECT MIN(timestamp) FROM telemetry_events{chosen.where}", chosen.params).fetchone()[0]
-    return conn.execute(f"SELECT MIN(timestamp) FROM telemetry_events{and_where(chosen.where, 'timestamp >= ?')}",
-                        [*chosen.params, start]).fetchone()[0]
+def first_timestamp(conn: sqlite3.Connection, chosen: Selection) -> float | None:
+    """The smallest timestamp of the selection (``None``: no event)."""
+    # ORDER BY ... LIMIT 1 walks the timestamp index and stops at the first match (MIN() with
+    # more conditions than the range may read the rest of the range).
+    row = conn.execute(f"SELECT timestamp FROM telemetry_events{chosen.where} ORDER BY timestamp LIMIT 1",
+                       chosen.params).fetchone()
+    return None if row is None else row[0]
 
 
 # --- time series, traces -----------------------------------------------------------------------

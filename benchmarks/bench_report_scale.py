@@ -18,7 +18,7 @@ alternating repeats, on the same file with a warm page cache.
   + ``INSERT ... SELECT`` of the same rows into a fresh database of the same schema.
 - ``history``: ``metrics --period 30d`` over ``report-5000k-150d.db`` (the same 1M window and 4M
   older events) divided by the same over the 1M database.
-- ``peak_rss_mb``: the largest ``ru_maxrss`` of a fresh interpreter running one surface (each
+- ``peak_rss_mb``: the largest peak RSS (``VmHWM``) of a fresh interpreter running one surface (each
   surface, over the 1M database and over the 5M one with ``--period all``).
 """
 
@@ -387,11 +387,13 @@ def fresh(path: Path) -> Path:
 # --- peak memory -------------------------------------------------------------------------------
 
 _RSS = """
-import contextlib, io, resource, sys
+import contextlib, io, sys
 from dev_system import cli
 with contextlib.redirect_stdout(io.StringIO()):
     cli.main(sys.argv[1:])
-sys.stderr.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+# VmHWM: this process's own peak (ru_maxrss would carry the parent's over the exec on Linux)
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+sys.stderr.write(hwm.split()[1])
 """
 
 
@@ -485,9 +487,8 @@ def measure(quick: bool, scratch: Path) -> dict:
     sconn.close()
 
     # history outside the window
-    cli(["metrics", "--period", "30d", "--db", str(big)])  # warm its pages
-    o_big = median([timed(cli, ["metrics", "--period", "30d", "--db", str(big)])[0] for _ in range(repeats)])
-    o_small = median([timed(cli, ["metrics", "--period", "30d", *base])[0] for _ in range(repeats)])
+    o_big, o_small, _ = pair(repeats, lambda: cli(["metrics", "--period", "30d", "--db", str(big)]),
+                             lambda: cli(["metrics", "--period", "30d", *base]))
     out["report_scale.history_5m_ms"] = round(o_big * 1000, 1)
     out["report_scale.history_1m_ms"] = round(o_small * 1000, 1)
     conn.close()

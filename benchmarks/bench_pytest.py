@@ -9,12 +9,17 @@
   is not given: in a fresh interpreter where pytest has loaded its own plugins (``get_config()``),
   the time to import ``pytest_devtelemetry.plugin`` and run its start-up hooks (``addhooks``,
   ``addoption``); median over fresh interpreters.
+- ``pytest.instructions_ratio`` (full runs, where ``valgrind`` is installed): the instructions
+  of one ``--telemetry`` run divided by those of one plain run (``valgrind --tool=cachegrind
+  --cache-sim=no``, ``PYTHONHASHSEED=0``): the plugin's cost without the machine's noise.
 - ``pytest.start_delta_ms`` (no target; noisy): median wall time of ``pytest --co -q`` on an empty
   folder with the plugin, minus the same with ``-p no:devtelemetry``, alternating.
 """
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -69,6 +74,17 @@ def run(cmd: list[str], cwd: Path) -> float:
     return elapsed
 
 
+def instructions(cmd: list[str], cwd: Path) -> int | None:
+    """The instructions ``cmd`` executes, counted by cachegrind (``None``: no valgrind, or no count)."""
+    if shutil.which("valgrind") is None:
+        return None
+    env = {**clean_env(), "PYTHONHASHSEED": "0"}
+    proc = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                           *cmd], cwd=cwd, env=env, capture_output=True, text=True)
+    match = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
+    return int(match.group(1).replace(",", "")) if match and proc.returncode in (0, 5) else None
+
+
 def import_ms(scratch: Path) -> float:
     proc = subprocess.run([sys.executable, "-c", IMPORT_PROBE], cwd=scratch,
                           env=clean_env(), capture_output=True, text=True)
@@ -112,11 +128,19 @@ def measure(quick: bool, scratch: Path) -> dict:
         with_plugin.append(run(py + ["--co"], empty))
         without.append(run(py + ["--co", "-p", "no:devtelemetry"], empty))
 
+    counted = {}
+    if not quick:
+        plain_ins, telemetry_ins = instructions(plain_cmd, suite), instructions(telemetry_cmd, suite)
+        if plain_ins and telemetry_ins:
+            counted = {"pytest.instructions_plain": plain_ins, "pytest.instructions_telemetry": telemetry_ins,
+                       "pytest.instructions_ratio": round(telemetry_ins / plain_ins, 3)}
+
     return {
+        **counted,
         "pytest.plain_s": round(median(plain), 3),
         "pytest.telemetry_s": round(median(telemetry), 3),
-        # No target: the median of the ratios of runs made one after the other (less moved by a load
-        # that changes during the section than the ratio of the medians, which the target uses).
+        # The target: the median of the ratios of runs made one after the other (less moved by a
+        # load that changes during the section than the ratio of the medians).
         "pytest.paired_ratio": round(median([t / p for t, p in zip(telemetry, plain)]), 3),
         "pytest.tests": FILES * TESTS_PER_FILE,
         "pytest.import_ms": round(median(imports), 2),

@@ -18,7 +18,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, run_section
 
-SECTIONS = ("overhead", "writer", "memory", "report", "pytest")
+SECTIONS = ("overhead", "writer", "memory", "report", "report_scale", "pytest")
 
 
 class Target:
@@ -57,8 +57,24 @@ TARGETS = [
            "slowest call / database lock time"),
     Target("report vs naive SQL", ("report.naive_sql_ms", "report.ours_ms"),
            lambda r: r["report.naive_sql_ms"] / r["report.ours_ms"], ">=", 2, "naive_sql_ms / ours_ms"),
-    Target("pytest --telemetry vs plain", ("pytest.telemetry_s", "pytest.plain_s"),
-           lambda r: r["pytest.telemetry_s"] / r["pytest.plain_s"], "<=", 1.10, "telemetry_s / plain_s"),
+    *[Target(f"{name} vs its floor", (f"report_scale.{key}_ms", f"report_scale.{key}_floor_ms"),
+             lambda r, key=key: r[f"report_scale.{key}_ms"] / r[f"report_scale.{key}_floor_ms"], "<=", limit,
+             f"{key}_ms / {key}_floor_ms")
+      for name, key, limit in (
+          ("metrics --period 30d", "metrics_30d", 1.5), ("metrics --by agent", "by_agent", 1.5),
+          ("metrics --by model", "by_model", 1.5), ("metrics --by day", "by_day", 1.5),
+          ("report --html (30 days)", "html", 2), ("events --failed", "failed", 1.5), ("trace ID", "trace", 1.5),
+          ("compare A B (5,000 tests)", "compare", 2), ("runs (10,000 runs)", "runs", 2))],
+    Target("combine vs ATTACH + INSERT", ("report_scale.combine_events_per_s", "report_scale.combine_floor_events_per_s"),
+           lambda r: r["report_scale.combine_events_per_s"] / r["report_scale.combine_floor_events_per_s"], ">=", 0.5,
+           "combine_events_per_s / combine_floor_events_per_s"),
+    Target("5M history vs 1M (30-day report)", ("report_scale.history_5m_ms", "report_scale.history_1m_ms"),
+           lambda r: r["report_scale.history_5m_ms"] / r["report_scale.history_1m_ms"], "<=", 1.2,
+           "history_5m_ms / history_1m_ms"),
+    Target("peak RSS of any report", ("report_scale.peak_rss_mb",), lambda r: r["report_scale.peak_rss_mb"], "<=", 100,
+           "peak_rss_mb", "MB"),
+    Target("pytest --telemetry vs plain", ("pytest.paired_ratio",),
+           lambda r: r["pytest.paired_ratio"], "<=", 1.05, "median of paired telemetry_s / plain_s"),
     Target("plugin import", ("pytest.import_ms",), lambda r: r["pytest.import_ms"], "<=", 15, "import_ms", "ms"),
     Target("memory while recording", ("memory.rss_growth_mb",), lambda r: r["memory.rss_growth_mb"], "<=", 30,
            "rss_growth_mb", "MB"),
@@ -73,7 +89,13 @@ FIGURES = [
     ("writer.concurrent_events_per_s", "/s"), ("writer.caller_max_us_db_locked", "us"), ("writer.db_lock_ms", "ms"),
     ("memory.rss_growth_mb", "MB"), ("memory.events", ""), ("memory.dropped", ""),
     ("report.ours_ms", "ms"), ("report.naive_sql_ms", "ms"), ("report.window_events", ""),
-    ("pytest.plain_s", "s"), ("pytest.telemetry_s", "s"), ("pytest.paired_ratio", "x"),
+    *[(f"report_scale.{key}{suffix}", "ms") for key in ("metrics_30d", "by_agent", "by_model", "by_day", "html",
+                                                        "failed", "trace", "compare", "runs")
+      for suffix in ("_ms", "_floor_ms")],
+    ("report_scale.failed_reads_ms", "ms"), ("report_scale.trace_reads_ms", "ms"),
+    ("report_scale.combine_events_per_s", "/s"), ("report_scale.combine_floor_events_per_s", "/s"),
+    ("report_scale.history_1m_ms", "ms"), ("report_scale.history_5m_ms", "ms"), ("report_scale.peak_rss_mb", "MB"),
+    ("pytest.plain_s", "s"), ("pytest.telemetry_s", "s"), ("pytest.paired_ratio", "x"), ("pytest.instructions_ratio", "x"),
     ("pytest.import_ms", "ms"), ("pytest.start_delta_ms", "ms"),
 ]
 

@@ -39,6 +39,10 @@ def struct(cls: type[T] | None = None, *, frozen: bool = True) -> Any:
         set_field = object.__setattr__
 
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            if not kwargs and len(args) == len(names):  # every field given in order: the common case
+                for name, value in zip(names, args):
+                    set_field(self, name, value)
+                return
             if len(args) > len(names):
                 raise TypeError(f"{cls.__name__}() takes {len(names)} positional arguments but {len(args)} were given")
             for i, name in enumerate(names):

@@ -81,9 +81,9 @@ class Series:
 def _series(conn: sqlite3.Connection, window: Window, filters: Filters, summary: Summary,
             agent_rows: Sequence[BreakdownRow], limits: Limits) -> Series | None:
     """The page's time series (``None`` for an empty window)."""
-    if summary.empty or summary.first_timestamp is None or summary.last_timestamp is None:
+    if summary.empty or summary.drawn_first is None or summary.drawn_last is None:
         return None
-    unit, buckets = buckets_for(summary.first_timestamp, summary.last_timestamp, limits.hourly_below_s)
+    unit, buckets = buckets_for(summary.drawn_first, summary.drawn_last, limits.hourly_below_s)
     named = [row.key for row in agent_rows[: limits.agents]]
     others = len(agent_rows) - len(named)
     index = {name: i for i, name in enumerate(named)}
@@ -95,7 +95,8 @@ def _series(conn: sqlite3.Connection, window: Window, filters: Filters, summary:
     unknown = [0] * n
     events = [0] * n
     ok = [0] * n
-    latencies: list[list[float]] = []
+    p50: list[float | None] = []
+    p95: list[float | None] = []
     present = None
     for b, (_, start, end) in enumerate(buckets):  # one indexed range per bucket, as the daily costs
         lo = start if window.start is None else max(start, window.start)
@@ -111,11 +112,13 @@ def _series(conn: sqlite3.Connection, window: Window, filters: Filters, summary:
             unknown[b] += count - cost_known
             events[b] += count
             ok[b] += int(good)
-        latencies.append(aggregates.numeric_latencies(conn, chosen))
+        values = aggregates.numeric_latencies(conn, chosen)  # one bucket's, dropped before the next is read
+        p50.append(percentile(values, 50))
+        p95.append(percentile(values, 95))
     return Series(
         unit=unit, labels=[label for label, _, _ in buckets], agents=list(named), other_agents=others,
         calls=calls, cost=cost, unknown_cost=unknown, events=events,
-        p50=[percentile(values, 50) for values in latencies], p95=[percentile(values, 95) for values in latencies],
+        p50=p50, p95=p95,
         success_rate=[rate(good, total) for good, total in zip(ok, events)],
     )
 

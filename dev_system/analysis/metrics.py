@@ -39,7 +39,7 @@ from dataclasses import field
 from datetime import timedelta
 from typing import Any
 
-from dev_system.analysis.periods import Window, day_bounds, local_day, local_midnight
+from dev_system.analysis.periods import Window, day_bounds, drawn_range, local_day, local_midnight
 from dev_system.store import aggregates
 from dev_system.store.queries import Filters
 from dev_system.structs import struct
@@ -57,6 +57,23 @@ BREAKDOWN_KEYS = {
 UNKNOWN_ERROR = "unknown"
 
 
+def _ranks(n: int, q: float) -> tuple[int, int, float]:
+    """The two closest ranks (0-based) of the ``q``-th percentile of ``n`` sorted values, and the
+    fraction of the way from the first to the second."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be between 0 and 100, not {q}")
+    rank = (q / 100) * (n - 1)
+    low = math.floor(rank)
+    return low, min(low + 1, n - 1), rank - low
+
+
+def _interpolate(a: float, b: float, fraction: float) -> float:
+    # numpy's formula on each half of the interval (the same float result as numpy.percentile)
+    if fraction >= 0.5:
+        return b - (b - a) * (1 - fraction)
+    return a + (b - a) * fraction
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     """The ``q``-th percentile (0..100) of already sorted values; ``None`` when there are none.
 
@@ -66,16 +83,47 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     n = len(sorted_values)
     if n == 0:
         return None
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile must be between 0 and 100, not {q}")
-    rank = (q / 100) * (n - 1)
-    low = math.floor(rank)
-    high = min(low + 1, n - 1)
-    fraction = rank - low
-    a, b = sorted_values[low], sorted_values[high]
-    if fraction >= 0.5:
-        return b - (b - a) * (1 - fraction)
-    return a + (b - a) * fraction
+    low, high, fraction = _ranks(n, q)
+    return _interpolate(sorted_values[low], sorted_values[high], fraction)
+
+
+#: The latency percentiles every report shows.
+PERCENTILES = (50, 95, 99)
+
+
+def group_percentiles(conn: sqlite3.Connection, chosen: aggregates.Selection, column: str | None,
+                      counts: dict[Any, int], qs: Sequence[float] = PERCENTILES, *,
+                      in_memory: int = aggregates.IN_MEMORY_LATENCIES) -> dict[Any, list[float | None]]:
+    """The ``qs`` percentiles of the latencies of the selected events per value of ``column``
+    (``None``: all of them, keyed ``None``); ``counts`` is how many events each key has.
+
+    Up to ``in_memory`` events (:data:`~dev_system.store.aggregates.IN_MEMORY_LATENCIES`), the latencies are read
+    and sorted here; beyond, SQLite sorts them and only the values at the needed ranks are kept,
+    so memory does not grow with the window. Both give the same numbers."""
+    if sum(counts.values()) <= in_memory:
+        out = {}
+        for key, values in aggregates.latencies_by(conn, chosen, column).items():
+            values.sort()
+            out[key] = [percentile(values, q) for q in qs]
+        return out
+    wanted = {key: {r for q in qs for r in _ranks(n, q)[:2]} for key, n in counts.items() if n}
+    picked: dict[Any, dict[int, float]] = {key: {} for key in wanted}
+    key, position, ranks, values = object(), 0, set(), {}
+    for row_key, latency in aggregates.ordered_latencies(conn, chosen, column):
+        if row_key != key:
+            key, position = row_key, 0
+            ranks, values = wanted.get(key, set()), picked.setdefault(key, {})
+        if position in ranks:
+            values[position] = latency
+        position += 1
+    out = {}
+    for key, n in counts.items():
+        if not n:
+            continue
+        values = picked[key]
+        out[key] = [_interpolate(values[low], values[high], fraction)
+                    for low, high, fraction in (_ranks(n, q) for q in qs)]
+    return out
 
 
 @struct
@@ -112,6 +160,13 @@ class Summary:
     #: events answered from a recording, and their known (notional, unpaid) cost, in the total
     replayed_events: int = 0
     replayed_cost_usd: float = 0.0
+    #: the part of first .. last drawn day by day (:func:`~dev_system.analysis.periods.drawn_range`:
+    #: not in the future, at most ten years), ``None`` when nothing is drawn
+    drawn_first: float | None = None
+    drawn_last: float | None = None
+    #: events of the window dated outside ``drawn_first .. drawn_last``: in every figure, in no
+    #: daily cost nor chart
+    undrawn_events: int = 0
 
     @property
     def empty(self) -> bool:
@@ -185,7 +240,7 @@ def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters =
         else:
             key = error_type or UNKNOWN_ERROR
             errors[key] = errors.get(key, 0) + count
-    latencies = aggregates.sorted_latencies(conn, chosen)
+    p50, p95, p99 = group_percentiles(conn, chosen, None, {None: events})[None]
     top, top_count = top_by_count(agents)
     unpriced: dict[str, int] = {}
     without_model = without_usage = 0
@@ -198,6 +253,11 @@ def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters =
                 else:
                     unpriced[str(model)] = unpriced.get(str(model), 0) + priced_usage
     replayed, replayed_cost = aggregates.replayed_count_and_cost(conn, chosen)
+    drawn = drawn_range(first, last)
+    undrawn = events
+    if drawn is not None:
+        undrawn -= aggregates.count_and_cost(conn, _range(conn, window, filters, chosen.present, *drawn,
+                                                          usable_only=bool(skipped)))[0]
     return Summary(
         window=window,
         filters=filters,
@@ -205,9 +265,9 @@ def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters =
         successes=successes,
         failures=events - successes,
         success_rate=rate(successes, events),
-        p50_latency_ms=percentile(latencies, 50),
-        p95_latency_ms=percentile(latencies, 95),
-        p99_latency_ms=percentile(latencies, 99),
+        p50_latency_ms=p50,
+        p95_latency_ms=p95,
+        p99_latency_ms=p99,
         total_cost_usd=cost,
         unknown_cost_events=unknown_cost,
         unpriced_models=dict(sorted(unpriced.items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -218,14 +278,28 @@ def compute_summary(conn: sqlite3.Connection, window: Window, filters: Filters =
         top_agent=top,
         top_agent_events=top_count,
         failures_by_error_type=dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))),
-        daily_cost_usd=_daily_costs(conn, window, filters, chosen.present, first, last, usable_only=bool(skipped)),
+        daily_cost_usd={} if drawn is None else _daily_costs(conn, window, filters, chosen.present, *drawn,
+                                                             usable_only=bool(skipped)),
         dropped_events=dropped,
         skipped_rows=skipped,
         first_timestamp=first,
         last_timestamp=last,
         replayed_events=replayed,
         replayed_cost_usd=replayed_cost,
+        drawn_first=None if drawn is None else drawn[0],
+        drawn_last=None if drawn is None else drawn[1],
+        undrawn_events=undrawn,
     )
+
+
+def _range(conn: sqlite3.Connection, window: Window, filters: Filters, present: set[str], first: float,
+           last: float, *, usable_only: bool) -> aggregates.Selection:
+    """The events of ``window`` from ``first`` to ``last`` included."""
+    lo = first if window.start is None else max(first, window.start)
+    hi = math.nextafter(last, math.inf)
+    hi = hi if window.end is None else min(hi, window.end)
+    chosen = aggregates.selection(conn, Window(lo, hi), filters, present=present)
+    return aggregates.usable_only(chosen) if usable_only else chosen
 
 
 def _daily_costs(conn: sqlite3.Connection, window: Window, filters: Filters, present: set[str],
@@ -244,11 +318,11 @@ def _daily_costs(conn: sqlite3.Connection, window: Window, filters: Filters, pre
 
 
 def _row(key: Any, calls: int, ok: int, cost: float, unknown: int, tin: int, tout: int,
-         latencies: Sequence[float]) -> BreakdownRow:
+         latencies: Sequence[float | None]) -> BreakdownRow:
+    p50, p95, p99 = latencies
     return BreakdownRow(
         key=None if key is None else str(key), calls=calls, successes=ok, success_rate=100.0 * ok / calls,
-        p50_latency_ms=percentile(latencies, 50), p95_latency_ms=percentile(latencies, 95),
-        p99_latency_ms=percentile(latencies, 99), input_tokens=tin, output_tokens=tout,
+        p50_latency_ms=p50, p95_latency_ms=p95, p99_latency_ms=p99, input_tokens=tin, output_tokens=tout,
         cost_usd=cost, unknown_cost_events=unknown,
     )
 
@@ -260,47 +334,48 @@ def compute_breakdown(conn: sqlite3.Connection, window: Window, filters: Filters
     """
     if by not in BREAKDOWN_KEYS:
         raise ValueError(f"unknown breakdown {by!r}: use one of {', '.join(BREAKDOWN_KEYS)}")
-    chosen = aggregates.usable_only(aggregates.selection(conn, window, filters))
     if by == "day":
-        rows = _day_breakdown(conn, chosen)
+        rows = _day_breakdown(conn, window, filters)
         rows.sort(key=lambda r: r.key or "")
         return rows
     # The sums by SQL, the latencies of each group read in order: summing every event in Python
     # would be most of a run summary's time.
+    chosen = aggregates.usable_only(aggregates.selection(conn, window, filters))
     column = BREAKDOWN_KEYS[by]
     sums = aggregates.breakdown_sums(conn, chosen, column)
-    latencies = aggregates.breakdown_latencies(conn, chosen, column)
-    rows = [_row(key, calls, ok, cost, unknown, tin, tout, latencies.get(key, []))
+    latencies = group_percentiles(conn, chosen, column, {row[0]: row[1] for row in sums})
+    rows = [_row(key, calls, ok, cost, unknown, tin, tout, latencies.get(key, [None] * 3))
             for key, calls, ok, cost, unknown, tin, tout in sums]
     rows.sort(key=lambda r: (-r.calls, r.key is None, r.key or ""))
     return rows
 
 
-def _day_breakdown(conn: sqlite3.Connection, chosen: aggregates.Selection) -> list[BreakdownRow]:
-    """The events by local calendar day, read oldest first and summed here (a day is a range of
-    timestamps that SQL cannot name without the local time zone)."""
-    groups: dict[str, list[Any]] = {}
-    day_end = -math.inf
-    day_start = math.inf
-    day_key = ""
-    for timestamp, success, cost, tin, tout, latency in aggregates.rows_by_time(conn, chosen):
-        if not day_start <= timestamp < day_end:
-            day = local_day(timestamp)
-            day_key, day_start, day_end = day.isoformat(), local_midnight(day), local_midnight(day + timedelta(days=1))
-        group = groups.get(day_key)
-        if group is None:
-            group = groups[day_key] = [0, 0, 0.0, 0, 0, 0, []]
-        group[0] += 1
-        group[1] += 1 if success else 0
-        if cost is None:
-            group[5] += 1
-        else:
-            group[2] += cost
-        group[3] += tin or 0
-        group[4] += tout or 0
-        group[6].append(latency)
-    rows = []
-    for key, (calls, ok, cost, tin, tout, unknown, latencies) in groups.items():
-        latencies.sort()
-        rows.append(_row(key, calls, ok, cost, unknown, tin, tout, latencies))
+def _day_breakdown(conn: sqlite3.Connection, window: Window, filters: Filters) -> list[BreakdownRow]:
+    """The events by local calendar day: each day with events is one indexed range (a day is a
+    range of timestamps that SQL cannot name without the local time zone), found by seeking the
+    first event after the previous day, so that memory holds one day's latencies at most."""
+    rows: list[BreakdownRow] = []
+    present = None
+
+    def between(lo: float | None, hi: float | None) -> aggregates.Selection:
+        # One lower and one upper bound: SQLite ranges the index on one of each only.
+        nonlocal present
+        lo = window.start if lo is None else lo if window.start is None else max(lo, window.start)
+        hi = window.end if hi is None else hi if window.end is None else min(hi, window.end)
+        chosen = aggregates.selection(conn, Window(lo, hi), filters, present=present)
+        present = chosen.present
+        return aggregates.usable_only(chosen)
+
+    timestamp = aggregates.first_timestamp(conn, between(None, None))
+    while timestamp is not None:
+        day = local_day(timestamp)
+        start, end = local_midnight(day), local_midnight(day + timedelta(days=1))
+        if end <= timestamp:  # a clock change that repeats an hour: never loop on one day
+            end = math.nextafter(timestamp, math.inf)
+        day_chosen = between(start, end)
+        calls, ok, cost, unknown, tin, tout = aggregates.totals(conn, day_chosen)
+        if calls:
+            latencies = group_percentiles(conn, day_chosen, None, {None: calls})[None]
+            rows.append(_row(day.isoformat(), calls, ok, cost, unknown, tin, tout, latencies))
+        timestamp = aggregates.first_timestamp(conn, between(end, None))
     return rows

@@ -81,6 +81,25 @@ def day_bounds(first: float, last: float) -> list[tuple[date, float, float]]:
     return out
 
 
+#: Events dated more than this after now are in the future (a clock that was wrong or faked):
+#: counted in the figures, never drawn day by day.
+FUTURE_SLACK_S = 86400.0
+#: The longest span drawn day by day (ten years, ending at the newest event drawn): older events
+#: are counted in the figures, not drawn.
+MAX_DRAWN_S = 3653 * 86400.0
+
+
+def drawn_range(first: float, last: float, now: float | None = None) -> tuple[float, float] | None:
+    """The part ``(lo, hi)`` of ``first .. last`` (the oldest and newest event of a window) that a
+    report draws per day or hour: no later than a day after ``now``, at most :data:`MAX_DRAWN_S`
+    long; ``None`` when every event is in the future. Events outside it are counted, not drawn."""
+    now = time.time() if now is None else now
+    hi = min(last, now + FUTURE_SLACK_S)
+    if hi < first:
+        return None
+    return max(first, hi - MAX_DRAWN_S), hi
+
+
 def parse_period(text: str, now: float | None = None) -> Window:
     """The window named by ``text``: ``Nm``/``Nh``/``Nd``/``Nw`` (rolling, ending now), ``today`` or ``all``."""
     now = time.time() if now is None else now

@@ -22,10 +22,13 @@ def cmd_events(args: argparse.Namespace) -> int:
         wanted = filters(args, conn)
         events = list_events(conn, args.period, wanted, failed_only=args.failed,
                              limit=args.limit + 1 if args.limit else None)  # one more: is there more?
-        unusable = count_unusable(conn, args.period, wanted)
+        more = bool(args.limit) and len(events) > args.limit
+        # The unusable rows left out of what is listed: when the listing is cut, only those from
+        # the oldest event shown on (the window's older rows would not be shown anyway).
+        shown = args.period if not more else Window(events[args.limit - 1].timestamp, args.period.end)
+        unusable = count_unusable(conn, shown, wanted)
     finally:
         conn.close()
-    more = bool(args.limit) and len(events) > args.limit
     events = events[: args.limit or None]
     if args.format == "json":
         write(report.events_json(events))

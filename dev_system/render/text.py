@@ -112,6 +112,16 @@ def skipped_note(count: int) -> str:
     return f"{format_int(count)} skipped ({UNUSABLE})"
 
 
+def undrawn_note(summary: Summary) -> str:
+    """Why some events of the window are in no daily figure: dated in the future, or too long ago."""
+    n = summary.undrawn_events
+    if summary.drawn_first is None or summary.drawn_last is None:
+        return f"{plural(n, 'event')} dated in the future (a wrong clock?): counted, not drawn by day"
+    lo, hi = (datetime.fromtimestamp(t).date().isoformat() for t in (summary.drawn_first, summary.drawn_last))
+    return (f"{plural(n, 'event')} dated outside {lo} .. {hi} (in the future, a wrong clock?, or more than ten "
+            "years earlier): counted, not drawn by day")
+
+
 def render_text(summary: Summary, alerts: Sequence[Alert], breakdown: tuple[str, Sequence[BreakdownRow]] | None = None,
                 *, ascii_only: bool = False, scores: Sequence[ScoreStat] = ()) -> str:
     """The human report: the headline figures, the scores (of a run), the alerts, then the
@@ -129,6 +139,8 @@ def render_text(summary: Summary, alerts: Sequence[Alert], breakdown: tuple[str,
         out.append(f"Dropped Events: {format_int(summary.dropped_events)} (lost before storage)")
     if summary.skipped_rows:
         out.append(f"Unusable Rows: {skipped_note(summary.skipped_rows)}")
+    if summary.undrawn_events:
+        out.append(f"Not Drawn: {undrawn_note(summary)}")
     if scores:
         out.append("")
         out.extend(score_block(scores))
@@ -241,6 +253,7 @@ def summary_dict(summary: Summary, alerts: Sequence[Alert], thresholds: Threshol
         "top_agent": None if summary.top_agent is None else {"name": summary.top_agent, "events": summary.top_agent_events},
         "dropped_events": summary.dropped_events,
         "skipped_rows": summary.skipped_rows,
+        "undrawn_events": summary.undrawn_events,
         "first_timestamp": summary.first_timestamp,
         "last_timestamp": summary.last_timestamp,
         "thresholds": None if thresholds is None else {

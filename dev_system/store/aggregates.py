@@ -10,8 +10,6 @@ sums. Every query keeps the shape the timestamp and ``(run_id, trace_id)`` index
 
 from __future__ import annotations
 
-import itertools
-import operator
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
@@ -106,9 +104,35 @@ def groups_usable(groups: Sequence[SummaryGroup]) -> bool:
     )
 
 
-def sorted_latencies(conn: sqlite3.Connection, chosen: Selection) -> list[float]:
-    """The latencies of the selected events, smallest first."""
-    return sorted(row[0] for row in conn.execute(f"SELECT latency_ms FROM telemetry_events{chosen.where}", chosen.params))
+#: Selections of at most this many events have their latencies read into lists and sorted in
+#: memory (about 32 MB at most); larger ones are sorted by SQLite (in bounded memory, spilling to a
+#: temporary file) and read once, in order, keeping only the values at the ranks asked for.
+IN_MEMORY_LATENCIES = 1_000_000
+
+
+def latencies_by(conn: sqlite3.Connection, chosen: Selection, column: str | None = None) -> dict[Any, list[float]]:
+    """The latencies of the selected events per value of ``column`` (``None``: one group keyed
+    ``None``), in no order."""
+    if column is None:
+        return {None: [row[0] for row in conn.execute(f"SELECT latency_ms FROM telemetry_events{chosen.where}",
+                                                      chosen.params)]}
+    groups: dict[Any, list[float]] = {}
+    sql = f"SELECT {column_expr(column, chosen.present)}, latency_ms FROM telemetry_events{chosen.where}"
+    for key, latency in conn.execute(sql, chosen.params):
+        values = groups.get(key)
+        if values is None:
+            values = groups[key] = []
+        values.append(latency)
+    return groups
+
+
+def ordered_latencies(conn: sqlite3.Connection, chosen: Selection, column: str | None = None) -> Iterator[tuple[Any, Any]]:
+    """``(key, latency)`` of the selected events ordered by ``column`` (``None``: one key,
+    ``None``) then latency, sorted by SQLite."""
+    key_sql = "NULL" if column is None else column_expr(column, chosen.present)
+    order = "latency_ms" if column is None else "1, 2"
+    return conn.execute(f"SELECT {key_sql}, latency_ms FROM telemetry_events{chosen.where} ORDER BY {order}",
+                        chosen.params)
 
 
 def count_and_cost(conn: sqlite3.Connection, chosen: Selection) -> tuple[int, float]:
@@ -166,24 +190,21 @@ def breakdown_sums(conn: sqlite3.Connection, chosen: Selection, column: str) -> 
         f" FROM telemetry_events{chosen.where} GROUP BY 1", chosen.params).fetchall()
 
 
-def breakdown_latencies(conn: sqlite3.Connection, chosen: Selection, column: str) -> dict[Any, list[float]]:
-    """The latencies of each value of ``column``, smallest first (read in order, not sorted here)."""
-    key_sql = column_expr(column, chosen.present)
-    return {
-        key: [row[1] for row in group]
-        for key, group in itertools.groupby(
-            conn.execute(f"SELECT {key_sql}, latency_ms FROM telemetry_events{chosen.where} ORDER BY 1, 2",
-                         chosen.params),
-            key=operator.itemgetter(0))
-    }
+def totals(conn: sqlite3.Connection, chosen: Selection) -> tuple[int, int, float, int, int, int]:
+    """``(calls, successes, known cost, unknown-cost calls, input tokens, output tokens)`` of the selection."""
+    calls, ok, cost, unknown, tin, tout = conn.execute(
+        "SELECT COUNT(*), TOTAL(success), TOTAL(cost_usd), COUNT(*) - COUNT(cost_usd), TOTAL(input_tokens),"
+        f" TOTAL(output_tokens) FROM telemetry_events{chosen.where}", chosen.params).fetchone()
+    return calls, int(ok), cost, unknown, int(tin), int(tout)
 
 
-def rows_by_time(conn: sqlite3.Connection, chosen: Selection) -> Iterator[tuple[Any, ...]]:
-    """``(timestamp, success, cost, input tokens, output tokens, latency)`` of the selected events,
-    oldest first (served by the timestamp index: one day after the other)."""
-    key_sql = column_expr("timestamp", chosen.present)
-    return conn.execute(f"SELECT {key_sql}, success, cost_usd, input_tokens, output_tokens, latency_ms"
-                        f" FROM telemetry_events{chosen.where} ORDER BY timestamp", chosen.params)
+def first_timestamp(conn: sqlite3.Connection, chosen: Selection) -> float | None:
+    """The smallest timestamp of the selection (``None``: no event)."""
+    # ORDER BY ... LIMIT 1 walks the timestamp index and stops at the first match (MIN() with
+    # more conditions than the range may read the rest of the range).
+    row = conn.execute(f"SELECT timestamp FROM telemetry_events{chosen.where} ORDER BY timestamp LIMIT 1",
+                       chosen.params).fetchone()
+    return None if row is None else row[0]
 
 
 # --- time series, traces -----------------------------------------------------------------------

@@ -118,7 +118,9 @@ MAX_TIMESTAMP = 253_402_214_400
 #: or NULL (0 tokens, unknown cost), a text ``agent_name``. ``x < ''`` is SQLite for "x is a
 #: number" (every number sorts before every text, text before blobs), cheaper than ``typeof``.
 #: NULL where a number is required makes it NULL, so test it with ``IS 1`` / ``IS NOT 1``.
-USABLE = (f"(timestamp BETWEEN 0 AND {MAX_TIMESTAMP} AND latency_ms < '' AND success IN (0, 1)"
+#: ``+timestamp``: a test, never a range of the timestamp index (SQLite would range the whole
+#: index on these bounds instead of the window's).
+USABLE = (f"(+timestamp BETWEEN 0 AND {MAX_TIMESTAMP} AND latency_ms < '' AND success IN (0, 1)"
           " AND (input_tokens IS NULL OR input_tokens < '') AND (output_tokens IS NULL OR output_tokens < '')"
           " AND (cost_usd IS NULL OR cost_usd < '') AND typeof(agent_name) = 'text')")
 

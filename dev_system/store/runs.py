@@ -284,7 +284,7 @@ def test_results(conn: sqlite3.Connection, run_id: str) -> dict[str, TestResult]
         " max_latency_ms FROM test_results WHERE run_id = ? ORDER BY nodeid",
         (run_id,),
     )
-    return {row[0]: TestResult(*row) for row in rows}
+    return {row[0]: TestResult._make(row) for row in rows}
 
 
 test_results.__test__ = False  # type: ignore[attr-defined]  # not a pytest test function

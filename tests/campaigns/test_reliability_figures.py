@@ -24,7 +24,8 @@ from pathlib import Path
 LEDGER_ENV = "DEV_SYSTEM_FAULT_LEDGER"
 CAMPAIGN = ["tests/campaigns/test_reliability.py", "tests/campaigns/test_load.py", "tests/campaigns/test_bad_input.py",
             "tests/campaigns/test_security.py", "tests/campaigns/test_hostile_files.py",
-            "tests/campaigns/test_clocks_and_processes.py", "tests/campaigns/test_secret_paths.py"]
+            "tests/campaigns/test_clocks_and_processes.py", "tests/campaigns/test_secret_paths.py",
+            "tests/campaigns/test_far_timestamps.py"]
 
 
 def note_fault(fault: str, *, recorded: int | None = None, stored: int | None = None, dropped: int = 0,

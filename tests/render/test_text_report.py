@@ -126,7 +126,8 @@ def test_json_is_complete_and_agrees_with_the_text():
     assert doc["breakdown"]["by"] == "agent" and doc["breakdown"]["rows"][1]["key"] is None
     assert set(doc) == {"format", "period", "filters", "events", "successes", "failed_calls",
                         "failures_by_error_type", "success_rate", "latency_ms", "cost_usd", "tokens", "top_agent",
-                        "dropped_events", "skipped_rows", "first_timestamp", "last_timestamp", "thresholds", "scores", "alerts",
+                        "dropped_events", "skipped_rows", "undrawn_events", "first_timestamp", "last_timestamp", "thresholds",
+                        "scores", "alerts",
                         "breakdown"}
 
 

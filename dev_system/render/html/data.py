@@ -19,6 +19,7 @@ from dev_system.analysis.alerts import Alert, Thresholds
 from dev_system.analysis.dashboard import Dashboard, Limits, RunSection, Series, Trace
 from dev_system.analysis.metrics import BreakdownRow, Summary
 from dev_system.formatting import format_int, format_ms, format_percent, format_usd, plural
+from dev_system.render.text import undrawn_note
 
 #: The ``format`` field of the embedded data.
 HTML_FORMAT = "dev-system-html/1"
@@ -267,6 +268,8 @@ def page_data(dashboard: Dashboard, *, title: str | None = None, now: float | No
         data["notes"].append(f"{plural(replayed, 'call')} {'was' if replayed == 1 else 'were'} answered from a "
                              f"recording (a cassette): their {format_usd(summary.replayed_cost_usd)} is notional, "
                              f"in the total cost but not spent; spent: {format_usd(summary.spent_cost_usd)}.")
+    if summary.undrawn_events:
+        data["notes"].append(f"Not drawn: {undrawn_note(summary)}.")
     if summary.dropped_events:
         dropped = summary.dropped_events
         data["notes"].append(f"{plural(dropped, 'event')} {'was' if dropped == 1 else 'were'} dropped (never stored).")

@@ -77,12 +77,18 @@ def snapshot(plan: CapturePlan, args: tuple, kwargs: dict, redactor: Redactor, m
     return captured
 
 
-def _short_repr(value: Any, max_chars: int) -> str:
+def _repr_text(value: Any) -> str | None:
+    """``repr(value)``, or None when it raises or returns something other than a string."""
     try:
         text = repr(value)
-        if type(text) is not str:
-            raise TypeError(text)
     except Exception:
+        return None
+    return text if type(text) is str else None
+
+
+def _short_repr(value: Any, max_chars: int) -> str:
+    text = _repr_text(value)
+    if text is None:
         return _unrepresentable(value)
     if not text.isascii():
         text = text.encode("utf-8", "replace").decode("utf-8")
@@ -261,11 +267,8 @@ def _object_repr(value: Any, redactor: Redactor, max_chars: int) -> str:
                     return _unrepresentable(value)
     if not secrets:
         return _short_repr(value, max_chars)
-    try:
-        text = repr(value)
-        if type(text) is not str:
-            raise TypeError(text)
-    except Exception:
+    text = _repr_text(value)
+    if text is None:
         return _unrepresentable(value)
     for secret in sorted(secrets, key=len, reverse=True):
         if len(secret) >= 4:

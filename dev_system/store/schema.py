@@ -34,7 +34,8 @@ SCHEMA_VERSION = 4
 #    found through it run by run (:func:`dev_system.store.queries.where_clause`).
 # 3: Table ``run_parts`` (the job sessions of a run split across CI jobs, kept by ``combine``).
 # 4: Table ``scores`` (quality scores a test or traced code records, ``score_id`` unique so that
-#    merged databases count each once) and table ``meta`` (settings owned by the database itself,
+#    merged databases count each once; indexed by run and test, and by time for the reports of a
+#    period) and table ``meta`` (settings owned by the database itself,
 #    such as the random key that salts the digests of redacted node ids).
 
 EVENTS_TABLE = """
@@ -141,6 +142,7 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_events_run_trace ON telemetry_events(run_id, trace_id)",
     "CREATE UNIQUE INDEX IF NOT EXISTS ix_scores_score_id ON scores(score_id)",
     "CREATE INDEX IF NOT EXISTS ix_scores_run_node ON scores(run_id, nodeid)",
+    "CREATE INDEX IF NOT EXISTS ix_scores_timestamp ON scores(timestamp)",
 )
 #: Indexes of earlier versions, dropped when a database is migrated.
 DROPPED_INDEXES = ("ix_events_trace", "ix_events_run")

@@ -107,6 +107,23 @@ def test_scores_between_filters_by_time_run_and_trace(tmp_path: Path) -> None:
         conn.close()
 
 
+def test_the_scores_of_a_period_are_read_through_the_time_index(tmp_path: Path) -> None:
+    """A report of the last days reads that window's scores, not a year of them."""
+    conn = connect(tmp_path / "t.db")
+    statements: list[str] = []
+    try:
+        insert_scores(conn, [score(n, at=1000.0 + 86400 * n) for n in range(400)])
+        conn.set_trace_callback(statements.append)
+        window = scores_between(conn, 1000.0 + 86400 * 390, 1000.0 + 86400 * 400)
+        conn.set_trace_callback(None)
+        [sql] = [s for s in statements if "FROM scores" in s]
+        plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
+    finally:
+        conn.close()
+    assert [s.score_id for s in window] == [f"score-run-a-{n}" for n in range(390, 400)]
+    assert "ix_scores_timestamp" in plan and "SCAN scores" not in plan, plan
+
+
 def test_rows_that_cannot_be_scores_are_not_stored(tmp_path: Path) -> None:
     conn = connect(tmp_path / "t.db")
     try:

@@ -8,10 +8,11 @@ Figures only, shared by ``pytest --telemetry-compare`` and ``dev-system compare 
     failures = regressions(comparison, parse_limits("cost:10%,p95:20%,calls:0"))
     print("\\n".join(comparison_lines(comparison)))      # dev_system.render.compare
 
-Totals come from :func:`dev_system.analysis.metrics.compute_summary` over each run's events (the
-figures ``dev-system metrics --run`` would show); per-test figures from ``test_results``; scores
-from each run's ``scores`` rows (:mod:`dev_system.analysis.scores`: a test's mean, the run's
-mean over its tests).
+Totals are the figures ``dev-system metrics --run`` would show for each run's events (read the
+way :func:`dev_system.analysis.metrics.compute_summary` reads them); per-test figures come from
+``test_results``, the two runs paired by node id in SQLite and kept as plain rows (a run holds
+thousands of tests: a :class:`TestChange` is made only for a test shown); scores from each run's
+``scores`` rows (:mod:`dev_system.analysis.scores`: a test's mean, the run's mean over its tests).
 """
 
 from __future__ import annotations
@@ -283,26 +284,43 @@ class Comparison:
         }
 
 
-def _summary(conn: sqlite3.Connection, run_id: str) -> Summary:
-    from dev_system.analysis.metrics import compute_summary
+def run_totals(conn: sqlite3.Connection, run_id: str, summary: Summary | None = None) -> dict[str, float | None]:
+    """The compared totals of one run (latencies are ``None`` when the run recorded no event):
+    ``summary``'s figures when given, else the same figures read as
+    :func:`dev_system.analysis.metrics.compute_summary` reads them (the same queries, summed in
+    the same order), without the rest of a summary."""
+    if summary is not None:
+        return {
+            "cost": summary.total_cost_usd,
+            "tokens": summary.input_tokens + summary.output_tokens,
+            "calls": summary.events,
+            "failures": summary.failures,
+            "p50": summary.p50_latency_ms,
+            "p95": summary.p95_latency_ms,
+            "p99": summary.p99_latency_ms,
+        }
+    from dev_system.analysis.metrics import group_percentiles
     from dev_system.analysis.periods import Window
+    from dev_system.store import aggregates
     from dev_system.store.queries import Filters
 
-    return compute_summary(conn, Window(None, None, f"Run {run_id}", "run"), Filters(run_id=run_id))
-
-
-def run_totals(conn: sqlite3.Connection, run_id: str, summary: Summary | None = None) -> dict[str, float | None]:
-    """The compared totals of one run (latencies are ``None`` when the run recorded no event)."""
-    summary = summary if summary is not None else _summary(conn, run_id)
-    return {
-        "cost": summary.total_cost_usd,
-        "tokens": summary.input_tokens + summary.output_tokens,
-        "calls": summary.events,
-        "failures": summary.failures,
-        "p50": summary.p50_latency_ms,
-        "p95": summary.p95_latency_ms,
-        "p99": summary.p99_latency_ms,
-    }
+    chosen = aggregates.selection(conn, Window(None, None), Filters(run_id=run_id))
+    groups = aggregates.summary_groups(conn, chosen)
+    if not aggregates.groups_usable(groups):
+        chosen = aggregates.usable_only(chosen)
+        groups = aggregates.summary_groups(conn, chosen)
+    events = successes = 0
+    cost = in_tokens = out_tokens = 0.0
+    for group in groups:
+        events += group.events
+        cost += group.cost_usd
+        in_tokens += group.input_tokens
+        out_tokens += group.output_tokens
+        if group.success:
+            successes += group.events
+    latencies = group_percentiles(conn, chosen, None, {None: events})[None] if groups else [None] * 3
+    return {"cost": cost, "tokens": int(in_tokens) + int(out_tokens), "calls": events,
+            "failures": events - successes, "p50": latencies[0], "p95": latencies[1], "p99": latencies[2]}
 
 
 def find_baseline(conn: sqlite3.Connection, run_id: str, *, nodeids: Iterable[str] | None = None,

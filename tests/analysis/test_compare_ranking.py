@@ -78,3 +78,34 @@ def test_ranked_changes_are_the_reference_sorted_over_every_test(base: dict, new
     assert comparison.added == sorted(new.keys() - base.keys())
     assert comparison.removed == sorted(base.keys() - new.keys())
     assert set(comparison.as_dict()["tests"]) == {t.nodeid for t in changed}
+
+
+_event = st.tuples(st.sampled_from(["a", "b"]), st.booleans(), st.sampled_from([None, "Timeout"]),
+                   st.none() | st.sampled_from([0.1, 0.2, 0.30000000000000004, 1e-7]),  # cost
+                   st.none() | st.integers(0, 5000), st.floats(0, 5000))  # input tokens, latency
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=st.lists(_event, max_size=30), unusable=st.integers(0, 2))
+def test_run_totals_are_the_metrics_summary_figures(events: list, unusable: int) -> None:
+    from dev_system.analysis.metrics import compute_summary
+    from dev_system.analysis.periods import Window
+    from dev_system.store.queries import Filters
+    from fakes.eventgen import event, write_events
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "t.db"
+        write_events(path, [event(1_790_000_000.0 + i, agent_name=agent, success=ok, error_type=None if ok else error,
+                                  cost_usd=cost, input_tokens=tin, latency_ms=latency, run_id="run-1")
+                            for i, (agent, ok, error, cost, tin, latency) in enumerate(events)])
+        conn = store.connect(path)
+        try:
+            for i in range(unusable):  # rows no report can use: a text latency, a number for an agent
+                conn.execute("INSERT INTO telemetry_events (timestamp, event_type, agent_name, function_name,"
+                             " latency_ms, success, run_id) VALUES (?, 'model_call', ?, 'f', ?, 1, 'run-1')",
+                             (1_790_000_100.0 + i, 7 if i else "a", "slow" if not i else 5.0))
+            conn.commit()
+            summary = compute_summary(conn, Window(), Filters(run_id="run-1"))
+            assert compare.run_totals(conn, "run-1") == compare.run_totals(conn, "run-1", summary)
+        finally:
+            conn.close()

@@ -8,14 +8,16 @@ Figures only, shared by ``pytest --telemetry-compare`` and ``dev-system compare 
     failures = regressions(comparison, parse_limits("cost:10%,p95:20%,calls:0"))
     print("\\n".join(comparison_lines(comparison)))      # dev_system.render.compare
 
-Totals come from :func:`dev_system.analysis.metrics.compute_summary` over each run's events (the
-figures ``dev-system metrics --run`` would show); per-test figures from ``test_results``; scores
-from each run's ``scores`` rows (:mod:`dev_system.analysis.scores`: a test's mean, the run's
-mean over its tests).
+Totals are the figures ``dev-system metrics --run`` would show for each run's events (read the
+way :func:`dev_system.analysis.metrics.compute_summary` reads them); per-test figures come from
+``test_results``, the two runs paired by node id in SQLite and kept as plain rows (a run holds
+thousands of tests: a :class:`TestChange` is made only for a test shown); scores from each run's
+``scores`` rows (:mod:`dev_system.analysis.scores`: a test's mean, the run's mean over its tests).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -24,7 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 from dev_system.analysis.scores import run_score_stats, test_means
 from dev_system.store.prune import PRUNED_EVENTS
-from dev_system.store.runs import COMPLETED, Run, TestResult, event_totals, get_run, list_runs, test_results
+from dev_system.store.runs import (
+    COMPLETED,
+    Run,
+    TestResult,
+    event_totals,
+    get_run,
+    list_runs,
+    paired_test_figures,
+    test_results,
+)
 from dev_system.store.scores import run_scores
 from dev_system.structs import struct
 
@@ -170,6 +181,64 @@ class Regression:
                 **self.change.as_dict()}
 
 
+class TestPairs:
+    """The tests present in both runs, as plain rows (``dev_system.store.runs.PAIRED_COLUMNS``: node
+    id, then each figure in the baseline run and in the new run) and the score changes of the
+    tests that recorded scores. A :class:`TestChange` is made only for a test asked for: a run
+    holds thousands of tests and a comparison shows ten.
+
+    Tests are ranked by the largest change of cost, then of calls, then of tokens (in absolute
+    value), then the largest fall of a score, then node id."""
+
+    __test__ = False
+
+    def __init__(self, rows: Iterable[tuple[Any, ...]] = (), scores: dict[str, dict[str, Change]] | None = None):
+        self.rows = list(rows)
+        #: node id -> the test's score changes (name -> change), for the tests with scores only.
+        self.scores = scores or {}
+        self._changed: list[tuple[Any, ...]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TestPairs):
+            return NotImplemented
+        return self.rows == other.rows and self.scores == other.scores
+
+    def __repr__(self) -> str:
+        return f"TestPairs({len(self.rows)} tests, {len(self.changed_rows())} changed)"
+
+    def changed_rows(self) -> list[tuple[Any, ...]]:
+        """The rows of the tests that changed a figure or a score, in node id order."""
+        if self._changed is None:
+            moved = {nodeid for nodeid, scores in self.scores.items()
+                     if any(c.base != c.new for c in scores.values())}
+            # cost, tokens and calls are never NULL (NOT NULL columns); a max latency may be
+            self._changed = [r for r in self.rows if r[2] - r[1] or r[4] - r[3] or r[6] - r[5]
+                             or (r[7] is not None and r[8] is not None and r[8] - r[7]) or r[0] in moved]
+        return self._changed
+
+    def ranked(self, limit: int | None = None, *, changed_only: bool = True) -> list[TestChange]:
+        """The first ``limit`` tests by rank (``None``: all), of those that changed unless
+        ``changed_only`` is false."""
+        rows = self.changed_rows() if changed_only else self.rows
+        if limit is None or limit < 0 or limit >= len(rows):
+            chosen = sorted(rows, key=self._rank_key)[:limit]
+        else:
+            chosen = heapq.nsmallest(limit, rows, key=self._rank_key)
+        return [self._test_change(row) for row in chosen]
+
+    def _rank_key(self, r: tuple[Any, ...]) -> tuple[Any, ...]:
+        scores = self.scores.get(r[0])
+        fall = max((-(c.delta or 0) for c in scores.values()), default=0.0) if scores else 0.0
+        return -abs(r[2] - r[1]), -abs(r[6] - r[5]), -abs(r[4] - r[3]), -fall, r[0]
+
+    def _test_change(self, r: tuple[Any, ...]) -> TestChange:
+        changes = {name: Change(name, r[1 + 2 * i], r[2 + 2 * i]) for i, name in enumerate(TEST_FIGURES)}
+        return TestChange(r[0], changes, dict(self.scores.get(r[0], {})))
+
+
 @struct
 class Comparison:
     """A new run against its baseline."""
@@ -177,11 +246,27 @@ class Comparison:
     base: Run
     new: Run
     totals: dict[str, Change]
-    tests: list[TestChange] = field(default_factory=list)
+    #: The tests present in both runs (their figures as rows; see :meth:`changed_tests`).
+    pairs: TestPairs = field(default_factory=TestPairs)
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     #: The run's mean of each score either run recorded (name -> change), by name.
     scores: dict[str, Change] = field(default_factory=dict)
+
+    @property
+    def tests(self) -> list[TestChange]:
+        """Every test present in both runs, ranked (those that changed most first). Makes an
+        object per test: to show the top few, use :meth:`changed_tests`."""
+        return self.pairs.ranked(changed_only=False)
+
+    @property
+    def changed_count(self) -> int:
+        """How many tests changed a figure or a score."""
+        return len(self.pairs.changed_rows())
+
+    def changed_tests(self, limit: int | None = None) -> list[TestChange]:
+        """The ``limit`` tests that changed most (``None``: every test that changed), ranked."""
+        return self.pairs.ranked(limit)
 
     def as_dict(self, regressions: Sequence[Regression] = ()) -> dict[str, Any]:
         """A JSON-ready dict (the ``comparison`` of the pytest JSON report, ``dev-system compare --format json``)."""
@@ -192,38 +277,50 @@ class Comparison:
             "scores": {name: change.as_dict() for name, change in self.scores.items()},
             "tests": {t.nodeid: {**{name: c.as_dict() for name, c in t.changes.items()},
                                  **({"scores": {name: c.as_dict() for name, c in t.scores.items()}} if t.scores else {})}
-                      for t in self.tests if t.changed},
+                      for t in self.changed_tests()},
             "added_tests": list(self.added),
             "removed_tests": list(self.removed),
             "regressions": [r.as_dict() for r in regressions],
         }
 
 
-def _summary(conn: sqlite3.Connection, run_id: str) -> Summary:
-    from dev_system.analysis.metrics import compute_summary
+def run_totals(conn: sqlite3.Connection, run_id: str, summary: Summary | None = None) -> dict[str, float | None]:
+    """The compared totals of one run (latencies are ``None`` when the run recorded no event):
+    ``summary``'s figures when given, else the same figures read as
+    :func:`dev_system.analysis.metrics.compute_summary` reads them (the same queries, summed in
+    the same order), without the rest of a summary."""
+    if summary is not None:
+        return {
+            "cost": summary.total_cost_usd,
+            "tokens": summary.input_tokens + summary.output_tokens,
+            "calls": summary.events,
+            "failures": summary.failures,
+            "p50": summary.p50_latency_ms,
+            "p95": summary.p95_latency_ms,
+            "p99": summary.p99_latency_ms,
+        }
+    from dev_system.analysis.metrics import group_percentiles
     from dev_system.analysis.periods import Window
+    from dev_system.store import aggregates
     from dev_system.store.queries import Filters
 
-    return compute_summary(conn, Window(None, None, f"Run {run_id}", "run"), Filters(run_id=run_id))
-
-
-def run_totals(conn: sqlite3.Connection, run_id: str, summary: Summary | None = None) -> dict[str, float | None]:
-    """The compared totals of one run (latencies are ``None`` when the run recorded no event)."""
-    summary = summary if summary is not None else _summary(conn, run_id)
-    return {
-        "cost": summary.total_cost_usd,
-        "tokens": summary.input_tokens + summary.output_tokens,
-        "calls": summary.events,
-        "failures": summary.failures,
-        "p50": summary.p50_latency_ms,
-        "p95": summary.p95_latency_ms,
-        "p99": summary.p99_latency_ms,
-    }
-
-
-def _test_figures(result: TestResult) -> dict[str, float | None]:
-    return {"cost": result.cost_usd, "tokens": result.tokens, "calls": result.events,
-            "max_latency": result.max_latency_ms}
+    chosen = aggregates.selection(conn, Window(None, None), Filters(run_id=run_id))
+    groups = aggregates.summary_groups(conn, chosen)
+    if not aggregates.groups_usable(groups):
+        chosen = aggregates.usable_only(chosen)
+        groups = aggregates.summary_groups(conn, chosen)
+    events = successes = 0
+    cost = in_tokens = out_tokens = 0.0
+    for group in groups:
+        events += group.events
+        cost += group.cost_usd
+        in_tokens += group.input_tokens
+        out_tokens += group.output_tokens
+        if group.success:
+            successes += group.events
+    latencies = group_percentiles(conn, chosen, None, {None: events})[None] if groups else [None] * 3
+    return {"cost": cost, "tokens": int(in_tokens) + int(out_tokens), "calls": events,
+            "failures": events - successes, "p50": latencies[0], "p95": latencies[1], "p99": latencies[2]}
 
 
 def find_baseline(conn: sqlite3.Connection, run_id: str, *, nodeids: Iterable[str] | None = None,
@@ -274,35 +371,25 @@ def compare_runs(conn: sqlite3.Connection, base_id: str, new_id: str, *,
     base_totals = run_totals(conn, base_id)
     new_totals = run_totals(conn, new_id, new_summary)
     totals = {name: Change(name, base_totals[name], new_totals[name]) for name in TOTALS}
-    base_tests = test_results(conn, base_id)
-    new_tests = test_results(conn, new_id)
+    rows, added, removed = paired_test_figures(conn, base_id, new_id)
     base_scores, new_scores = run_scores(conn, base_id), run_scores(conn, new_id)
     base_means, new_means = test_means(base_scores), test_means(new_scores)
     names_of: dict[str | None, set[str]] = {}
     for test, name in (*base_means, *new_means):
         names_of.setdefault(test, set()).add(name)
-    tests = []
-    for nodeid in sorted(base_tests.keys() & new_tests.keys()):
-        old, now = _test_figures(base_tests[nodeid]), _test_figures(new_tests[nodeid])
-        scores = {name: Change(name, _mean(base_means.get((nodeid, name))), _mean(new_means.get((nodeid, name))))
-                  for name in sorted(names_of.get(nodeid, ()))}
-        tests.append(TestChange(nodeid, {name: Change(name, old[name], now[name]) for name in TEST_FIGURES}, scores))
-    tests.sort(key=lambda t: (-abs(t.changes["cost"].delta or 0), -abs(t.changes["calls"].delta or 0),
-                              -abs(t.changes["tokens"].delta or 0), -_largest_fall(t), t.nodeid))
+    paired = {row[0] for row in rows} if names_of else set()
+    test_scores = {nodeid: {name: Change(name, _mean(base_means.get((nodeid, name))),
+                                         _mean(new_means.get((nodeid, name)))) for name in sorted(names)}
+                   for nodeid, names in names_of.items() if nodeid in paired}
     base_stats = {stat.name: stat.mean for stat in run_score_stats(base_scores)}
     new_stats = {stat.name: stat.mean for stat in run_score_stats(new_scores)}
     run_changes = {name: Change(name, base_stats.get(name), new_stats.get(name))
                    for name in sorted(base_stats.keys() | new_stats.keys())}
-    return Comparison(base, new, totals, tests, sorted(new_tests.keys() - base_tests.keys()),
-                      sorted(base_tests.keys() - new_tests.keys()), run_changes)
+    return Comparison(base, new, totals, TestPairs(rows, test_scores), added, removed, run_changes)
 
 
 def _mean(entry: tuple[float, int] | None) -> float | None:
     return None if entry is None else entry[0]
-
-
-def _largest_fall(test: TestChange) -> float:
-    return max((-(c.delta or 0) for c in test.scores.values()), default=0.0)
 
 
 def regressions(comparison: Comparison, limits: Iterable[Limit]) -> list[Regression]:

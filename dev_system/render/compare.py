@@ -47,9 +47,9 @@ def comparison_lines(comparison: Comparison, *, max_tests: int | None = 10) -> l
     for name, change in comparison.scores.items():
         out.append(f"  score {printable(name)}: {format_value('score', change.base)} -> "
                    f"{format_value('score', change.new)}  {_short_delta(change, 'score')}")
-    changed = [t for t in comparison.tests if t.changed]
+    changed = comparison.changed_count
     if changed and max_tests != 0:
-        shown = changed if max_tests is None else changed[:max_tests]
+        shown = comparison.changed_tests(max_tests)
         from tabulate import tabulate
 
         with_scores = any(t.scores for t in shown)
@@ -58,7 +58,7 @@ def comparison_lines(comparison: Comparison, *, max_tests: int | None = 10) -> l
         headers = ("test", "cost", "tokens", "calls", "max latency") + (("scores",) if with_scores else ())
         table = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
                          colalign=("left", "right", "right", "right", "right") + (("left",) if with_scores else ()))
-        title = "Tests that changed" + ("" if len(shown) == len(changed) else f" (top {len(shown)} of {len(changed)})")
+        title = "Tests that changed" + ("" if len(shown) == changed else f" (top {len(shown)} of {changed})")
         out.append(f"{title}:")
         out.extend("  " + line for line in table.splitlines())
     elif not changed:

@@ -289,6 +289,36 @@ def test_results(conn: sqlite3.Connection, run_id: str) -> dict[str, TestResult]
 
 test_results.__test__ = False  # type: ignore[attr-defined]  # not a pytest test function
 
+#: The figures of a test in both runs, as :func:`paired_test_figures` reads them: node id, then
+#: each figure in the baseline run and in the new run (cost, tokens, events, max latency).
+PAIRED_COLUMNS = ("nodeid", "base_cost_usd", "new_cost_usd", "base_tokens", "new_tokens", "base_events",
+                  "new_events", "base_max_latency_ms", "new_max_latency_ms")
+
+
+def paired_test_figures(conn: sqlite3.Connection, base_id: str,
+                        new_id: str) -> tuple[list[tuple[Any, ...]], list[str], list[str]]:
+    """The tests of two runs, paired by node id in SQLite: plain rows (:data:`PAIRED_COLUMNS`) of
+    the tests in both runs, in node id order, then the node ids only in ``new_id`` and those only
+    in ``base_id`` (sorted). Tuples, not objects: a run holds thousands of tests."""
+    if not has_table(conn, "test_results"):
+        return [], [], []
+    pairs = conn.execute(
+        "SELECT n.nodeid, b.cost_usd, n.cost_usd, b.input_tokens + b.output_tokens, n.input_tokens + n.output_tokens,"
+        " b.events, n.events, b.max_latency_ms, n.max_latency_ms"
+        " FROM test_results n JOIN test_results b ON b.run_id = ? AND b.nodeid = n.nodeid"
+        " WHERE n.run_id = ? ORDER BY n.nodeid", (base_id, new_id)).fetchall()
+    return pairs, _unpaired(conn, new_id, base_id, len(pairs)), _unpaired(conn, base_id, new_id, len(pairs))
+
+
+def _unpaired(conn: sqlite3.Connection, run_id: str, other_id: str, paired: int) -> list[str]:
+    """The node ids of ``run_id`` not in ``other_id`` (none when all ``paired`` of them are)."""
+    if conn.execute("SELECT COUNT(*) FROM test_results WHERE run_id = ?", (run_id,)).fetchone()[0] == paired:
+        return []
+    return [row[0] for row in conn.execute(
+        "SELECT nodeid FROM test_results t WHERE run_id = ? AND NOT EXISTS"
+        " (SELECT 1 FROM test_results o WHERE o.run_id = ? AND o.nodeid = t.nodeid) ORDER BY nodeid",
+        (run_id, other_id))]
+
 _RELATIVE = re.compile(r"^(latest|last)(?:~(\d+))?$|^previous$")
 
 

@@ -9,6 +9,7 @@ their owners when the parser is built.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -143,20 +144,36 @@ def _add_thresholds(parser: argparse.ArgumentParser, cost_help: str) -> None:
     parser.add_argument("--daily-cost-usd-max", type=_setting("daily_cost_usd_max"), metavar="USD", help=cost_help)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``dev-system``."""
-    from dev_system.analysis.metrics import BREAKDOWN_KEYS  # heavier: imported when the parser is built
-    from dev_system.render.text import FORMATS
+def _command_of(argv: Sequence[str] | None) -> str | None:
+    """The command ``argv`` names when its first argument is one (argparse then dispatches to it
+    whatever follows), else ``None``."""
+    return argv[0] if argv and argv[0] in COMMANDS else None
 
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``dev-system``. Given a command line ``argv`` whose first argument is
+    a command, only that command's parser is added: it parses that line exactly as the full parser
+    does, at a fraction of the cost. Else (no ``argv``, ``--help``, no command, an unknown one)
+    every command's."""
     parser = _Parser(prog=PROG, description="Telemetry for AI-agent development: set up, report, debug, export.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    named = _command_of(argv)
+    for name in COMMANDS if named is None else (named,):
+        _ADD_COMMAND[name](commands)
+    return parser
 
+
+def _add_init(commands: Any) -> None:
     init = commands.add_parser("init", help="set the project up (init --telemetry)",
                                description="Create .dev-system/ with telemetry enabled and an empty database.")
     init.add_argument("--telemetry", action="store_true", help="enable telemetry recording for this project")
     _add_db(init)
 
+
+def _add_metrics(commands: Any) -> None:
+    from dev_system.analysis.metrics import BREAKDOWN_KEYS  # heavier: imported when this parser is built
+    from dev_system.render.text import FORMATS
     metrics = commands.add_parser("metrics", help="figures and alerts over a period",
                                   description="Success rate, latency, cost, top agent, failures and alerts.")
     metrics.add_argument("--period", type=_period, default=None,
@@ -167,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(metrics)
     _add_db(metrics)
 
+
+def _add_events(commands: Any) -> None:
     events = commands.add_parser("events", help="raw events, newest first",
                                  description="The raw events, newest first; --failed shows failures with their errors.")
     events.add_argument("--period", type=_period, default="all", help=f"{PERIOD_HELP} (default: all)")
@@ -176,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(events)
     _add_db(events)
 
+
+def _add_trace(commands: Any) -> None:
     trace = commands.add_parser("trace", help="one trace as a tree of calls",
                                 description="One trace as a tree of calls with latency, tokens, cost and errors.")
     trace.add_argument("trace_id", metavar="ID", type=_text, help="the trace id")
@@ -184,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     _add_db(trace)
 
+
+def _add_export(commands: Any) -> None:
     export = commands.add_parser("export", help="the events of a period as JSON lines, CSV or OTLP spans",
                                  description="Write the events of a period, oldest first, as JSON lines or CSV "
                                              "(the quality scores instead with --scores), or send them to an "
@@ -200,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(export)
     _add_db(export)
 
+
+def _add_prune(commands: Any) -> None:
     prune = commands.add_parser("prune", help="delete old events",
                                 description="Delete the events older than a duration; reports what it removed.")
     prune.add_argument("--older-than", type=_duration, required=True, metavar="DURATION",
@@ -207,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--dry-run", action="store_true", help="only say what would be removed")
     _add_db(prune)
 
+
+def _add_combine(commands: Any) -> None:
     combine = commands.add_parser(
         "combine", help="merge databases from CI jobs into one",
         description="Merge telemetry databases (files, quoted glob patterns, folders) into one, like "
@@ -218,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     combine.add_argument("--delete-inputs", action="store_true", help="delete the inputs once they are merged")
     combine.add_argument("--quiet", "-q", action="store_true", help="print only the summary line")
 
+
+def _add_report(commands: Any) -> None:
     report = commands.add_parser(
         "report", help="write a self-contained HTML report with charts",
         description="Write one HTML file (cards, alerts, charts, tables, traces) that opens without a network: "
@@ -233,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(report)
     _add_db(report)
 
+
+def _add_runs(commands: Any) -> None:
     runs = commands.add_parser("runs", help="recent pytest runs recorded with --telemetry",
                                description="The pytest runs recorded with --telemetry, newest first.")
     runs.add_argument("--limit", type=_positive_int, default=20, help="at most this many (default 20; 0: no limit)")
@@ -240,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     _add_db(runs)
 
+
+def _add_compare(commands: Any) -> None:
     compare = commands.add_parser(
         "compare", help="compare two pytest runs: cost, tokens, calls, latency, scores",
         description=f"Compare run NEW with run BASE: the totals and the tests that changed. A run is {RUN_NAMES}.")
@@ -253,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     _add_db(compare)
 
+
+def _add_scores(commands: Any) -> None:
+    from dev_system.render.text import FORMATS
     scores = commands.add_parser(
         "scores", help="the quality scores of a pytest run",
         description="The scores a run's tests recorded: per name, the mean over the tests (each test's own mean "
@@ -262,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     scores.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     _add_db(scores)
 
+
+def _add_history(commands: Any) -> None:
+    from dev_system.render.text import FORMATS
     history = commands.add_parser(
         "history", help="one test over its last runs, or the tests that drifted most",
         description="NODEID: the test's outcome, calls, tokens, cost, slowest call and scores in each of its last "
@@ -277,4 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --tests: at most this many tests (default 10; 0: all)")
     history.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     _add_db(history)
-    return parser
+
+
+#: Each command and the function adding its parser.
+_ADD_COMMAND = {
+    "init": _add_init, "metrics": _add_metrics, "events": _add_events, "trace": _add_trace,
+    "export": _add_export, "prune": _add_prune, "combine": _add_combine, "report": _add_report,
+    "runs": _add_runs, "compare": _add_compare, "scores": _add_scores, "history": _add_history,
+}

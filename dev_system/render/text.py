@@ -349,8 +349,6 @@ def _cost(event: TelemetryEvent) -> str:
 
 def render_events(events: Sequence[TelemetryEvent], *, show_errors: bool = False) -> str:
     """A table of events (tokens as ``in/out``, ``?`` when unknown); error types and messages with ``show_errors``."""
-    from tabulate import tabulate
-
     if not events:
         return "No matching events.\n"
     headers = ["time", "agent", "type", "function", "model", "latency", "tokens", "cost", "status", "trace"]
@@ -364,7 +362,25 @@ def render_events(events: Sequence[TelemetryEvent], *, show_errors: bool = False
         if show_errors:
             row.append("" if event.success else error_text(event))
         body.append(row)
-    return tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True) + "\n"
+    return simple_table(headers, body) + "\n"
+
+
+def simple_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """``tabulate(rows, headers, tablefmt="simple", disable_numparse=True)``, laid out directly when
+    every cell is one line of plain ASCII (a cell's width is then its length): each column as wide
+    as its header plus two or its widest cell, cells stripped and left-aligned, lines right-stripped.
+    Any other cell goes to tabulate (wide characters, escape codes, several lines)."""
+    if not all(cell.isascii() and "\x1b" not in cell and "\n" not in cell and "\r" not in cell
+               for row in rows for cell in row):
+        from tabulate import tabulate
+
+        return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+    cells = [[cell.strip() for cell in row] for row in rows]
+    widths = [max(len(header) + 2, *(len(row[i]) for row in cells)) for i, header in enumerate(headers)]
+    lines = ["  ".join(header.ljust(width) for header, width in zip(headers, widths)).rstrip(),
+             "  ".join("-" * width for width in widths)]
+    lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells)
+    return "\n".join(lines)
 
 
 def events_json(events: Iterable[TelemetryEvent]) -> str:

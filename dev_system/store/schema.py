@@ -209,7 +209,8 @@ def not_ours(conn: sqlite3.Connection, *, schema: str | None = None) -> str | No
             return f"its {name} is a {kind}, not a table"
     if schema_version(conn, schema=schema) > SCHEMA_VERSION:
         return None
-    missing = [name for name in REQUIRED_EVENT_COLUMNS if name not in table_columns(conn, schema=schema)]
+    present = table_columns(conn, schema=schema)
+    missing = [name for name in REQUIRED_EVENT_COLUMNS if name not in present]
     if missing:
         return f"its telemetry_events table lacks {', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}"
     return None

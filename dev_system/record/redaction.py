@@ -128,8 +128,25 @@ def notice_environment_changes() -> None:
     """Read the environment's secrets again if ``os.environ`` changed since last read (a ``.env``
     loaded, ``monkeypatch.setenv``): a comparison of two small dicts when nothing changed. The
     recorder's writer calls it for each batch, the pytest plugin after each test's call."""
+    global _environment_seen
     data = getattr(os.environ, "_data", None)
-    if data is None or _environment_seen is None or data != _environment_seen:
+    seen = _environment_seen
+    if data is None or seen is None:
+        remember_environment_secrets()
+        return
+    if data == seen:
+        return
+    redactor = _current
+    if redactor is None:
+        return
+    # Only the variables set or changed since last read are looked at: the pytest plugin itself
+    # changes one variable at every test (the running test's id for its child processes).
+    try:
+        decode_key, decode_value = os.environ.decodekey, os.environ.decodevalue  # type: ignore[attr-defined]
+        changed = [(decode_key(k), v) for k, v in data.items() if seen.get(k) != v]
+        _learn(decode_value(v) for name, v in changed if isinstance(name, str) and redactor.is_secret(name))
+        _environment_seen = dict(data)
+    except Exception:  # an environment of another shape: read it whole
         remember_environment_secrets()
 
 

@@ -68,6 +68,17 @@ def test_an_environment_change_is_noticed_and_remembered(monkeypatch):
     assert redact_text(f"x {value}") == f"x {REDACTED}"  # once a secret, always redacted
 
 
+def test_a_new_value_of_a_secret_variable_already_read_is_noticed(monkeypatch):
+    first, second = key(30), key(30)
+    monkeypatch.setenv("SOME_VENDOR_PASSWORD", first)
+    notice_environment_changes()
+    monkeypatch.setenv("SOME_PLAIN_SETTING", "another-plain-setting-value")  # changed alongside
+    monkeypatch.setenv("SOME_VENDOR_PASSWORD", second)
+    notice_environment_changes()
+    assert redact_text(f"{first} {second}") == f"{REDACTED} {REDACTED}"
+    assert redact_text("another-plain-setting-value") == "another-plain-setting-value"
+
+
 def test_plain_environment_values_are_not_secrets(monkeypatch):
     monkeypatch.setenv("SOME_PLAIN_SETTING", "a-plain-setting-value")
     notice_environment_changes()

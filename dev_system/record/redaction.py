@@ -139,12 +139,13 @@ def notice_environment_changes() -> None:
     redactor = _current
     if redactor is None:
         return
-    # Only the variables set or changed since last read are looked at: the pytest plugin itself
-    # changes one variable at every test (the running test's id for its child processes).
+    # Only the variables set or changed since last read are looked at: pytest changes one at
+    # every phase of a test (PYTEST_CURRENT_TEST), the plugin one at every test (for children).
     try:
         decode_key, decode_value = os.environ.decodekey, os.environ.decodevalue  # type: ignore[attr-defined]
-        changed = [(decode_key(k), v) for k, v in data.items() if seen.get(k) != v]
-        _learn(decode_value(v) for name, v in changed if isinstance(name, str) and redactor.is_secret(name))
+        for raw_name, raw_value in data.items() - seen.items():
+            if redactor.is_secret(decode_key(raw_name)):
+                _learn((decode_value(raw_value),))
         _environment_seen = dict(data)
     except Exception:  # an environment of another shape: read it whole
         remember_environment_secrets()

@@ -150,11 +150,12 @@ def stored_nodeid(nodeid: str, key: bytes) -> str:
     an HMAC of the original under ``key``, the database's own random key
     (:func:`pytest_devtelemetry.run_store.nodeid_digest_key`): two tests differing only in the
     secret stay two tests, the same test matches itself from run to run, and the digest cannot be
-    used to test guesses of the secret without the database.
+    used to test guesses of the secret without the database. The caller has read the
+    environment's secrets since the test was collected
+    (:func:`dev_system.record.redaction.notice_environment_changes`).
     """
-    from dev_system.record.redaction import notice_environment_changes, redact_text
+    from dev_system.record.redaction import redact_text
 
-    notice_environment_changes()
     redacted = redact_text(nodeid)
     if redacted == nodeid:
         return nodeid

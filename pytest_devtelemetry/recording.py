@@ -180,6 +180,11 @@ class TestRecording:
                 self.test_figures[nodeid] = children.with_children(test_id, figures_of_raw_records(raws))
             children.test_ends()
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The tests are known: the secrets a ``.env`` or a conftest put in the environment while
+        collecting are learnt before any node id is redacted (see ``stored_nodeid``)."""
+        notice_environment_changes()
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
         """After the test's body, before its fixtures are torn down: the secrets a test or its

@@ -64,6 +64,9 @@ def result_rows(outcomes: dict[str, tuple[str, float | None, TestFigures | None]
     :func:`pytest_devtelemetry.outcomes.fold_outcomes`), in its order: each under the id it was
     stored under (``stored_ids``, else worked out here with the digest ``key``), with the figures
     its reports brought, else those in ``figures``, else none."""
+    from dev_system.record.redaction import notice_environment_changes
+
+    notice_environment_changes()  # the ids worked out here are redacted with what is set now
     result = runs.TestResult
     rows = []
     for nodeid, (outcome, duration, brought) in outcomes.items():

@@ -177,7 +177,9 @@ def test_the_fake_provider_answers_from_the_prompt_only():
 
 @needs_openai
 def test_just_demo_ends_with_the_test_run(tmp_path):
-    (tmp_path / "pyproject.toml").write_text("[tool.dev-system]\n")
+    # Like a clone of this project: pytest settings of its own, which the example project's run
+    # must not take for its own.
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\ntestpaths = ["tests"]\n\n[tool.dev-system]\n')
     done = subprocess.run([sys.executable, "-m", "dev_system.examples.demo", "--calls", "2", "--days", "1"],
                           cwd=tmp_path, env=_demo_env(), capture_output=True, text=True, encoding="utf-8",
                           timeout=600)

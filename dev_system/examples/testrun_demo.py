@@ -24,7 +24,10 @@ from pathlib import Path
 FILES = {"agent.py": "support_agent.py", "agent_tests.py": "test_support_agent.py"}
 #: The project's settings: the run's cost budget (in a run, the cost threshold is the run's total)
 #: and the lowest mean of each score; the gate fails the run on either.
-PYPROJECT = """[tool.dev-system]
+PYPROJECT = """[tool.pytest.ini_options]
+testpaths = ["test_support_agent.py"]
+
+[tool.dev-system]
 daily-cost-usd-max = 0.0045
 
 [tool.dev-system.scores]
@@ -51,7 +54,8 @@ def write_project(folder: Path) -> None:
     for source, target in FILES.items():
         (folder / target).write_text(package.joinpath(source).read_text(encoding="utf-8"), encoding="utf-8")
     (folder / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
-    # A project of its own, even inside another project's .dev-system/: its settings are its pyproject's.
+    # A project of its own, even inside another project (the demo run from a clone of this one):
+    # its pytest settings make it pytest's rootdir, and its .dev-system/ makes it telemetry's project.
     (folder / ".dev-system").mkdir(exist_ok=True)
 
 
